@@ -1,0 +1,146 @@
+// Unit tests for vote bytes, vote admission (each refusal reason) and the exact/median tally.
+import { expect } from 'chai';
+import { concatBytes, fromHex, toHex, u64be, utf8 } from '../../lib/crypto/bytes.ts';
+import { computeResultHash, errorResult } from '../../lib/crypto/canonical-json.ts';
+import { createSigner } from '../../lib/crypto/keys.ts';
+import { checkVote, createVote, encodeVoteMessage, type Vote, type VoteContext } from '../../lib/protocol/vote.ts';
+import { computeTally, defaultQuorum, type TalliedVote, type TallyRule } from '../../lib/protocol/vote-tally.ts';
+import { buildNodes } from '../support/builders.ts';
+
+const nodes = buildNodes(6);
+const committee = nodes.slice(0, 5).map((n) => n.nodeId);
+const outsider = nodes[5];
+
+function voteFrom(index: number, value: unknown, ok = true, requestId = 'req_v', round = 12): Vote {
+  const node = nodes[index];
+  return createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round, ok, value });
+}
+
+function context(index: number, overrides: Partial<VoteContext> = {}): VoteContext {
+  return { requestId: 'req_v', round: 12, committee, votedNodeIds: [], isFinal: false, signPublicKey: nodes[index].keys.signPublicKey, ...overrides };
+}
+
+const tallied = (index: number, value: unknown, ok = true): TalliedVote => ({
+  nodeId: nodes[index].nodeId, ok, value, resultHash: toHex(computeResultHash(value)),
+});
+
+describe('vote message', () => {
+  it('lays out the signed bytes as ARCHITECTURE.md defines them', () => {
+    const resultHash = computeResultHash(42);
+    const bytes = encodeVoteMessage({ requestId: 'req_é', round: 3, ok: true, resultHash });
+    expect(toHex(bytes)).to.equal(toHex(concatBytes(utf8('gw/vote/v1'), u64be(6), utf8('req_é'), u64be(3), resultHash, Uint8Array.of(1))));
+    expect(encodeVoteMessage({ requestId: 'req_é', round: 3, ok: false, resultHash }).at(-1)).to.equal(0);
+  });
+});
+
+describe('checkVote', () => {
+  it('accepts a signed vote from a committee member', () => {
+    expect(checkVote(context(0), voteFrom(0, { price: 1 }))).to.equal(null);
+  });
+
+  it('refuses a vote from outside the committee with not_member', () => {
+    expect(checkVote(context(5, { signPublicKey: outsider.keys.signPublicKey }), voteFrom(5, 1))).to.equal('not_member');
+  });
+
+  it('refuses a vote signed by another key with bad_signature', () => {
+    expect(checkVote(context(0, { signPublicKey: nodes[1].keys.signPublicKey }), voteFrom(0, 1))).to.equal('bad_signature');
+  });
+
+  it('refuses a vote whose ok flag was flipped after signing with bad_signature', () => {
+    expect(checkVote(context(0), { ...voteFrom(0, 1), ok: false })).to.equal('bad_signature');
+  });
+
+  it('refuses a vote whose value does not match its signed hash with hash_mismatch', () => {
+    expect(checkVote(context(0), { ...voteFrom(0, 1), value: 2 })).to.equal('hash_mismatch');
+  });
+
+  it('refuses a second vote from the same node with duplicate', () => {
+    expect(checkVote(context(0, { votedNodeIds: new Set([nodes[0].nodeId]) }), voteFrom(0, 1))).to.equal('duplicate');
+  });
+
+  it('refuses a late vote after finality with already_final', () => {
+    expect(checkVote(context(2, { isFinal: true }), voteFrom(2, 1))).to.equal('already_final');
+  });
+
+  it('refuses votes for another round or request', () => {
+    expect(checkVote(context(0), voteFrom(0, 1, true, 'req_v', 13))).to.equal('wrong_round');
+    expect(checkVote(context(0), voteFrom(0, 1, true, 'req_other'))).to.equal('wrong_request');
+  });
+
+  it('refuses malformed hex without throwing', () => {
+    expect(checkVote(context(0), { ...voteFrom(0, 1), signature: 'zz' })).to.equal('bad_signature');
+    expect(checkVote(context(0), { ...voteFrom(0, 1), resultHash: 'ab' })).to.equal('bad_signature');
+  });
+
+  it('signs an error result as {"error": message} with ok false', () => {
+    const vote = voteFrom(0, errorResult('boom'), false);
+    expect(vote.resultHash).to.equal(toHex(computeResultHash({ error: 'boom' })));
+    expect(checkVote(context(0), vote)).to.equal(null);
+    expect(fromHex(vote.signature)).to.have.length(64);
+  });
+});
+
+describe('computeTally', () => {
+  const exact = (committeeSize: number, quorum = defaultQuorum(committeeSize)): TallyRule => ({ committeeSize, quorum, aggregation: 'exact' });
+  const median = (committeeSize: number, quorum = defaultQuorum(committeeSize)): TallyRule => ({ committeeSize, quorum, aggregation: 'median' });
+
+  it('uses a strict majority as the default quorum', () => {
+    expect([1, 2, 3, 4, 5].map(defaultQuorum)).to.deep.equal([1, 2, 2, 3, 3]);
+  });
+
+  it('agrees at once with k=1', () => {
+    expect(computeTally(exact(1), [tallied(0, 'a')])).to.deep.include({ status: 'agreed', ok: true, value: 'a', supporters: [nodes[0].nodeId] });
+  });
+
+  it('agrees on the majority with k=5 and 2 wrong votes', () => {
+    const votes = [tallied(0, 7), tallied(1, 8), tallied(2, 7), tallied(3, 9)];
+    expect(computeTally(exact(5), votes)).to.deep.equal({ status: 'pending' });
+    const outcome = computeTally(exact(5), [...votes, tallied(4, 7)]);
+    expect(outcome).to.deep.equal({
+      status: 'agreed', ok: true, value: 7, resultHash: toHex(computeResultHash(7)),
+      supporters: [nodes[0].nodeId, nodes[2].nodeId, nodes[4].nodeId],
+    });
+  });
+
+  it('agrees on an error when all nodes throw the same error', () => {
+    const error = errorResult('upstream returned 500');
+    const outcome = computeTally(exact(3), [tallied(0, error, false), tallied(1, error, false)]);
+    expect(outcome).to.deep.include({ status: 'agreed', ok: false, value: error });
+  });
+
+  it('does not merge an ok value with an error of the same hash', () => {
+    const value = { error: 'x' };
+    expect(computeTally(exact(3), [tallied(0, value, true), tallied(1, value, false)])).to.deep.equal({ status: 'pending' });
+  });
+
+  it('declares no_quorum as soon as no value can reach q', () => {
+    expect(computeTally(exact(3), [tallied(0, 1), tallied(1, 2)])).to.deep.equal({ status: 'pending' });
+    expect(computeTally(exact(3), [tallied(0, 1), tallied(1, 2), tallied(2, 3)])).to.deep.equal({ status: 'no_quorum' });
+    expect(computeTally(exact(5), [tallied(0, 1), tallied(1, 2), tallied(2, 3)])).to.deep.equal({ status: 'pending' });
+    expect(computeTally(exact(5), [tallied(0, 1), tallied(1, 2), tallied(2, 3), tallied(3, 4)])).to.deep.equal({ status: 'no_quorum' });
+  });
+
+  it('keeps the first agreement when later votes arrive (a late vote after finality changes nothing)', () => {
+    const first = computeTally(exact(3), [tallied(0, 'a'), tallied(1, 'a')]);
+    const withLate = computeTally(exact(3), [tallied(0, 'a'), tallied(1, 'a'), tallied(2, 'b')]);
+    expect(withLate).to.deep.equal(first);
+  });
+
+  it('takes the lower median of the ok numeric votes once q of them exist', () => {
+    expect(computeTally(median(5), [tallied(0, 10), tallied(1, 30)])).to.deep.equal({ status: 'pending' });
+    const outcome = computeTally(median(5), [tallied(0, 10), tallied(1, 30), tallied(2, 20)]);
+    expect(outcome).to.deep.include({ status: 'agreed', ok: true, value: 20, resultHash: toHex(computeResultHash(20)) });
+    expect(computeTally(median(4, 2), [tallied(0, 40), tallied(1, 10)])).to.deep.include({ value: 10 });
+  });
+
+  it('ignores errors and non-numbers for the median and reports no_quorum when too few numbers can arrive', () => {
+    const votes = [tallied(0, errorResult('a'), false), tallied(1, 'text'), tallied(2, 5)];
+    expect(computeTally(median(3), votes)).to.deep.equal({ status: 'no_quorum' });
+    expect(computeTally(median(5), votes)).to.deep.equal({ status: 'pending' });
+  });
+
+  it('refuses a quorum outside 1..k', () => {
+    expect(() => computeTally(exact(3, 4), [])).to.throw(RangeError, 'bad quorum');
+    expect(() => computeTally(exact(3, 0), [])).to.throw(RangeError, 'bad quorum');
+  });
+});
