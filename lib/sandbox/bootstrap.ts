@@ -1,0 +1,247 @@
+// The trusted in-context bootstrap: seeded Math.random, a fixed clock, captured logs, the fetch shim and the result check.
+
+/**
+ * What the host passes into a fresh context (as JSON, argument `$0` of the bootstrap closure).
+ * `seedWords` are the 32 seed bytes as eight big-endian uint32s.
+ */
+export interface BootstrapConfig {
+  requestId: string;
+  projectId: string;
+  round: number;
+  seed: string;
+  seedWords: number[];
+  acceptedAtMs: number;
+  secrets: Record<string, string>;
+  maxOutputBytes: number;
+  maxLogLines: number;
+  maxLogBytes: number;
+  noEntryMessage: string;
+}
+
+/** What `invoke` resolves to: the result as JSON text or an error message, and the logs as a JSON array. */
+export interface InvokeResult {
+  json?: string;
+  error?: string;
+  logs: string;
+}
+
+/**
+ * Body of the closure evaluated in every fresh context before any user code (`$0` config JSON,
+ * `$1` the host fetch Reference or undefined). It captures every intrinsic it uses before user
+ * code can tamper with them and returns `invoke(namespace, inputJson)`, which calls the entry (a
+ * module's default export, else `globalThis.mainFunction`) with the parsed input and a frozen ctx,
+ * awaits it, and checks and serializes the result by hand: no toJSON, no prototype.
+ * `ctx.fetch(url, init)` calls the host with `applyIgnored(undefined, [callId, request])`; the host
+ * answers with `invoke.deliver(callId, reply)`, a task of its own, so whatever the continuation
+ * does (throws, loops, allocates) lands on that run. After `invoke` settles, replies are dropped.
+ */
+export const BOOTSTRAP_SOURCE = String.raw`'use strict';
+const G = globalThis, O = Object, parse = JSON.parse, stringify = JSON.stringify, isArray = Array.isArray;
+const { keys, getPrototypeOf, freeze, defineProperty, hasOwn, create } = O;
+const { apply, construct } = Reflect;
+const uncurry = (f) => Function.prototype.call.bind(f);
+const charCodeAt = uncurry(String.prototype.charCodeAt), sliceString = uncurry(String.prototype.slice);
+const symbolToString = uncurry(Symbol.prototype.toString);
+const isFinite = Number.isFinite, Str = String, Err = Error, RealDate = Date;
+const ObjectProto = O.prototype, ErrorProto = Err.prototype, dateToString = uncurry(RealDate.prototype.toString);
+const cfg = parse($0), fetchRef = $1, NOT_JSON = {}, Prom = Promise;
+const fetchIgnored = fetchRef && fetchRef.applyIgnored, FETCH_OPTIONS = freeze({ arguments: freeze({ copy: true }) });
+const pending = create(null);
+let isFinished = false, fetchCalls = 0;
+
+// Math.random: sfc32 (its counter rules out a stuck state) absorbing all 32 seed bytes; 53-bit doubles.
+const w = cfg.seedWords;
+let [a, b, c, d] = [w[0], w[1], w[2], w[3]];
+const next = () => {
+  const t = (((a + b) | 0) + d) | 0;
+  d = (d + 1) | 0;
+  a = b ^ (b >>> 9);
+  b = (c + (c << 3)) | 0;
+  c = (((c << 21) | (c >>> 11)) + t) | 0;
+  return t >>> 0;
+};
+for (let i = 4; i < 8; i++) {
+  a ^= w[i];
+  for (let j = 0; j < 4; j++) next();
+}
+for (let j = 0; j < 12; j++) next();
+Math.random = function random() { return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992; };
+
+// Date: the clock stands still at the request's accepted-at time.
+const fixedMs = cfg.acceptedAtMs;
+const FixedDate = function Date(...args) {
+  if (new.target === undefined) return dateToString(new RealDate(fixedMs));
+  return construct(RealDate, args.length === 0 ? [fixedMs] : args, new.target);
+};
+defineProperty(FixedDate, 'length', { value: 7 });
+defineProperty(FixedDate, 'prototype', { value: RealDate.prototype, writable: false });
+FixedDate.now = function now() { return fixedMs; };
+FixedDate.parse = RealDate.parse;
+FixedDate.UTC = RealDate.UTC;
+defineProperty(RealDate.prototype, 'constructor', { value: FixedDate, writable: true, configurable: true });
+defineProperty(G, 'Date', { value: FixedDate, writable: true, configurable: true });
+const DTF = Intl.DateTimeFormat.prototype, formatGetter = O.getOwnPropertyDescriptor(DTF, 'format').get, formatToParts = DTF.formatToParts;
+defineProperty(DTF, 'format', { configurable: true, get() { const f = apply(formatGetter, this, []); return (date) => f(date === undefined ? fixedMs : date); } });
+DTF.formatToParts = function formatToParts(date) { return apply(formatToParts, this, [date === undefined ? fixedMs : date]); };
+delete G.WeakRef;
+delete G.FinalizationRegistry;
+
+const isError = (v) => {
+  for (let p = v, i = 0; p !== null && i < 100; i++) if ((p = getPrototypeOf(p)) === ErrorProto) return true;
+  return false;
+};
+const clip = (s, n) => (s.length > n ? sliceString(s, 0, n) + '…' : s);
+const describe = (v) => {
+  switch (typeof v) {
+    case 'string': return v;
+    case 'bigint': return Str(v) + 'n';
+    case 'symbol': return symbolToString(v);
+    case 'function': return '[Function]';
+    case 'object': break;
+    default: return Str(v);
+  }
+  if (v === null) return 'null';
+  if (isError(v)) return Str(v.name) + ': ' + Str(v.message);
+  try { return stringify(v) ?? '[object]'; } catch { return '[object]'; }
+};
+const describeThrown = (e) => {
+  try {
+    if (e !== null && (typeof e === 'object' || typeof e === 'function') && isError(e)) return clip(Str(e.message), 4096);
+    return 'threw a non-Error value: ' + clip(typeof e === 'string' ? stringify(e) : describe(e), 200);
+  } catch {
+    return 'threw a value that cannot be described';
+  }
+};
+
+// console.* and ctx.log: captured lines, capped in count and UTF-8 bytes.
+let logJson = '', logCount = 0, logBytes = 0, isTruncated = false;
+const utf8Length = (s) => {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const u = charCodeAt(s, i);
+    n += u < 0x80 ? 1 : u < 0x800 ? 2 : u >= 0xd800 && u < 0xdc00 ? (i++, 4) : 3;
+  }
+  return n;
+};
+const log = function log(...args) {
+  if (isTruncated || isFinished) return;
+  let line = '';
+  for (let i = 0; i < args.length; i++) line += (i === 0 ? '' : ' ') + describe(args[i]);
+  const room = cfg.maxLogBytes - logBytes, bytes = line.length > room ? room + 1 : utf8Length(line);
+  if (logCount >= cfg.maxLogLines || bytes > room) { isTruncated = true; return; }
+  logJson += (logCount === 0 ? '' : ',') + stringify(line);
+  logCount++;
+  logBytes += bytes;
+};
+defineProperty(G, 'console', { value: freeze({ log, info: log, warn: log, error: log, debug: log }), writable: true, configurable: true });
+
+const fetch = async function fetch(url, init) {
+  if (fetchRef === undefined) throw new Err('fetch is not available');
+  if (isFinished) return new Prom(() => {});
+  const request = { url: Str(url), method: undefined, headers: undefined, body: undefined };
+  if (init !== undefined && init !== null) {
+    if (init.method !== undefined) request.method = Str(init.method);
+    if (init.headers !== undefined && init.headers !== null) {
+      const headers = create(null), names = keys(init.headers);
+      for (let i = 0; i < names.length; i++) headers[names[i]] = Str(init.headers[names[i]]);
+      request.headers = headers;
+    }
+    if (init.body !== undefined) request.body = Str(init.body);
+  }
+  const id = ++fetchCalls;
+  const reply = await new Prom((resolve) => {
+    pending[id] = resolve;
+    apply(fetchIgnored, fetchRef, [undefined, [id, request], FETCH_OPTIONS]);
+  });
+  if (hasOwn(reply, 'error')) throw new Err(reply.error);
+  const body = reply.body;
+  return freeze({ status: reply.status, headers: freeze(reply.headers), body, json: () => parse(body) });
+};
+const deliver = (id, reply) => {
+  const resolve = pending[id];
+  pending[id] = undefined;
+  if (!isFinished && resolve !== undefined) resolve(reply);
+};
+const ctx = freeze({ requestId: cfg.requestId, projectId: cfg.projectId, round: cfg.round, seed: cfg.seed, secrets: freeze(cfg.secrets), log, fetch });
+
+// The result check: JSON values only, serialized by hand so no user-reachable toJSON or prototype runs.
+let out = '', failure = '';
+const path = create(null);
+const fail = (depth, reason) => {
+  let at = '$';
+  for (let i = 0; i < depth; i++) at += typeof path[i] === 'number' ? '[' + path[i] + ']' : '.' + path[i];
+  failure = 'result is not a JSON value: ' + at + ': ' + reason;
+  throw NOT_JSON;
+};
+const emit = (s) => {
+  out += s;
+  if (out.length > cfg.maxOutputBytes) { failure = 'result exceeds ' + cfg.maxOutputBytes + ' bytes'; throw NOT_JSON; }
+};
+const className = (v) => {
+  try { const name = v.constructor.name; if (typeof name === 'string' && name !== '') return clip(name, 64); } catch {}
+  return 'non-plain object';
+};
+const stack = create(null);
+const walk = (v, depth) => {
+  if (v === null) return emit('null');
+  switch (typeof v) {
+    case 'string': return emit(stringify(v));
+    case 'boolean': return emit(v ? 'true' : 'false');
+    case 'number': if (!isFinite(v)) fail(depth, Str(v) + ' is not a JSON number'); return emit(stringify(v));
+    case 'undefined': return fail(depth, 'undefined is not a JSON value');
+    case 'object': break;
+    default: return fail(depth, 'a ' + typeof v + ' is not a JSON value');
+  }
+  if (depth >= 256) fail(depth, 'nested deeper than 256 levels');
+  for (let i = 0; i < depth; i++) if (stack[i] === v) fail(depth, 'cyclic reference');
+  stack[depth] = v;
+  if (isArray(v)) {
+    emit('[');
+    for (let i = 0, n = v.length; i < n; i++) {
+      path[depth] = i;
+      if (!hasOwn(v, i)) fail(depth + 1, 'sparse array hole');
+      if (i > 0) emit(',');
+      walk(v[i], depth + 1);
+    }
+    emit(']');
+  } else {
+    const proto = getPrototypeOf(v);
+    if (proto !== ObjectProto && proto !== null) fail(depth, 'a ' + className(v) + ' is not a plain object');
+    emit('{');
+    const names = keys(v);
+    for (let i = 0; i < names.length; i++) {
+      path[depth] = names[i];
+      emit((i > 0 ? ',' : '') + stringify(names[i]) + ':');
+      walk(v[names[i]], depth + 1);
+    }
+    emit('}');
+  }
+  stack[depth] = undefined;
+};
+const finish = (json, error) => {
+  isFinished = true;
+  const marker = isTruncated ? (logCount === 0 ? '' : ',') + stringify('… logs truncated') : '';
+  return { json, error, logs: '[' + logJson + marker + ']' };
+};
+
+const invoke = async function invoke(namespace, inputJson) {
+  let value;
+  try {
+    let entry;
+    try { entry = namespace === undefined ? undefined : namespace.default; } catch {}
+    if (typeof entry !== 'function') entry = G.mainFunction;
+    if (typeof entry !== 'function') return finish(undefined, cfg.noEntryMessage);
+    value = await apply(entry, undefined, [parse(inputJson), ctx]);
+  } catch (e) {
+    return finish(undefined, describeThrown(e));
+  }
+  try {
+    walk(value, 0);
+    return finish(out, undefined);
+  } catch (e) {
+    return finish(undefined, e === NOT_JSON ? failure : describeThrown(e));
+  }
+};
+defineProperty(invoke, 'deliver', { value: deliver });
+return invoke;
+`;

@@ -1,0 +1,189 @@
+// Loading user code into an isolate: classic script or ES module detection, linking without imports, checkCode.
+import ivm from 'isolated-vm';
+import { GatewayError } from '../errors.ts';
+
+/** How a source was compiled: a classic script (global `mainFunction`) or an ES module. */
+export type CodeKind = 'script' | 'module';
+
+/** Per-isolate compile state: the detected kind, and the compiled script (a script runs in any context). */
+export interface CodeCache {
+  kind?: CodeKind;
+  script?: ivm.Script;
+}
+
+/** User code evaluated in a context; `namespace` is the module namespace (absent for scripts). */
+export interface LoadedCode {
+  readonly namespace?: ivm.Reference;
+  release(): void;
+}
+
+export const NO_ENTRY_MESSAGE = 'no entry point: export a default function or define a global mainFunction';
+
+/** isolated-vm's message when a `timeout` option expires. */
+export const TIMED_OUT = 'Script execution timed out.';
+
+const ORIGIN = { filename: 'file:///user.js' };
+const CHECK_MEMORY_MB = 16;
+const CHECK_TIMEOUT_MS = 200;
+
+// The entry lookup the runner's bootstrap repeats: a default export function wins over a global mainFunction.
+const FIND_ENTRY = `try { if (typeof $0.default === 'function') return 'default'; } catch {}
+return typeof globalThis.mainFunction === 'function' ? 'mainFunction' : null;`;
+
+/**
+ * Validates user code at upload time: compiles it in a throwaway 16 MB isolate, evaluates its
+ * top level (at most 200 ms) in a fresh context and finds the entry point. A source that compiles
+ * as a classic script is one (and must define a global `mainFunction`); any other is an ES module
+ * whose default export is the entry (or that assigns `globalThis.mainFunction`).
+ * Throws GatewayError `invalid_code` with the compiler's message and `line L, column C` for a
+ * syntax error, for any import, a throwing or slow top level, or no entry point.
+ * Synchronous: it holds the calling thread for the compile and up to 200 ms of top-level code.
+ */
+export function checkCode(code: string): { entry: 'default' | 'mainFunction' } {
+  const isolate = new ivm.Isolate({ memoryLimit: CHECK_MEMORY_MB });
+  const handles: Array<{ release(): void }> = [];
+  try {
+    const context = isolate.createContextSync();
+    handles.push(context);
+    let namespace: ivm.Reference | undefined;
+    const script = compileScriptSync(isolate, code);
+    if (script) {
+      handles.push(script);
+      runTopLevel(() => handles.push(script.runSync(context, { timeout: CHECK_TIMEOUT_MS, reference: true })));
+    } else {
+      const module = compileModuleSync(isolate, code);
+      handles.push(module);
+      try {
+        module.instantiateSync(context, refuseImport);
+      } catch (error) {
+        throw new GatewayError('invalid_code', messageOf(error), { cause: error });
+      }
+      runTopLevel(() => module.evaluateSync({ timeout: CHECK_TIMEOUT_MS }));
+      namespace = module.namespace;
+      handles.push(namespace);
+    }
+    const entry = runTopLevel(() => context.evalClosureSync(FIND_ENTRY, [namespace?.derefInto()], { timeout: CHECK_TIMEOUT_MS }));
+    if (entry !== 'default' && entry !== 'mainFunction') throw new GatewayError('invalid_code', NO_ENTRY_MESSAGE);
+    return { entry };
+  } finally {
+    releaseAll(handles);
+    if (!isolate.isDisposed) isolate.dispose();
+  }
+}
+
+/**
+ * Compiles, links and evaluates `code` in `context` without blocking the host thread. The first
+ * call per isolate detects the kind (classic script if it compiles as one) and keeps a compiled
+ * script in `cache`; a module compiles per context. Throws GatewayError `invalid_code` for syntax
+ * errors and imports; a throwing top level rejects with isolated-vm's copy of the thrown value.
+ */
+export async function loadUserCode(
+  isolate: ivm.Isolate,
+  context: ivm.Context,
+  code: string,
+  cache: CodeCache,
+  timeoutMs: number,
+): Promise<LoadedCode> {
+  if (cache.kind === undefined) {
+    try {
+      cache.script = await isolate.compileScript(code, ORIGIN);
+      cache.kind = 'script';
+    } catch (error) {
+      if (!isSyntaxError(error)) throw error;
+      cache.kind = 'module';
+    }
+  }
+  if (cache.kind === 'script' && cache.script) {
+    const completion = await cache.script.run(context, { timeout: timeoutMs, reference: true });
+    completion.release();
+    return { release: () => undefined };
+  }
+  const module = await compileModule(isolate, code);
+  try {
+    await module.instantiate(context, refuseImport);
+  } catch (error) {
+    module.release();
+    throw new GatewayError('invalid_code', messageOf(error), { cause: error });
+  }
+  try {
+    await module.evaluate({ timeout: timeoutMs });
+  } catch (error) {
+    module.release();
+    throw error;
+  }
+  const namespace = module.namespace;
+  return { namespace, release: () => releaseAll([namespace, module]) };
+}
+
+/** Releases isolated-vm handles in reverse order, ignoring handles of an already disposed isolate. */
+export function releaseAll(handles: ReadonlyArray<{ release(): void }>): void {
+  for (let i = handles.length - 1; i >= 0; i--) {
+    try {
+      handles[i].release();
+    } catch {
+      // The isolate is gone; nothing is left to release.
+    }
+  }
+}
+
+/** The message of an error copied out of an isolate, or a short description of a thrown non-Error. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : `threw a non-Error value: ${describeValue(error)}`;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}…` : value);
+  return typeof value === 'object' && value !== null ? 'an object' : String(value);
+}
+
+async function compileModule(isolate: ivm.Isolate, code: string): Promise<ivm.Module> {
+  try {
+    return await isolate.compileModule(code, ORIGIN);
+  } catch (error) {
+    throw compileError(error);
+  }
+}
+
+// Null when the source is not a classic script (it has import/export or top-level await).
+function compileScriptSync(isolate: ivm.Isolate, code: string): ivm.Script | null {
+  try {
+    return isolate.compileScriptSync(code, ORIGIN);
+  } catch (error) {
+    if (isSyntaxError(error)) return null;
+    throw error;
+  }
+}
+
+function compileModuleSync(isolate: ivm.Isolate, code: string): ivm.Module {
+  try {
+    return isolate.compileModuleSync(code, ORIGIN);
+  } catch (error) {
+    throw compileError(error);
+  }
+}
+
+function refuseImport(specifier: string): never {
+  throw new Error(`imports are not available (import of '${specifier}')`);
+}
+
+function isSyntaxError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'SyntaxError';
+}
+
+// isolated-vm appends the origin as " [file:///user.js:L:C]"; say it the way people read it.
+function compileError(error: unknown): GatewayError {
+  const message = messageOf(error);
+  const position = /^(.*) \[[^\]]*:(\d+):(\d+)\]$/s.exec(message);
+  const text = position ? `${position[1]} at line ${position[2]}, column ${position[3]}` : message;
+  return new GatewayError('invalid_code', `syntax error: ${text}`, { cause: error });
+}
+
+function runTopLevel<T>(evaluate: () => T): T {
+  try {
+    return evaluate();
+  } catch (error) {
+    const message = messageOf(error);
+    const text = message === TIMED_OUT ? `top-level code did not finish within ${CHECK_TIMEOUT_MS} ms` : `top-level code failed: ${message}`;
+    throw new GatewayError('invalid_code', text, { cause: error });
+  }
+}
