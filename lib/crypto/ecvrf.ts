@@ -204,3 +204,12 @@ export function proofToHash(proof: Uint8Array, suite: VrfSuite = 'ELL2'): Uint8A
   if (d === null) throw new Error('ecvrf: undecodable proof');
   return gammaToHash(sb, d.gamma);
 }
+
+/**
+ * True for a canonically encoded edwards25519 point that is not of small order: a usable public
+ * key for ECVRF and Ed25519 alike (node registration refuses anything else).
+ */
+export function isValidPublicKey(publicKey: Uint8Array): boolean {
+  const point = decodePoint(publicKey);
+  return point !== null && !point.isSmallOrder();
+}

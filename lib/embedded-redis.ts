@@ -1,0 +1,106 @@
+// A private redis-server child process: the `npm start` default and the test harness's Redis.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { GatewayError } from './errors.ts';
+
+export interface EmbeddedRedis {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Stops the server by pid (SIGTERM, then SIGKILL after `graceMs`); idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface EmbeddedRedisOptions {
+  /** Data folder (created if missing). */
+  readonly dir: string;
+  /** 0 (default) picks a free loopback port. */
+  readonly port?: number;
+  /** AOF persistence (`npm start`); tests run without it. */
+  readonly appendOnly?: boolean;
+  readonly startTimeoutMs?: number;
+}
+
+/** Asks the kernel for a free loopback port. */
+export async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Starts `redis-server` from PATH bound to 127.0.0.1 and resolves once it accepts connections.
+ * Throws GatewayError `unavailable` with install advice when redis-server is not on PATH.
+ */
+export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+  mkdirSync(options.dir, { recursive: true });
+  const port = options.port || (await findFreePort());
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
+    '--appendonly', options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
+    '--protected-mode', 'yes', '--logfile', '', '--loglevel', 'notice',
+  ];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  await waitForReady(child, options.startTimeoutMs ?? 10_000);
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pid: child.pid!,
+    stop(graceMs = 5000) {
+      stopped ??= stopChild(child, graceMs);
+      return stopped;
+    },
+  };
+}
+
+function waitForReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => fail(new Error(`redis-server did not start within ${timeoutMs} ms: ${output.slice(-500)}`)), timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        child.stderr!.resume();
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(error.code === 'ENOENT'
+        ? new GatewayError('unavailable', 'redis-server was not found on PATH. Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL to a Redis you run.')
+        : error);
+    });
+    child.once('exit', (code) => fail(new Error(`redis-server exited with code ${code}: ${output.slice(-500)}`)));
+  });
+}
+
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.removeAllListeners('exit');
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

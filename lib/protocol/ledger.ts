@@ -1,0 +1,56 @@
+// The hash-chained ledger (ARCHITECTURE.md, "Publishing"): entry hashes, the votes digest, chain checks.
+import { fromHex, toHex, utf8 } from '../crypto/bytes.ts';
+import { canonicalJson } from '../crypto/canonical-json.ts';
+import { sha256 } from '../crypto/hash.ts';
+
+export const GENESIS_PREV_HASH = '0'.repeat(64);
+
+export interface LedgerFields {
+  readonly seq: number;
+  readonly requestId: string;
+  readonly projectId: string;
+  readonly resultHash: string;
+  readonly ok: boolean;
+  readonly votesDigest: string;
+  readonly prevHash: string;
+}
+
+export type HashedLedgerEntry = LedgerFields & { readonly hash: string };
+
+/** `hash = H(bytes(prevHash) || JCS(entry without hash))`, hex. */
+export function computeLedgerHash(fields: LedgerFields): string {
+  const { hash: _ignored, ...covered } = fields as LedgerFields & { hash?: string };
+  return toHex(sha256(fromHex(fields.prevHash, 32), utf8(canonicalJson(covered))));
+}
+
+/** `H(JCS([{nodeId, round, ok, resultHash, signature}]))` over the votes sorted by node id, hex. */
+export function computeVotesDigest(votes: readonly { nodeId: string; round: number; ok: boolean; resultHash: string; signature: string }[]): string {
+  const ordered = [...votes]
+    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
+    .map(({ nodeId, round, ok, resultHash, signature }) => ({ nodeId, round, ok, resultHash, signature }));
+  return toHex(sha256(utf8(canonicalJson(ordered))));
+}
+
+export type LedgerCheck = { ok: true; length: number; head: string } | { ok: false; length: number; head: string; badSeq: number };
+
+/**
+ * Re-verifies entries in order: consecutive seq from `first.seq`, each `prevHash` the previous
+ * hash (`previousHash` before the first), each hash recomputed from the covered fields.
+ */
+export function verifyLedgerEntries(entries: readonly HashedLedgerEntry[], previousHash = GENESIS_PREV_HASH, firstSeq = 1): LedgerCheck {
+  let head = previousHash;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    let valid = entry.seq === firstSeq + i && entry.prevHash === head;
+    if (valid) {
+      try {
+        valid = computeLedgerHash(entry) === entry.hash;
+      } catch {
+        valid = false;
+      }
+    }
+    if (!valid) return { ok: false, length: firstSeq - 1 + i, head, badSeq: entry.seq };
+    head = entry.hash;
+  }
+  return { ok: true, length: firstSeq - 1 + entries.length, head };
+}

@@ -1,0 +1,82 @@
+// Queue names and job payloads: the contracts between roles (ARCHITECTURE.md, "Roles and the queues").
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Vote } from './protocol/vote.ts';
+
+/** Payload of every job, per queue. Job ids are deterministic and never contain ':'. */
+export interface JobPayloads {
+  /** webserver/scheduler → receiver: a request persisted as `queued`. */
+  incoming: { requestId: string };
+  /** receiver/scheduler → one executor node. */
+  exec: { kind: 'run'; requestId: string } | { kind: 'ticket'; round: number };
+  /** executor → consensus (votes); receiver → consensus (delayed deadline). */
+  votes: { kind: 'vote'; vote: Vote; logs?: string[] } | { kind: 'deadline'; requestId: string };
+  /** executor → scheduler. */
+  tickets: { nodeId: string; round: number; beta: string; proof: string };
+  /** consensus → sender. */
+  publish: { requestId: string };
+}
+
+export type QueueKind = keyof JobPayloads;
+
+/** BullMQ queue name of a kind; executor queues are per node (`exec.<nodeId>`). */
+export function queueName(kind: QueueKind, nodeId?: string): string {
+  if (kind !== 'exec') return kind;
+  if (!nodeId || nodeId.includes(':')) throw new RangeError('exec queues need a node id without ":"');
+  return `exec.${nodeId}`;
+}
+
+/** Deterministic job ids: a redelivered or re-added job never becomes a second job while the first exists. */
+export const jobIds = {
+  incoming: (requestId: string) => requestId,
+  run: (requestId: string, nodeId: string) => `${requestId}.${nodeId}`,
+  ticket: (round: number) => `ticket.${round}`,
+  vote: (requestId: string, nodeId: string) => `vote.${requestId}.${nodeId}`,
+  deadline: (requestId: string) => `deadline.${requestId}`,
+  submittedTicket: (round: number, nodeId: string) => `${round}.${nodeId}`,
+  publish: (requestId: string) => `publish.${requestId}`,
+};
+
+/** Kept small: job records are an audit aid, the repository holds the truth. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 100 },
+  removeOnComplete: { age: 600, count: 2000 },
+  removeOnFail: { age: 24 * 3600, count: 5000 },
+};
+
+/** A typed queue producer. */
+export type TypedQueue<K extends QueueKind> = Queue<JobPayloads[K], unknown, string>;
+
+/** Opens producers lazily and closes them all at once; one per process role. */
+export interface QueueSet {
+  get<K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K>;
+  /** Adds one job with its deterministic id. */
+  add<K extends QueueKind>(kind: K, jobId: string, data: JobPayloads[K], options?: { nodeId?: string; delayMs?: number }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createQueueSet(connection: Redis, prefix: string): QueueSet {
+  const queues = new Map<string, Queue>();
+  const get = <K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K> => {
+    const name = queueName(kind, nodeId);
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS, streams: { events: { maxLen: 1000 } } });
+      queues.set(name, queue);
+    }
+    return queue as unknown as TypedQueue<K>;
+  };
+  return {
+    get,
+    async add(kind, jobId, data, options = {}) {
+      const queue = get(kind, options.nodeId) as unknown as Queue;
+      await queue.add(kind, data, { jobId, ...(options.delayMs ? { delay: options.delayMs } : {}) });
+    },
+    async close() {
+      const all = [...queues.values()];
+      queues.clear();
+      await Promise.all(all.map((q) => q.close()));
+    },
+  };
+}

@@ -1,0 +1,31 @@
+// The repository: the only code that reads or writes gateway state in Redis.
+import type { Redis } from 'ioredis';
+import { createKeys } from './keys.ts';
+import { createLedgerRepository } from './ledger.ts';
+import { createNodeRepository } from './nodes.ts';
+import { createProjectRepository } from './projects.ts';
+import { createRequestRepository } from './requests.ts';
+
+export type Repository = ReturnType<typeof createRepository>;
+
+/** One repository over one connection; `masterKey` is needed only where secrets are read or written. */
+export function createRepository(redis: Redis, options: { prefix: string; masterKey?: Uint8Array }) {
+  const keys = createKeys(options.prefix);
+  const ledger = createLedgerRepository(redis, keys);
+  return {
+    keys,
+    ...createProjectRepository(redis, keys, options.masterKey),
+    ...createRequestRepository(redis, keys),
+    ...createNodeRepository(redis, keys),
+    ...ledger,
+    /** True when Redis answers PING. */
+    async ping(): Promise<boolean> {
+      try {
+        return (await redis.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    close: ledger.close,
+  };
+}

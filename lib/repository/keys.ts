@@ -1,0 +1,37 @@
+// Redis key names. Every key starts with one prefix (a hash tag such as `{gw}`), so the whole
+// keyspace lands in one Redis Cluster slot and multi-key scripts stay legal.
+
+export type Keys = ReturnType<typeof createKeys>;
+
+export function createKeys(prefix: string) {
+  const p = prefix;
+  return {
+    prefix: p,
+    project: (id: string) => `${p}:project:${id}`,
+    projectVersions: (id: string) => `${p}:project:${id}:versions`,
+    projectSecrets: (id: string) => `${p}:project:${id}:secrets`,
+    projectRequests: (id: string) => `${p}:project:${id}:requests`,
+    projectSchedules: (id: string) => `${p}:project:${id}:schedules`,
+    projects: `${p}:projects`,
+    code: (cid: string) => `${p}:code:${cid}`,
+    apiKey: (hash: string) => `${p}:apikey:${hash}`,
+    request: (id: string) => `${p}:req:${id}`,
+    requestVotes: (id: string) => `${p}:req:${id}:votes`,
+    idempotency: (projectId: string, keyHash: string) => `${p}:idem:${projectId}:${keyHash}`,
+    /** Requests by status entered at (ms): what the repair sweep reads instead of scanning. */
+    stateIndex: (status: 'queued' | 'assigned' | 'agreed') => `${p}:idx:${status}`,
+    nodes: `${p}:nodes`,
+    nodeLastTicket: `${p}:nodes:last-ticket`,
+    roundLatest: `${p}:round:latest`,
+    round: (n: number) => `${p}:round:${n}`,
+    roundTickets: (n: number) => `${p}:round:${n}:tickets`,
+    ledger: `${p}:ledger`,
+    ledgerByRequest: `${p}:ledger:by-request`,
+    ledgerHead: `${p}:ledger:head`,
+    schedule: (id: string) => `${p}:schedule:${id}`,
+    schedules: `${p}:schedules`,
+    lease: (name: string) => `${p}:lease:${name}`,
+    /** Pub/sub channel announcing requests that reached a final state. */
+    finalChannel: `${p}:events:final`,
+  };
+}

@@ -1,0 +1,163 @@
+// Requests: creation with idempotency keys, guarded status transitions, votes, listing.
+import type { Redis } from 'ioredis';
+import { sha256 } from '../crypto/hash.ts';
+import { toHex, utf8 } from '../crypto/bytes.ts';
+import type { Keys } from './keys.ts';
+import { createScript } from './script.ts';
+import type { Assignment, Failure, Outcome, Page, RequestRecord, RequestSource, RequestStatus, StoredVote } from './types.ts';
+
+// KEYS: request, idempotency (or ''), project list, queued index. ARGV: id, base JSON, createdAtMs.
+const CREATE = createScript(`
+if KEYS[2] ~= '' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {0, existing} end
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'queued')
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return {1, ARGV[1]}
+`);
+
+// KEYS: request, queued idx, assigned idx, agreed idx. ARGV: id, allowed statuses (comma list),
+// new status, now ms, final channel, then field/value pairs. Returns {applied, statusBefore}.
+const TRANSITION = createScript(`
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {0, ''} end
+if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
+local fields = {'status', ARGV[3]}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if ARGV[3] == 'assigned' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
+if ARGV[3] == 'agreed' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
+if ARGV[3] == 'published' or ARGV[3] == 'failed' then redis.call('PUBLISH', ARGV[5], ARGV[1]) end
+return {1, status}
+`);
+
+// KEYS: request, votes. ARGV: nodeId, vote JSON without seq. Records a vote once, only while
+// the request is assigned; returns {outcome, status, votes...} with every vote in arrival order.
+const RECORD_VOTE = createScript(`
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', ''} end
+local outcome = 'recorded'
+if status ~= 'assigned' then
+  outcome = 'not_assigned'
+elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  outcome = 'duplicate'
+else
+  local seq = redis.call('HLEN', KEYS[2])
+  redis.call('HSET', KEYS[2], ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"seq":' .. seq .. '}')
+end
+local result = {outcome, status}
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do result[#result + 1] = v end
+return result
+`);
+
+export type VoteRecording = { outcome: 'recorded' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
+
+export interface NewRequest {
+  readonly id: string;
+  readonly projectId: string;
+  readonly version: number;
+  readonly codeCid: string;
+  readonly source: RequestSource;
+  readonly input: unknown;
+  readonly createdAtMs: number;
+  readonly idempotencyKey?: string;
+}
+
+export function createRequestRepository(redis: Redis, keys: Keys) {
+  const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed')];
+
+  async function transition(id: string, from: readonly RequestStatus[], to: RequestStatus, nowMs: number, fields: Record<string, string>) {
+    const pairs = Object.entries(fields).flat();
+    const [applied, before] = (await TRANSITION(redis, indexKeys(id), [id, from.join(','), to, nowMs, keys.finalChannel, ...pairs])) as [number, string];
+    return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
+  }
+
+  return {
+    /** Persists a `queued` request, or returns the id already stored under the same idempotency key. */
+    async putRequest(request: NewRequest): Promise<{ id: string; created: boolean }> {
+      const { idempotencyKey, createdAtMs, ...rest } = request;
+      const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
+      const base = JSON.stringify({ ...rest, createdAt: new Date(createdAtMs).toISOString() });
+      const [created, id] = (await CREATE(redis, [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued')], [request.id, base, createdAtMs])) as [number, string];
+      return { id, created: created === 1 };
+    },
+
+    async getRequest(id: string): Promise<RequestRecord | null> {
+      const [[, hash], [, votes]] = (await redis.multi().hgetall(keys.request(id)).hvals(keys.requestVotes(id)).exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
+      if (!hash.base) return null;
+      return toRecord(hash, votes);
+    },
+
+    assignRequest: (id: string, assignment: Assignment, nowMs: number) =>
+      transition(id, ['queued'], 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
+
+    agreeRequest: (id: string, outcome: Outcome, nowMs: number) =>
+      transition(id, ['assigned'], 'agreed', nowMs, { outcome: JSON.stringify(outcome) }),
+
+    failRequest: (id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number) =>
+      transition(id, from, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }),
+
+    publishRequest: (id: string, ledger: { seq: number; hash: string }, nowMs: number) =>
+      transition(id, ['agreed'], 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
+
+    /** Records a vote once while the request is `assigned`; returns every vote so far, in arrival order. */
+    async recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording> {
+      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
+      const [outcome, status, ...votes] = reply;
+      return { outcome: outcome as VoteRecording['outcome'], status, votes: parseVotes(votes) };
+    },
+
+    /** Newest first; the cursor is the last id of the previous page (ids sort by creation time). */
+    async listProjectRequests(projectId: string, limit: number, cursor?: string): Promise<Page<RequestRecord>> {
+      const max = cursor ? `(${cursor}` : '+';
+      const ids = await redis.zrevrangebylex(keys.projectRequests(projectId), max, '-', 'LIMIT', 0, limit + 1);
+      const page = ids.slice(0, limit);
+      const pipeline = redis.pipeline();
+      for (const id of page) pipeline.hgetall(keys.request(id)).hvals(keys.requestVotes(id));
+      const replies = (await pipeline.exec()) ?? [];
+      const items: RequestRecord[] = [];
+      for (let i = 0; i < page.length; i++) {
+        const hash = replies[i * 2][1] as Record<string, string>;
+        if (hash.base) items.push(toRecord(hash, replies[i * 2 + 1][1] as string[]));
+      }
+      return { items, nextCursor: ids.length > limit ? page[page.length - 1] : null };
+    },
+
+    /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
+    listStale: (status: 'queued' | 'assigned' | 'agreed', beforeMs: number, limit: number): Promise<string[]> =>
+      redis.zrangebyscore(keys.stateIndex(status), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit),
+
+    /** Attaches the chain transaction that carried the result (set by the Archway publisher). */
+    async putChainTx(id: string, txHash: string): Promise<void> {
+      await redis.hset(keys.request(id), 'chain', JSON.stringify({ txHash }));
+    },
+  };
+}
+
+export type RequestRepository = ReturnType<typeof createRequestRepository>;
+
+function parseVotes(raw: readonly string[]): StoredVote[] {
+  return raw.map((v) => JSON.parse(v) as StoredVote).sort((a, b) => a.seq - b.seq);
+}
+
+function toRecord(hash: Record<string, string>, votes: readonly string[]): RequestRecord {
+  const base = JSON.parse(hash.base) as Omit<RequestRecord, 'status' | 'votes'>;
+  const parse = <T>(field: string): T | undefined => (hash[field] ? (JSON.parse(hash[field]) as T) : undefined);
+  return {
+    ...base,
+    status: hash.status as RequestStatus,
+    assignment: parse<Assignment>('assignment'),
+    outcome: parse<Outcome>('outcome'),
+    failure: parse<Failure>('failure'),
+    ledger: parse<{ seq: number; hash: string }>('ledger'),
+    chain: parse<{ txHash: string }>('chain'),
+    finishedAt: hash.finishedAt || undefined,
+    votes: parseVotes(votes),
+  };
+}

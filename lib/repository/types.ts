@@ -1,0 +1,137 @@
+// The records the repository stores, as the roles and the API see them.
+import type { Aggregation } from '../protocol/vote-tally.ts';
+
+export const REQUEST_STATUSES = ['queued', 'assigned', 'agreed', 'published', 'failed'] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+export const FINAL_STATUSES: readonly RequestStatus[] = ['published', 'failed'];
+
+export const FAILURE_CODES = ['no_nodes', 'no_quorum', 'timeout', 'invalid_code', 'rejected'] as const;
+export type FailureCode = (typeof FAILURE_CODES)[number];
+
+export type RequestSource = 'api' | 'schedule' | 'chain';
+
+export interface ProjectLimits {
+  readonly timeoutMs: number;
+  readonly memoryMb: number;
+  readonly fetchCalls: number;
+}
+
+export interface Project {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly committee: { readonly size: number; readonly quorum: number };
+  readonly aggregation: Aggregation;
+  readonly limits: ProjectLimits;
+  readonly version: number;
+  readonly codeCid: string;
+  readonly createdAt: string;
+}
+
+export interface CodeVersion {
+  readonly version: number;
+  readonly codeCid: string;
+  readonly createdAt: string;
+}
+
+export interface Assignment {
+  readonly round: number;
+  /** seed_a, hex: ctx.seed derives from it. */
+  readonly roundSeed: string;
+  readonly committee: readonly string[];
+  readonly quorum: number;
+  readonly aggregation: Aggregation;
+  readonly assignedAt: string;
+}
+
+export interface Outcome {
+  readonly ok: boolean;
+  readonly value: unknown;
+  readonly resultHash: string;
+  readonly supporters: readonly string[];
+  readonly agreedAt: string;
+}
+
+export interface Failure {
+  readonly code: FailureCode;
+  readonly message: string;
+}
+
+export interface StoredVote {
+  readonly nodeId: string;
+  readonly round: number;
+  readonly ok: boolean;
+  readonly resultHash: string;
+  readonly value: unknown;
+  readonly signature: string;
+  /** Arrival order at consensus (0-based). */
+  readonly seq: number;
+  readonly logs?: readonly string[];
+}
+
+export interface RequestRecord {
+  readonly id: string;
+  readonly projectId: string;
+  readonly version: number;
+  readonly codeCid: string;
+  readonly source: RequestSource;
+  readonly input: unknown;
+  readonly createdAt: string;
+  readonly status: RequestStatus;
+  readonly assignment?: Assignment;
+  readonly outcome?: Outcome;
+  readonly failure?: Failure;
+  readonly ledger?: { readonly seq: number; readonly hash: string };
+  readonly chain?: { readonly txHash: string };
+  readonly finishedAt?: string;
+  readonly votes: readonly StoredVote[];
+}
+
+export interface NodeRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly signPublicKey: string;
+  readonly vrfPublicKey: string;
+  readonly status: 'active' | 'removed';
+  readonly createdAt: string;
+  readonly lastTicketRound?: number;
+}
+
+export interface RoundRecord {
+  readonly round: number;
+  readonly seed: string;
+  readonly proof: string;
+  readonly startedAt: string;
+  readonly frozen: boolean;
+}
+
+export interface TicketRecord {
+  readonly nodeId: string;
+  readonly beta: string;
+  readonly proof: string;
+}
+
+export interface LedgerEntry {
+  readonly seq: number;
+  readonly requestId: string;
+  readonly projectId: string;
+  readonly resultHash: string;
+  readonly ok: boolean;
+  readonly votesDigest: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface Schedule {
+  readonly id: string;
+  readonly projectId: string;
+  readonly cron: string;
+  readonly input: unknown;
+  readonly createdAt: string;
+}
+
+/** A page of a list: `nextCursor` is null on the last page. */
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextCursor: string | null;
+}
