@@ -1,0 +1,4 @@
+// The sender role alone: REDIS_URL and the role's settings from the environment; stops on SIGTERM/SIGINT.
+import { runSingleRole } from '../lib/process.ts';
+
+await runSingleRole('sender', process.env);

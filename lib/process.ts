@@ -1,0 +1,157 @@
+// Assembling a process: config → logger → Redis → repository → queues → roles, and stopping it
+// all in reverse on SIGTERM/SIGINT (a second signal forces the exit).
+import type { Redis } from 'ioredis';
+import { fromHex } from './crypto/bytes.ts';
+import { computeNodeId, deriveNodeKeys } from './crypto/keys.ts';
+import { loadConfig, requireSettings, type Config } from './config.ts';
+import { GatewayError } from './errors.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { loadOrCreateNodeSeed } from './node-key-file.ts';
+import { createQueueSet, type QueueSet } from './queues.ts';
+import { closeRedis, createRedis } from './redis.ts';
+import { createRepository, type Repository } from './repository/index.ts';
+import { systemClock, type RoleHandle } from './roles/common.ts';
+import { startConsensus } from './roles/consensus.ts';
+import { startExecutor } from './roles/executor.ts';
+import { startHealthServer, type HealthServer } from './roles/health-server.ts';
+import { startReceiver } from './roles/receiver.ts';
+import { startScheduler } from './roles/scheduler.ts';
+import { startSender } from './roles/sender.ts';
+import { startWebserver } from './roles/webserver/webserver.ts';
+import { checkCode } from './sandbox/compile.ts';
+import { createSandboxRunner, type SandboxRunner } from './sandbox/runner.ts';
+
+export const ROLE_NAMES = ['webserver', 'receiver', 'executor', 'consensus', 'sender', 'scheduler'] as const;
+export type RoleName = (typeof ROLE_NAMES)[number];
+
+/** What the roles of one process share. */
+export interface ProcessContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly connection: Redis;
+  readonly repository: Repository;
+  readonly queues: QueueSet;
+  readonly metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel)): Promise<ProcessContext> {
+  const connection = createRedis(redisUrl, `gateway-${name}`);
+  connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const repository = createRepository(connection, { prefix: config.keyPrefix, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
+  const queues = createQueueSet(connection, config.keyPrefix);
+  return {
+    config, logger, connection, repository, queues, metrics: createMetrics(),
+    async close() {
+      await queues.close();
+      await repository.close();
+      await closeRedis(connection);
+    },
+  };
+}
+
+/** Starts one executor node from a seed file, registering its keys when asked to. */
+export async function startExecutorNode(ctx: ProcessContext, keyFile: string, options: { sandbox: SandboxRunner; name?: string }): Promise<RoleHandle> {
+  const keys = deriveNodeKeys(loadOrCreateNodeSeed(keyFile));
+  const nodeId = computeNodeId(keys.signPublicKey);
+  if (ctx.config.nodeAutoRegister) {
+    await ctx.repository.putNode({
+      id: nodeId, name: options.name ?? ctx.config.nodeName ?? nodeId, signPublicKey: Buffer.from(keys.signPublicKey).toString('hex'),
+      vrfPublicKey: Buffer.from(keys.vrfPublicKey).toString('hex'), status: 'active', createdAt: new Date().toISOString(),
+    });
+  }
+  ctx.logger.info({ nodeId }, 'executor node started');
+  return startExecutor({ ...ctx, clock: systemClock, logger: ctx.logger.child({ role: 'executor' }), nodeId, keys, sandbox: options.sandbox });
+}
+
+/** Starts one role in this process (the executor also gets its sandbox and stops it afterwards). */
+export async function startRole(role: RoleName, ctx: ProcessContext, isReady: () => boolean = () => true): Promise<RoleHandle> {
+  const base = { ...ctx, clock: systemClock, logger: ctx.logger.child({ role }) };
+  switch (role) {
+    case 'webserver':
+      return startWebserver({ ...base, checkCode, isReady, ...(ctx.config.counterKey ? { counterKey: fromHex(ctx.config.counterKey, 32) } : {}) });
+    case 'receiver':
+      return startReceiver(base);
+    case 'consensus':
+      return startConsensus({ ...base, onVoteRefused: (reason) => ctx.metrics.votesRefused.inc({ reason }) });
+    case 'sender':
+      return startSender(base);
+    case 'scheduler':
+      requireSettings(ctx.config, ['counterKey']);
+      return startScheduler({ ...base, counterKey: fromHex(ctx.config.counterKey!, 32) });
+    case 'executor': {
+      requireSettings(ctx.config, ['nodeKeyFile']);
+      const sandbox = createSandboxRunner();
+      const handle = await startExecutorNode(ctx, ctx.config.nodeKeyFile!, { sandbox });
+      return { name: handle.name, isReady: handle.isReady, stop: async () => { await handle.stop(); await sandbox.close(); } };
+    }
+  }
+}
+
+/** Stops `stop` on SIGTERM/SIGINT; a second signal exits at once with code 130. */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error({ err: { message: err.message } }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/** Stops handles in reverse order of start, then the process context. */
+export async function stopAll(handles: readonly RoleHandle[], ctx: ProcessContext): Promise<void> {
+  for (const handle of [...handles].reverse()) await handle.stop();
+  await ctx.close();
+}
+
+const DEFAULT_HEALTH_PORTS: Record<Exclude<RoleName, 'webserver'>, number> = { receiver: 9101, executor: 9102, consensus: 9103, sender: 9104, scheduler: 9105 };
+
+/** Runs a process's start-up; on failure prints one clear line (no stack for expected errors) and exits 1. */
+export async function runMain(start: () => Promise<void>): Promise<void> {
+  try {
+    await start();
+  } catch (error) {
+    const message = error instanceof GatewayError ? error.message : (error as Error)?.stack ?? String(error);
+    process.stderr.write(`gateway: ${message}\n`);
+    process.exit(1);
+  }
+}
+
+/** The whole life of a one-role process (what each file in entrypoints/ runs). */
+export function runSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<void> {
+  return runMain(() => startSingleRole(role, env));
+}
+
+async function startSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env);
+  requireSettings(config, ['redisUrl']);
+  const ctx = await openProcess(role, config, config.redisUrl!);
+  const handle = await startRole(role, ctx);
+  let health: HealthServer | undefined;
+  if (role !== 'webserver') {
+    health = await startHealthServer({
+      port: config.healthPort ?? DEFAULT_HEALTH_PORTS[role],
+      host: config.host,
+      metrics: ctx.metrics,
+      isReady: async () => handle.isReady() && (await ctx.repository.ping()),
+    });
+  }
+  ctx.logger.info({ ...(health ? { healthPort: health.port } : { url: (handle as { url?: string }).url }) }, `${role} started`);
+  stopOnSignals(async () => {
+    await health?.close();
+    await stopAll([handle], ctx);
+  }, ctx.logger);
+}

@@ -1,0 +1,56 @@
+// What every role shares: its handle, the clock, and a BullMQ worker wired the same way everywhere.
+import { Worker, type Job, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { queueName, type JobPayloads, type QueueKind } from '../queues.ts';
+
+/** A started role. `stop()` is idempotent and releases in reverse order of start. */
+export interface RoleHandle {
+  readonly name: string;
+  /** True once the role takes work (for `/readyz`). */
+  isReady(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** What every role receives besides the repository slice it names. */
+export interface RoleBase {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** The process's Redis client; workers derive their blocking connections from it. */
+  readonly connection: Redis;
+}
+
+/** Starts a worker on one queue; failures of single jobs are logged, never thrown. */
+export function startWorker<K extends QueueKind>(
+  base: RoleBase,
+  kind: K,
+  handler: (job: Job<JobPayloads[K]>, token?: string) => Promise<unknown>,
+  options: { nodeId?: string; concurrency: number },
+): Worker<JobPayloads[K]> {
+  const name = queueName(kind, options.nodeId);
+  const worker = new Worker<JobPayloads[K]>(name, handler as Processor<JobPayloads[K]>, {
+    connection: base.connection,
+    prefix: base.config.keyPrefix,
+    concurrency: options.concurrency,
+    maxStalledCount: 5,
+  });
+  worker.on('failed', (job, err) => {
+    base.logger.warn({ queue: name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message, name: err.name } }, 'job failed');
+  });
+  worker.on('error', (err) => base.logger.error({ queue: name, err: { message: err.message } }, 'worker error'));
+  return worker;
+}
+
+/** Runs `stop` once, however often it is called. */
+export function once(stop: () => Promise<void>): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () => (stopping ??= stop());
+}

@@ -1,0 +1,115 @@
+// Executor: one node. Proves its ticket each round, and for each run job whose committee it is in,
+// runs the project's code in the sandbox and sends a signed vote.
+import { UnrecoverableError, type Job } from 'bullmq';
+import { fromHex, toHex } from '../crypto/bytes.ts';
+import { errorResult } from '../crypto/canonical-json.ts';
+import { createSigner, type NodeKeys } from '../crypto/keys.ts';
+import { computeRequestSeed } from '../protocol/rounds.ts';
+import { createTicket } from '../protocol/tickets.ts';
+import { createVote } from '../protocol/vote.ts';
+import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
+import type { Repository } from '../repository/index.ts';
+import type { Project } from '../repository/types.ts';
+import { SandboxLostError, type SandboxRunner } from '../sandbox/runner.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+
+export interface ExecutorDeps extends RoleBase {
+  readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'getCode' | 'getSecrets' | 'getRound'>;
+  readonly queues: QueueSet;
+  readonly nodeId: string;
+  readonly keys: NodeKeys;
+  readonly sandbox: SandboxRunner;
+}
+
+const CODE_CACHE_LIMIT = 256;
+const PROJECT_CACHE_MS = 2000;
+
+export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
+  const { repository, queues, config, clock, logger, nodeId, keys, sandbox } = deps;
+  const sign = createSigner(keys.signSecretKey);
+  const log = logger.child({ nodeId });
+  // Code is content-addressed, so a cached blob can never be stale.
+  const codeCache = new Map<string, string>();
+  const projectCache = new Map<string, { project: Project; loadedAt: number }>();
+
+  async function loadCode(cid: string): Promise<string> {
+    let code = codeCache.get(cid);
+    if (code === undefined) {
+      const stored = await repository.getCode(cid);
+      if (stored === null) throw new UnrecoverableError(`code ${cid} is missing`);
+      code = stored;
+      if (codeCache.size >= CODE_CACHE_LIMIT) codeCache.delete(codeCache.keys().next().value!);
+      codeCache.set(cid, code);
+    }
+    return code;
+  }
+
+  async function loadProject(id: string): Promise<Project | null> {
+    const cached = projectCache.get(id);
+    if (cached && clock.now() - cached.loadedAt < PROJECT_CACHE_MS) return cached.project;
+    const project = await repository.getProject(id);
+    if (project) projectCache.set(id, { project, loadedAt: clock.now() });
+    return project;
+  }
+
+  async function proveTicket(round: number): Promise<string> {
+    const record = await repository.getRound(round);
+    if (!record) return 'no_round';
+    const ticket = createTicket(nodeId, keys.vrfSecretKey, round, fromHex(record.seed, 32));
+    const payload = { nodeId, round, beta: toHex(ticket.beta), proof: toHex(ticket.proof) };
+    await queues.add('tickets', jobIds.submittedTicket(round, nodeId), payload);
+    return 'ticket sent';
+  }
+
+  async function run(requestId: string): Promise<string> {
+    const request = await repository.getRequest(requestId);
+    if (!request?.assignment) return 'not_assigned';
+    if (request.status !== 'assigned') return `already ${request.status}`;
+    const { assignment } = request;
+    // Membership is re-checked here: a job in this node's queue is not proof it was drawn.
+    if (!assignment.committee.includes(nodeId)) return 'not_member';
+    if (request.votes.some((v) => v.nodeId === nodeId)) return 'already_voted';
+    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid), repository.getSecrets(request.projectId)]);
+    if (!project) return 'no_project';
+    const seed = toHex(computeRequestSeed(fromHex(assignment.roundSeed, 32), requestId));
+    const outcome = await sandbox.run({
+      codeKey: request.codeCid,
+      code,
+      input: request.input,
+      context: { requestId, projectId: request.projectId, round: assignment.round, seed, acceptedAtMs: Date.parse(request.createdAt), secrets },
+      limits: {
+        timeoutMs: Math.min(project.limits.timeoutMs, config.maxTimeoutMs),
+        memoryMb: Math.min(project.limits.memoryMb, config.maxMemoryMb),
+        maxOutputBytes: config.maxOutputBytes,
+        maxLogLines: 100,
+        maxLogBytes: 16 * 1024,
+      },
+    });
+    const value = outcome.ok ? outcome.value : errorResult(outcome.error);
+    const vote = createVote(sign, { requestId, nodeId, round: assignment.round, ok: outcome.ok, value });
+    await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: outcome.logs });
+    log.debug({ requestId, ok: outcome.ok, durationMs: outcome.durationMs }, 'vote sent');
+    return outcome.ok ? 'voted ok' : 'voted error';
+  }
+
+  async function handle(job: Job<JobPayloads['exec']>): Promise<string> {
+    const data = job.data;
+    if (data.kind === 'ticket') return proveTicket(data.round);
+    try {
+      return await run(data.requestId);
+    } catch (error) {
+      // The sandbox lost the run through no fault of the code: let the queue retry it.
+      if (error instanceof SandboxLostError) log.warn({ requestId: data.requestId }, 'sandbox lost a run; retrying');
+      throw error;
+    }
+  }
+
+  const worker = startWorker(deps, 'exec', handle, { nodeId, concurrency: config.executorConcurrency });
+  return {
+    name: `executor ${nodeId}`,
+    isReady: () => worker.isRunning(),
+    stop: once(async () => {
+      await worker.close();
+    }),
+  };
+}

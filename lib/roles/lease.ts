@@ -1,0 +1,43 @@
+// A Redis lease: one holder at a time, renewed by its holder, lost if not renewed within its TTL.
+import type { Redis } from 'ioredis';
+import { createScript } from '../repository/script.ts';
+
+// KEYS: lease. ARGV: owner, ttl ms. Takes a free lease or extends our own.
+const RENEW = createScript(`
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`);
+
+const RELEASE = createScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);
+
+export interface Lease {
+  /** Takes or extends the lease; true while this owner holds it. */
+  renew(): Promise<boolean>;
+  /** True if the last renewal succeeded less than a TTL ago. */
+  isHeld(): boolean;
+  release(): Promise<void>;
+}
+
+export function acquireLease(redis: Redis, key: string, owner: string, ttlMs: number): Lease {
+  let heldUntil = 0;
+  return {
+    async renew() {
+      const startedAt = Date.now();
+      const held = (await RENEW(redis, [key], [owner, ttlMs])) === 1;
+      heldUntil = held ? startedAt + ttlMs : 0;
+      return held;
+    },
+    isHeld: () => Date.now() < heldUntil,
+    async release() {
+      heldUntil = 0;
+      await RELEASE(redis, [key], [owner]).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// Scheduler: under a Redis lease, advances the round seed chain, asks every active node for its
+// ticket, stores verified tickets, fires project cron schedules and repairs stranded requests.
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { fromHex, toHex } from '../crypto/bytes.ts';
+import { GENESIS_SEED, createRound } from '../protocol/rounds.ts';
+import { verifyTicket } from '../protocol/tickets.ts';
+import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
+import type { Repository } from '../repository/index.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+import { startCronSchedules } from './cron-schedules.ts';
+import { acquireLease } from './lease.ts';
+
+export interface SchedulerDeps extends RoleBase {
+  readonly repository: Repository;
+  readonly queues: QueueSet;
+  readonly counterKey: Uint8Array;
+}
+
+export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
+  const { repository, queues, config, clock, logger, counterKey } = deps;
+  const lease = acquireLease(deps.connection as Redis, repository.keys.lease('scheduler'), randomUUID(), config.roundMs * 3);
+  let timer: NodeJS.Timeout | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  /** Starts the next round if this scheduler holds the lease; the repository refuses a fork. */
+  async function tick(): Promise<void> {
+    if (!(await lease.renew())) return;
+    const latest = await repository.getLatestRoundNumber();
+    const previous = latest > 0 ? await repository.getRound(latest) : null;
+    const round = createRound(counterKey, latest + 1, previous ? fromHex(previous.seed, 32) : GENESIS_SEED);
+    const started = await repository.startRound({ round: round.round, seed: toHex(round.seed), proof: toHex(round.proof), startedAt: new Date(clock.now()).toISOString() });
+    if (!started) return;
+    const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
+    await Promise.all(nodes.map((n) => queues.add('exec', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id })));
+    logger.debug({ round: round.round, nodes: nodes.length }, 'round started');
+  }
+
+  async function storeTicket(job: Job<JobPayloads['tickets']>): Promise<string> {
+    const { nodeId, round, beta, proof } = job.data;
+    const [node, record] = await Promise.all([repository.getNode(nodeId), repository.getRound(round)]);
+    if (!node || node.status !== 'active') return 'refused: unknown node';
+    if (!record) return 'refused: unknown round';
+    if (record.frozen) return 'refused: late';
+    let valid = false;
+    try {
+      valid = verifyTicket(fromHex(node.vrfPublicKey, 32), round, fromHex(record.seed, 32), { nodeId, beta: fromHex(beta, 64), proof: fromHex(proof, 80) });
+    } catch {
+      valid = false;
+    }
+    if (!valid) {
+      logger.warn({ nodeId, round }, 'ticket refused: bad proof');
+      return 'refused: bad proof';
+    }
+    const stored = await repository.putTicket(round, { nodeId, beta, proof });
+    return stored === 'stored' ? 'stored' : `refused: ${stored}`;
+  }
+
+  /** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication. */
+  async function sweep(): Promise<void> {
+    if (!lease.isHeld()) return;
+    const before = clock.now() - Math.max(2000, config.roundMs);
+    for (const id of await repository.listStale('queued', before, 500)) {
+      const job = await queues.get('incoming').getJob(jobIds.incoming(id));
+      if (!job || (await job.isCompleted()) || (await job.isFailed())) {
+        if (job) await job.remove().catch(() => undefined);
+        await queues.add('incoming', jobIds.incoming(id), { requestId: id });
+        logger.info({ requestId: id }, 'requeued a stranded request');
+      }
+    }
+    for (const id of await repository.listStale('agreed', before, 500)) {
+      await queues.add('publish', jobIds.publish(id), { requestId: id });
+    }
+    const overdue = clock.now() - config.requestDeadlineMs - 5000;
+    for (const id of await repository.listStale('assigned', overdue, 500)) {
+      await queues.add('votes', jobIds.deadline(id), { kind: 'deadline', requestId: id });
+    }
+  }
+
+  const run = (work: () => Promise<void>, what: string) => {
+    ticking = ticking.then(work).catch((err: Error) => logger.error({ err: { message: err.message } }, `${what} failed`));
+  };
+  const ticketWorker = startWorker(deps, 'tickets', storeTicket, { concurrency: 4 });
+  const cron = startCronSchedules({ repository, queues, clock, logger, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
+  run(tick, 'round tick');
+  const scheduleTick = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      run(tick, 'round tick');
+      scheduleTick();
+    }, config.roundMs - (clock.now() % config.roundMs) || config.roundMs);
+  };
+  scheduleTick();
+  sweepTimer = setInterval(() => run(sweep, 'repair sweep'), config.sweepMs);
+
+  return {
+    name: 'scheduler',
+    isReady: () => ticketWorker.isRunning(),
+    stop: once(async () => {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(sweepTimer);
+      await cron.stop();
+      await ticking;
+      await ticketWorker.close();
+      await lease.release();
+    }),
+  };
+}

@@ -1,0 +1,44 @@
+// Long-poll support: one pub/sub subscription for the whole webserver; `GET /v1/requests/:id?wait=`
+// waits for the announcement that a request became final instead of polling.
+import type { Redis } from 'ioredis';
+
+export interface FinalWaiters {
+  /** Resolves when `requestId` is announced final or after `timeoutMs`, whichever comes first. */
+  wait(requestId: string, timeoutMs: number): { done: Promise<void>; cancel(): void };
+  close(): Promise<void>;
+}
+
+export async function startFinalWaiters(connection: Redis, channel: string): Promise<FinalWaiters> {
+  const subscriber = connection.duplicate();
+  const waiters = new Map<string, Set<() => void>>();
+  subscriber.on('message', (_channel: string, requestId: string) => {
+    const set = waiters.get(requestId);
+    if (!set) return;
+    waiters.delete(requestId);
+    for (const wake of set) wake();
+  });
+  await subscriber.subscribe(channel);
+  return {
+    wait(requestId, timeoutMs) {
+      let wake!: () => void;
+      const done = new Promise<void>((resolve) => { wake = resolve; });
+      const timer = setTimeout(() => wake(), timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        const set = waiters.get(requestId);
+        set?.delete(wake);
+        if (set?.size === 0) waiters.delete(requestId);
+      };
+      const set = waiters.get(requestId) ?? new Set();
+      set.add(wake);
+      waiters.set(requestId, set);
+      void done.then(finish);
+      return { done, cancel: () => wake() };
+    },
+    async close() {
+      for (const set of waiters.values()) for (const wake of set) wake();
+      waiters.clear();
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}

@@ -1,0 +1,173 @@
+// Turns untrusted request bodies into typed values; every problem is named in `details` at once.
+import type { Config } from '../../config.ts';
+import { GatewayError } from '../../errors.ts';
+import { findNonJson } from '../../crypto/canonical-json.ts';
+import { AGGREGATIONS, defaultQuorum, type Aggregation } from '../../protocol/vote-tally.ts';
+import type { ProjectLimits } from '../../repository/types.ts';
+
+type Checker = { problems: string[] };
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fail(problems: string[]): never {
+  throw new GatewayError('invalid_body', `invalid body: ${problems.join('; ')}`, { details: problems });
+}
+
+function objectBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (!isObject(body)) fail(['body: must be a JSON object']);
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) fail(unknown.map((k) => `${k}: unknown field`));
+  return body;
+}
+
+function text(c: Checker, value: unknown, field: string, options: { required: boolean; maxLength: number; minLength?: number }): string | undefined {
+  if (value === undefined && !options.required) return undefined;
+  if (typeof value !== 'string') return void c.problems.push(`${field}: must be a string`) as undefined;
+  if (value.length < (options.minLength ?? 0) || value.length > options.maxLength) {
+    c.problems.push(`${field}: must be ${options.minLength ?? 0}..${options.maxLength} characters`);
+  }
+  return value;
+}
+
+function integer(c: Checker, value: unknown, field: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    c.problems.push(`${field}: must be an integer in ${min}..${max}`);
+    return undefined;
+  }
+  return value;
+}
+
+function jsonInput(c: Checker, value: unknown, field: string): unknown {
+  const reason = findNonJson(value);
+  if (reason) c.problems.push(`${field}: ${reason}`);
+  return value;
+}
+
+export interface ProjectDraft {
+  name: string;
+  code: string;
+  description: string;
+  committee: { size: number; quorum: number };
+  aggregation: Aggregation;
+  limits: ProjectLimits;
+}
+
+/** `POST /v1/projects` body, with defaults and the operator's ceilings applied. */
+export function parseProjectBody(body: unknown, config: Config): ProjectDraft {
+  const b = objectBody(body, ['name', 'code', 'description', 'committee', 'aggregation', 'limits']);
+  const c: Checker = { problems: [] };
+  const name = text(c, b.name, 'name', { required: true, minLength: 1, maxLength: 100 });
+  const code = parseCode(c, b.code, config);
+  const description = text(c, b.description, 'description', { required: false, maxLength: 2000 }) ?? '';
+  let size = 3;
+  let quorum: number | undefined;
+  if (b.committee !== undefined) {
+    if (!isObject(b.committee)) c.problems.push('committee: must be an object {size, quorum}');
+    else {
+      size = integer(c, b.committee.size, 'committee.size', 1, config.maxCommitteeSize) ?? size;
+      quorum = integer(c, b.committee.quorum, 'committee.quorum', 1, size);
+    }
+  }
+  let aggregation: Aggregation = 'exact';
+  if (b.aggregation !== undefined) {
+    if (!AGGREGATIONS.includes(b.aggregation as Aggregation)) c.problems.push(`aggregation: must be one of ${AGGREGATIONS.join(', ')}`);
+    else aggregation = b.aggregation as Aggregation;
+  }
+  const limits: ProjectLimits = { timeoutMs: config.defaultTimeoutMs, memoryMb: config.defaultMemoryMb, fetchCalls: config.defaultFetchCalls };
+  if (b.limits !== undefined) {
+    if (!isObject(b.limits)) c.problems.push('limits: must be an object');
+    else {
+      const unknown = Object.keys(b.limits).filter((k) => !['timeoutMs', 'memoryMb', 'fetchCalls'].includes(k));
+      for (const k of unknown) c.problems.push(`limits.${k}: unknown field`);
+      Object.assign(limits, {
+        timeoutMs: integer(c, b.limits.timeoutMs, 'limits.timeoutMs', 10, config.maxTimeoutMs) ?? limits.timeoutMs,
+        memoryMb: integer(c, b.limits.memoryMb, 'limits.memoryMb', 8, config.maxMemoryMb) ?? limits.memoryMb,
+        fetchCalls: integer(c, b.limits.fetchCalls, 'limits.fetchCalls', 0, config.maxFetchCalls) ?? limits.fetchCalls,
+      });
+    }
+  }
+  if (c.problems.length > 0) fail(c.problems);
+  return { name: name!, code: code!, description, committee: { size, quorum: quorum ?? defaultQuorum(size) }, aggregation, limits };
+}
+
+function parseCode(c: Checker, value: unknown, config: Config): string | undefined {
+  const code = text(c, value, 'code', { required: true, minLength: 1, maxLength: config.maxCodeBytes });
+  if (code !== undefined && Buffer.byteLength(code) > config.maxCodeBytes) c.problems.push(`code: must be at most ${config.maxCodeBytes} bytes`);
+  return code;
+}
+
+/** `PUT /v1/projects/:id/code` body. */
+export function parseCodeBody(body: unknown, config: Config): string {
+  const b = objectBody(body, ['code']);
+  const c: Checker = { problems: [] };
+  const code = parseCode(c, b.code, config);
+  if (c.problems.length > 0) fail(c.problems);
+  return code!;
+}
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** `PUT /v1/projects/:id/secrets` body: `{NAME: "value"}`, at most 100 names of 64 KiB each. */
+export function parseSecretsBody(body: unknown): Record<string, string> {
+  if (!isObject(body)) fail(['body: must be a JSON object of NAME: "value"']);
+  const problems: string[] = [];
+  const entries = Object.entries(body);
+  if (entries.length > 100) problems.push('body: at most 100 secrets');
+  for (const [name, value] of entries) {
+    if (!SECRET_NAME.test(name)) problems.push(`${name.slice(0, 64)}: names are letters, digits and _ (not starting with a digit), up to 64`);
+    if (typeof value !== 'string' || value.length > 65536) problems.push(`${name.slice(0, 64)}: must be a string of at most 65536 characters`);
+  }
+  if (problems.length > 0) fail(problems);
+  return body as Record<string, string>;
+}
+
+/** `POST /v1/projects/:id/requests` body (empty means `{input: null}`). */
+export function parseRequestBody(body: unknown): { input: unknown; version?: number } {
+  if (body === undefined) return { input: null };
+  const b = objectBody(body, ['input', 'version']);
+  const c: Checker = { problems: [] };
+  const input = b.input === undefined ? null : jsonInput(c, b.input, 'input');
+  const version = integer(c, b.version, 'version', 1, Number.MAX_SAFE_INTEGER);
+  if (c.problems.length > 0) fail(c.problems);
+  return { input, ...(version === undefined ? {} : { version }) };
+}
+
+/** `POST /v1/projects/:id/schedules` body; the cron syntax is checked by the caller. */
+export function parseScheduleBody(body: unknown): { cron: string; input: unknown } {
+  const b = objectBody(body, ['cron', 'input']);
+  const c: Checker = { problems: [] };
+  const cron = text(c, b.cron, 'cron', { required: true, minLength: 1, maxLength: 200 });
+  const input = b.input === undefined ? null : jsonInput(c, b.input, 'input');
+  if (c.problems.length > 0) fail(c.problems);
+  return { cron: cron!, input };
+}
+
+const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+
+/** `POST /v1/nodes` body. */
+export function parseNodeBody(body: unknown): { name?: string; signPublicKey: string; vrfPublicKey: string } {
+  const b = objectBody(body, ['name', 'signPublicKey', 'vrfPublicKey']);
+  const c: Checker = { problems: [] };
+  const name = text(c, b.name, 'name', { required: false, maxLength: 100 });
+  for (const field of ['signPublicKey', 'vrfPublicKey'] as const) {
+    if (typeof b[field] !== 'string' || !HEX_KEY.test(b[field] as string)) c.problems.push(`${field}: must be 32 bytes of hex`);
+  }
+  if (c.problems.length > 0) fail(c.problems);
+  return { ...(name ? { name } : {}), signPublicKey: (b.signPublicKey as string).toLowerCase(), vrfPublicKey: (b.vrfPublicKey as string).toLowerCase() };
+}
+
+/** `?limit=` (default 50, max 500) and `?cursor=`. */
+export function parseListQuery(query: Record<string, unknown>): { limit: number; cursor?: string } {
+  const raw = query.limit;
+  let limit = 50;
+  if (raw !== undefined) {
+    limit = Number(raw);
+    if (typeof raw !== 'string' || !Number.isSafeInteger(limit) || limit < 1 || limit > 500) fail(['limit: must be an integer in 1..500']);
+  }
+  const cursor = query.cursor;
+  if (cursor !== undefined && (typeof cursor !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(cursor))) fail(['cursor: not a cursor this API returned']);
+  return { limit, ...(cursor ? { cursor } : {}) };
+}

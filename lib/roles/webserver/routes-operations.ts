@@ -1,0 +1,25 @@
+// Operations: liveness, readiness, metrics, and the OpenAPI document.
+import type { Router } from '@koa/router';
+import { openApiDocument } from './openapi.ts';
+import type { WebDeps } from './webserver.ts';
+
+export function addOperationRoutes(router: Router, deps: WebDeps): void {
+  router.get('/healthz', (ctx) => {
+    ctx.body = { ok: true };
+  });
+
+  router.get('/readyz', async (ctx) => {
+    const [redis, roles] = [await deps.repository.ping(), deps.isReady()];
+    ctx.status = redis && roles ? 200 : 503;
+    ctx.body = { ok: redis && roles, redis, roles };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument;
+  });
+}

@@ -1,0 +1,77 @@
+// Requests: accept (with idempotency keys), read (with long-poll), list per project.
+import type { Router } from '@koa/router';
+import { GatewayError } from '../../errors.ts';
+import { isId } from '../../ids.ts';
+import { FINAL_STATUSES, type RequestRecord } from '../../repository/types.ts';
+import { acceptRequest } from '../accept-request.ts';
+import { requireProject } from './auth.ts';
+import { parseListQuery, parseRequestBody } from './parse-body.ts';
+import { requestView } from './views.ts';
+import type { WebDeps } from './webserver.ts';
+
+const MAX_WAIT_MS = 30_000;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+export function addRequestRoutes(router: Router, deps: WebDeps): void {
+  const { repository, clock } = deps;
+
+  router.post('/v1/projects/:id/requests', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    const project = isId('prj', ctx.params.id) ? await repository.getProject(ctx.params.id) : null;
+    if (!project) throw new GatewayError('not_found', `project ${ctx.params.id} not found`);
+    const idempotencyKey = ctx.get('Idempotency-Key') || undefined;
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new GatewayError('invalid_body', 'Idempotency-Key: 1..200 printable ASCII characters', { details: ['Idempotency-Key: 1..200 printable ASCII characters'] });
+    }
+    const body = parseRequestBody(await deps.readBody(ctx));
+    const { id, created } = await acceptRequest(
+      { repository, queues: deps.queues, nowMs: clock.now() },
+      { project, input: body.input, version: body.version, source: 'api', idempotencyKey },
+    );
+    deps.onAccepted?.();
+    ctx.status = created ? 202 : 200;
+    ctx.body = { id, status: created ? 'queued' : ((await repository.getRequest(id))?.status ?? 'queued') };
+  });
+
+  router.get('/v1/requests/:id', async (ctx) => {
+    const waitMs = parseWait(ctx.query.wait);
+    let request = await loadRequest(ctx.params.id);
+    requireProject(ctx, request.projectId);
+    if (waitMs > 0 && !FINAL_STATUSES.includes(request.status)) {
+      const waiter = deps.waiters.wait(request.id, waitMs);
+      ctx.req.once('close', waiter.cancel);
+      // Re-read after subscribing: a final state reached in between is not missed.
+      request = await loadRequest(request.id);
+      if (!FINAL_STATUSES.includes(request.status)) {
+        await waiter.done;
+        request = await loadRequest(request.id);
+      } else {
+        waiter.cancel();
+      }
+    }
+    ctx.body = requestView(request);
+  });
+
+  router.get('/v1/projects/:id/requests', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    const { limit, cursor } = parseListQuery(ctx.query);
+    if (cursor && !isId('req', cursor)) throw new GatewayError('invalid_body', 'cursor: not a cursor this API returned', { details: ['cursor: not a cursor this API returned'] });
+    const page = await repository.listProjectRequests(ctx.params.id, limit, cursor);
+    ctx.body = { items: page.items.map(requestView), nextCursor: page.nextCursor };
+  });
+
+  async function loadRequest(id: string): Promise<RequestRecord> {
+    const request = isId('req', id) ? await repository.getRequest(id) : null;
+    if (!request) throw new GatewayError('not_found', `request ${id} not found`);
+    return request;
+  }
+}
+
+function parseWait(raw: unknown): number {
+  if (raw === undefined) return 0;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !Number.isSafeInteger(value) || value < 0 || value > MAX_WAIT_MS) {
+    throw new GatewayError('invalid_body', `wait: must be an integer in 0..${MAX_WAIT_MS}`, { details: [`wait: must be an integer in 0..${MAX_WAIT_MS}`] });
+  }
+  return value;
+}

@@ -1,0 +1,93 @@
+// Webserver: the Koa app of API.md (errors → auth → routes) and the role that serves it.
+import { createServer, type Server } from 'node:http';
+import Router from '@koa/router';
+import Koa, { type Context } from 'koa';
+import type { Metrics } from '../../metrics.ts';
+import type { QueueSet } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
+import { once, type RoleBase, type RoleHandle } from '../common.ts';
+import { createAuthMiddleware } from './auth.ts';
+import { startFinalWaiters, type FinalWaiters } from './final-waiters.ts';
+import { createErrorMiddleware } from './http-errors.ts';
+import { readJsonBody } from './json-body.ts';
+import { addOperationRoutes } from './routes-operations.ts';
+import { addProjectRoutes } from './routes-projects.ts';
+import { addRequestRoutes } from './routes-requests.ts';
+import { addVerificationRoutes } from './routes-verification.ts';
+
+export interface WebserverDeps extends RoleBase {
+  readonly repository: Repository;
+  readonly queues: QueueSet;
+  readonly metrics: Metrics;
+  /** Compiles user code; throws GatewayError `invalid_code`. */
+  readonly checkCode: (code: string) => void;
+  readonly counterKey?: Uint8Array;
+  /** Readiness of every role this process runs (the webserver's own is implied). */
+  readonly isReady: () => boolean;
+}
+
+/** What route modules use. */
+export interface WebDeps extends WebserverDeps {
+  readonly waiters: FinalWaiters;
+  readonly hasMasterKey: boolean;
+  readBody(ctx: Context): Promise<unknown>;
+  onAccepted?(): void;
+}
+
+/** The Koa app, without listening (tests drive it through a real HTTP server too). */
+export function createApp(deps: WebDeps): Koa {
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+  const router = new Router();
+  addOperationRoutes(router, deps);
+  addProjectRoutes(router, deps);
+  addRequestRoutes(router, deps);
+  addVerificationRoutes(router, deps);
+  app.use(createErrorMiddleware(deps.logger));
+  app.use(createAuthMiddleware(deps.config.adminToken, deps.repository));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+export interface WebserverHandle extends RoleHandle {
+  readonly url: string;
+  readonly server: Server;
+}
+
+export async function startWebserver(deps: WebserverDeps): Promise<WebserverHandle> {
+  const waiters = await startFinalWaiters(deps.connection, deps.repository.keys.finalChannel);
+  const app = createApp({
+    ...deps,
+    waiters,
+    hasMasterKey: deps.config.masterKey !== undefined,
+    readBody: (ctx) => readJsonBody(ctx, deps.config.bodyLimitBytes),
+    onAccepted: () => deps.metrics.requestsAccepted.inc(),
+  });
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(deps.config.port, deps.config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : deps.config.port;
+  const host = deps.config.host === '0.0.0.0' || deps.config.host === '::' ? '127.0.0.1' : deps.config.host;
+  let listening = true;
+  return {
+    name: 'webserver',
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server,
+    isReady: () => listening,
+    stop: once(async () => {
+      listening = false;
+      await waiters.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+    }),
+  };
+}
