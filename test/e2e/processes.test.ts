@@ -1,0 +1,102 @@
+// End to end: the six role entrypoints as separate processes plus two more executors, over HTTP.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { fromHex } from '../../lib/crypto/bytes.ts';
+import { verifySignature } from '../../lib/crypto/keys.ts';
+import { encodeVoteMessage } from '../../lib/protocol/vote.ts';
+import { findFreePort } from '../../lib/embedded-redis.ts';
+import { ADMIN_TOKEN, testEnv, waitFor } from '../support/gateway.ts';
+import { createClient } from '../support/http.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+describe('gateway as separate processes', function () {
+  this.timeout(120_000);
+  let redis: TestRedis;
+  let dir: string;
+  const children: { name: string; child: ChildProcess; output: string[] }[] = [];
+
+  function startProcess(name: string, role: string, env: Record<string, string>): void {
+    const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${role}.ts`)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    children.push({ name, child, output });
+  }
+
+  before(async () => {
+    redis = await startTestRedis();
+    dir = mkdtempSync(join(tmpdir(), 'gw-e2e-'));
+  });
+
+  after(async () => {
+    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => { clearTimeout(timer); resolve(); });
+      child.kill('SIGTERM');
+    })));
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('agrees on 50 requests with committees of 3, signed votes and a verifiable ledger, and stops cleanly', async () => {
+    const port = await findFreePort();
+    const env = { ...testEnv({ GATEWAY_ROUND_MS: '250', GATEWAY_LOG_LEVEL: 'warn', GATEWAY_REQUEST_DEADLINE_MS: '20000' }), REDIS_URL: redis.url, GATEWAY_PORT: String(port), HEALTH_PORT: '0' };
+    for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler']) startProcess(role, role, env);
+    for (let i = 0; i < 3; i++) startProcess(`executor-${i}`, 'executor', { ...env, NODE_KEY_FILE: join(dir, `node-${i}.key`), GATEWAY_NODE_NAME: `e2e-${i}` });
+    const call = createClient(`http://127.0.0.1:${port}`);
+
+    await waitFor(async () => {
+      try {
+        return (await call('GET', '/readyz')).status === 200 ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 30_000, 'the webserver');
+    // Committees of 3 need three tickets in a frozen round.
+    await waitFor(async () => {
+      const latest = await call('GET', '/v1/rounds/latest');
+      if (latest.status !== 200) return undefined;
+      const previous = await call('GET', `/v1/rounds/${latest.body.round - 1}`);
+      return previous.status === 200 && previous.body.tickets.length === 3 ? true : undefined;
+    }, 30_000, 'three ticketed nodes');
+
+    const created = await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'e2e', code: 'export default async (input, ctx) => ({ square: input.n * input.n, round: ctx.round })' } });
+    expect(created.status).to.equal(201);
+    const { id: projectId, apiKey } = created.body;
+    const sent = await Promise.all(Array.from({ length: 50 }, (_, n) => call('POST', `/v1/projects/${projectId}/requests`, { token: apiKey, body: { input: { n } } })));
+    expect(sent.map((r) => r.status)).to.deep.equal(Array(50).fill(202));
+
+    const nodes = (await call('GET', '/v1/nodes')).body.items as { id: string; signPublicKey: string }[];
+    expect(nodes).to.have.length(3);
+    const keyOf = new Map(nodes.map((n) => [n.id, fromHex(n.signPublicKey)]));
+    const finished = await Promise.all(sent.map((r) => call('GET', `/v1/requests/${r.body.id}?wait=30000`, { token: apiKey })));
+    for (const [n, reply] of finished.entries()) {
+      const request = reply.body;
+      expect(request.status, JSON.stringify(request.failure)).to.equal('published');
+      expect(request.result).to.deep.equal({ square: n * n, round: request.round });
+      expect(request.committee).to.have.length(3);
+      expect(request.ledger.seq).to.be.a('number');
+      const matching = request.votes.filter((v: { ok: boolean; resultHash: string }) => v.ok && v.resultHash === request.resultHash);
+      expect(matching.length).to.be.at.least(2);
+      for (const vote of matching) {
+        const message = encodeVoteMessage({ requestId: request.id, round: request.round, ok: true, resultHash: fromHex(vote.resultHash) });
+        expect(verifySignature(keyOf.get(vote.nodeId)!, message, fromHex(vote.signature))).to.equal(true);
+        expect(request.committee).to.include(vote.nodeId);
+      }
+    }
+    const verify = await call('GET', '/v1/ledger/verify');
+    expect(verify.body).to.deep.include({ ok: true, length: 50 });
+
+    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    })));
+    for (const { name, child, output } of children) expect(child.exitCode, `${name}: ${output.join('').slice(-2000)}`).to.equal(0);
+  });
+});

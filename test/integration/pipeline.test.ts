@@ -1,0 +1,265 @@
+// Every queue hand-off on a real redis-server: receiver → executors → consensus → sender, deadlines,
+// redelivered jobs, and votes from outside the committee.
+import { expect } from 'chai';
+import type { Job } from 'bullmq';
+import { fromHex, utf8 } from '../../lib/crypto/bytes.ts';
+import { computeContentId } from '../../lib/crypto/content-id.ts';
+import { createSigner, verifySignature } from '../../lib/crypto/keys.ts';
+import { createCommitteeSelector } from '../../lib/protocol/committee.ts';
+import { verifyLedgerEntries, type HashedLedgerEntry } from '../../lib/protocol/ledger.ts';
+import { createVote, encodeVoteMessage } from '../../lib/protocol/vote.ts';
+import { jobIds, type JobPayloads, type QueueKind } from '../../lib/queues.ts';
+import { startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
+import type { Project } from '../../lib/repository/types.ts';
+import { acceptRequest } from '../../lib/roles/accept-request.ts';
+import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
+import { startExecutor } from '../../lib/roles/executor.ts';
+import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
+import { buildNodes, type TestNode } from '../support/builders.ts';
+import { openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
+
+const CODE = 'export default (input, ctx) => ({ sum: input.a + input.b, round: ctx.round });';
+
+describe('pipeline hand-offs', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let ctx: ProcessContext;
+  let sandbox: SandboxRunner;
+  let handles: RoleHandle[];
+  const nodes = buildNodes(5);
+
+  before(async () => {
+    redis = await startTestRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    ctx = await openTestProcess(redis.url, { GATEWAY_REQUEST_DEADLINE_MS: '3000' });
+    sandbox = createSandboxRunner();
+    handles = [];
+  });
+  afterEach(async () => {
+    for (const handle of handles.reverse()) await handle.stop();
+    await sandbox.close();
+    await ctx.close();
+  });
+
+  async function putProject(overrides: Partial<Project> = {}, code = CODE): Promise<Project> {
+    const nowMs = Date.now();
+    const project: Project = {
+      id: `prj_${nowMs.toString(32).padStart(10, '0')}${Math.random().toString(36).slice(2, 10).padEnd(16, '0')}`,
+      name: 'test', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact',
+      limits: { timeoutMs: 2000, memoryMb: 32, fetchCalls: 0 }, version: 1, codeCid: computeContentId(utf8(code)),
+      createdAt: new Date(nowMs).toISOString(), ...overrides,
+    };
+    await ctx.repository.putProject(project, code, `hash-${project.id}`, nowMs);
+    return project;
+  }
+
+  async function accept(project: Project, input: unknown = { a: 2, b: 3 }): Promise<string> {
+    const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, nowMs: Date.now() }, { project, input, source: 'api' });
+    return id;
+  }
+
+  async function start(...roles: ('receiver' | 'consensus' | 'sender' | 'scheduler')[]): Promise<void> {
+    for (const role of roles) handles.push(await startRole(role, ctx));
+  }
+
+  function startNodes(members: readonly TestNode[]): Promise<void> {
+    return Promise.all(members.map(async (node) => {
+      handles.push(await startExecutor({ ...ctx, clock: systemClock, nodeId: node.nodeId, keys: node.keys, sandbox }));
+    })).then(() => undefined);
+  }
+
+  async function getJob<K extends QueueKind>(kind: K, id: string, nodeId?: string): Promise<Job<JobPayloads[K]> | undefined> {
+    return (await ctx.queues.get(kind, nodeId).getJob(id)) as Job<JobPayloads[K]> | undefined;
+  }
+
+  /** Re-adds a completed job under the same id: what a redelivery looks like to the handler. */
+  async function redeliver<K extends QueueKind>(kind: K, id: string, nodeId?: string): Promise<unknown> {
+    const job = await waitFor(async () => {
+      const found = await getJob(kind, id, nodeId);
+      return found && (await found.isCompleted()) ? found : undefined;
+    }, 5000, `job ${id} completed`);
+    const data = job.data;
+    await job.remove();
+    await ctx.queues.add(kind, id, data, { nodeId });
+    return waitFor(async () => {
+      const again = await getJob(kind, id, nodeId);
+      return again?.finishedOn ? again.returnvalue : undefined;
+    }, 5000, `redelivered job ${id}`);
+  }
+
+  async function committeeFor(requestId: string, k: number): Promise<string[]> {
+    const tickets = await ctx.repository.listTickets(1);
+    return createCommitteeSelector(tickets.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta) }))).select(requestId, k);
+  }
+
+  const assigned = (id: string) => waitFor(async () => {
+    const request = await ctx.repository.getRequest(id);
+    return request?.status === 'assigned' ? request : undefined;
+  }, 5000, 'assignment');
+
+  const final = (id: string) => waitFor(async () => {
+    const request = await ctx.repository.getRequest(id);
+    return request && (request.status === 'published' || request.status === 'failed') ? request : undefined;
+  }, 10_000, 'a final state');
+
+  it('receiver assigns the committee from the frozen tickets and sends one run job per member plus a deadline', async () => {
+    const roundSeed = await seedFrozenRound(ctx, nodes);
+    const project = await putProject();
+    const id = await accept(project);
+    await start('receiver');
+    const request = await assigned(id);
+    expect(request.assignment).to.deep.include({ round: 2, roundSeed, quorum: 2, aggregation: 'exact', committee: await committeeFor(id, 3) });
+    for (const member of request.assignment!.committee) {
+      expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.equal({ kind: 'run', requestId: id });
+    }
+    const deadline = await getJob('votes', jobIds.deadline(id));
+    expect(await deadline?.isDelayed()).to.equal(true);
+  });
+
+  it('a redelivered incoming job leaves the assignment and the jobs as they were', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver');
+    const first = await assigned(id);
+    expect(await redeliver('incoming', jobIds.incoming(id))).to.equal('redispatched');
+    const again = await ctx.repository.getRequest(id);
+    expect(again?.assignment).to.deep.equal(first.assignment);
+    for (const member of first.assignment!.committee) expect(await ctx.queues.get('exec', member).getJobCounts()).to.include({ waiting: 1 });
+  });
+
+  it('executors vote only where they sit on the committee, with valid signatures', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver');
+    const { assignment } = await assigned(id);
+    await startNodes(nodes);
+    const votes = await waitFor(async () => {
+      const jobs = await ctx.queues.get('votes').getJobs(['waiting']);
+      return jobs.filter((j) => j.data.kind === 'vote').length === 3 ? jobs : undefined;
+    }, 10_000, 'three votes');
+    for (const job of votes) {
+      if (job.data.kind !== 'vote') continue;
+      const { vote } = job.data;
+      expect(assignment!.committee).to.include(vote.nodeId);
+      expect(vote.value).to.deep.equal({ sum: 5, round: 2 });
+      const node = nodes.find((n) => n.nodeId === vote.nodeId)!;
+      const message = encodeVoteMessage({ requestId: id, round: 2, ok: true, resultHash: fromHex(vote.resultHash) });
+      expect(verifySignature(node.keys.signPublicKey, message, fromHex(vote.signature))).to.equal(true);
+    }
+    const outsider = nodes.find((n) => !assignment!.committee.includes(n.nodeId))!;
+    await ctx.queues.add('exec', jobIds.run(id, outsider.nodeId), { kind: 'run', requestId: id }, { nodeId: outsider.nodeId });
+    const result = await waitFor(async () => {
+      const job = await getJob('exec', jobIds.run(id, outsider.nodeId), outsider.nodeId);
+      return job?.finishedOn ? job.returnvalue : undefined;
+    });
+    expect(result).to.equal('not_member');
+    expect(await getJob('votes', jobIds.vote(id, outsider.nodeId))).to.equal(undefined);
+  });
+
+  it('consensus refuses outsiders and duplicates, agrees at quorum, refuses late votes', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver');
+    const { assignment } = await assigned(id);
+    await start('consensus');
+    const members = assignment!.committee.map((m) => nodes.find((n) => n.nodeId === m)!);
+    const outsider = nodes.find((n) => !assignment!.committee.includes(n.nodeId))!;
+    const vote = (node: TestNode, value: unknown) => createVote(createSigner(node.keys.signSecretKey), { requestId: id, nodeId: node.nodeId, round: 2, ok: true, value });
+    const submit = async (jobId: string, node: TestNode, value: unknown) => {
+      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: vote(node, value) });
+      return waitFor(async () => {
+        const job = await getJob('votes', jobId);
+        return job?.finishedOn ? job.returnvalue : undefined;
+      }, 5000, `vote job ${jobId}`);
+    };
+    expect(await submit('t1', outsider, { sum: 5, round: 2 })).to.equal('refused: not_member');
+    expect(await submit('t2', members[0], { sum: 5, round: 2 })).to.equal('pending');
+    expect(await submit('t3', members[0], { sum: 5, round: 2 })).to.equal('pending');
+    expect(await submit('t4', members[0], { sum: 6, round: 2 })).to.equal('refused: duplicate');
+    expect((await ctx.repository.getRequest(id))?.votes.map((v) => v.nodeId)).to.deep.equal([members[0].nodeId]);
+    expect(await submit('t5', members[1], { sum: 5, round: 2 })).to.equal('agreed');
+    const agreed = await ctx.repository.getRequest(id);
+    expect(agreed?.status).to.equal('agreed');
+    expect(agreed?.outcome).to.deep.include({ ok: true, value: { sum: 5, round: 2 }, supporters: [members[0].nodeId, members[1].nodeId] });
+    expect((await getJob('publish', jobIds.publish(id)))?.data).to.deep.equal({ requestId: id });
+    expect(await submit('t6', members[2], { sum: 5, round: 2 })).to.equal('refused: already_final');
+  });
+
+  it('members agree on code that uses Math.random and Date, which are seeded per request', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject({}, 'export default () => ({ r: Math.random(), t: Date.now() });'));
+    await start('receiver', 'consensus', 'sender');
+    await startNodes(nodes);
+    const request = await final(id);
+    expect(request.status).to.equal('published');
+    expect(request.votes).to.have.length.of.at.least(2);
+    expect(new Set(request.votes.map((v) => v.resultHash)).size).to.equal(1);
+    expect((request.outcome?.value as { t: number }).t).to.equal(Date.parse(request.createdAt));
+  });
+
+  it('a committee whose votes all differ fails with no_quorum', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver');
+    const { assignment } = await assigned(id);
+    await start('consensus');
+    const members = assignment!.committee.map((m) => nodes.find((n) => n.nodeId === m)!);
+    for (const [i, node] of members.entries()) {
+      const vote = createVote(createSigner(node.keys.signSecretKey), { requestId: id, nodeId: node.nodeId, round: 2, ok: true, value: i });
+      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote });
+    }
+    const request = await final(id);
+    expect(request.failure).to.deep.equal({ code: 'no_quorum', message: '3 of 3 votes and no value can reach the quorum of 2' });
+    expect(request.votes).to.have.length(3);
+  });
+
+  it('sender appends each request to the ledger once, even when the publish job is redelivered', async () => {
+    await seedFrozenRound(ctx, nodes);
+    await start('receiver', 'consensus', 'sender');
+    await startNodes(nodes);
+    const project = await putProject();
+    const ids = [await accept(project), await accept(project, { a: 10, b: 1 })];
+    const finished = await Promise.all(ids.map(final));
+    expect(finished.map((r) => r.status)).to.deep.equal(['published', 'published']);
+    expect(await redeliver('publish', jobIds.publish(ids[0]))).to.equal('already published');
+    const page = await ctx.repository.listLedger(0, 10);
+    expect(page.items.map((e) => e.requestId).sort()).to.deep.equal([...ids].sort());
+    expect(verifyLedgerEntries(page.items as HashedLedgerEntry[])).to.deep.include({ ok: true, length: 2 });
+    const first = finished[0];
+    expect(first.ledger).to.deep.equal({ seq: page.items.find((e) => e.requestId === ids[0])!.seq, hash: page.items.find((e) => e.requestId === ids[0])!.hash });
+    expect(first.outcome?.value).to.deep.equal({ sum: 5, round: 2 });
+  });
+
+  it('a request nobody answers fails with timeout at its deadline', async () => {
+    await ctx.close();
+    ctx = await openTestProcess(redis.url, { GATEWAY_REQUEST_DEADLINE_MS: '300' });
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver', 'consensus');
+    const request = await final(id);
+    expect(request.status).to.equal('failed');
+    expect(request.failure).to.deep.equal({ code: 'timeout', message: 'no agreed result within 300 ms' });
+  });
+
+  it('an executor node registers its keys and runs with a seed file', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'gw-node-'));
+    try {
+      const handle = await startExecutorNode(ctx, join(dir, 'node.key'), { sandbox });
+      handles.push(handle);
+      const registered = await ctx.repository.listNodes();
+      expect(registered).to.have.length(1);
+      expect(handle.name).to.equal(`executor ${registered[0].id}`);
+      expect(registered[0].signPublicKey).to.match(/^[0-9a-f]{64}$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,151 @@
+// The scheduler on a real redis-server: the verifiable round chain under a lease, tickets from
+// executor nodes, late tickets, cron schedules without double fires, and the repair sweep.
+import { expect } from 'chai';
+import { fromHex, toHex } from '../../lib/crypto/bytes.ts';
+import { publicKey } from '../../lib/crypto/ecvrf.ts';
+import { verifyRoundChain } from '../../lib/protocol/rounds.ts';
+import { createTicket, verifyTicket } from '../../lib/protocol/tickets.ts';
+import { startRole, type ProcessContext } from '../../lib/process.ts';
+import type { Project } from '../../lib/repository/types.ts';
+import { acceptRequest } from '../../lib/roles/accept-request.ts';
+import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
+import { scheduleTickKey } from '../../lib/roles/cron-schedules.ts';
+import { startExecutor } from '../../lib/roles/executor.ts';
+import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
+import { buildNodes } from '../support/builders.ts';
+import { COUNTER_KEY, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
+
+describe('scheduler', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let ctx: ProcessContext;
+  let sandbox: SandboxRunner;
+  let handles: RoleHandle[];
+  const nodes = buildNodes(3);
+
+  before(async () => {
+    redis = await startTestRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    ctx = await openTestProcess(redis.url);
+    sandbox = createSandboxRunner();
+    handles = [];
+  });
+  afterEach(async () => {
+    for (const handle of handles.reverse()) await handle.stop();
+    await sandbox.close();
+    await ctx.close();
+  });
+
+  async function registerAndRunNodes(): Promise<void> {
+    for (const node of nodes) {
+      await ctx.repository.putNode({ id: node.nodeId, name: node.nodeId, signPublicKey: toHex(node.keys.signPublicKey), vrfPublicKey: toHex(node.keys.vrfPublicKey), status: 'active', createdAt: new Date().toISOString() });
+      handles.push(await startExecutor({ ...ctx, clock: systemClock, nodeId: node.nodeId, keys: node.keys, sandbox }));
+    }
+  }
+
+  async function putProject(): Promise<Project> {
+    const project: Project = {
+      id: 'prj_0000000000schedulertest00', name: 's', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact',
+      limits: { timeoutMs: 1000, memoryMb: 32, fetchCalls: 0 }, version: 1, codeCid: 'bafkreitest', createdAt: new Date().toISOString(),
+    };
+    await ctx.repository.putProject(project, 'export default () => 1;', 'hash-s', Date.now());
+    return project;
+  }
+
+  it('advances a verifiable round chain and collects every active node ticket', async () => {
+    await registerAndRunNodes();
+    handles.push(await startRole('scheduler', ctx));
+    const latest = await waitFor(async () => {
+      const n = await ctx.repository.getLatestRoundNumber();
+      return n >= 5 ? n : undefined;
+    }, 10_000, 'round 5');
+    const rounds = [];
+    for (let r = 1; r <= latest; r++) {
+      const round = (await ctx.repository.getRound(r))!;
+      rounds.push({ round: r, seed: fromHex(round.seed), proof: fromHex(round.proof) });
+      expect(round.frozen).to.equal(r < latest);
+    }
+    expect(verifyRoundChain(publicKey(COUNTER_KEY), rounds)).to.deep.equal({ ok: true });
+    const tickets = await ctx.repository.listTickets(3);
+    expect(tickets.map((t) => t.nodeId)).to.deep.equal(nodes.map((n) => n.nodeId).sort());
+    for (const ticket of tickets) {
+      const node = nodes.find((n) => n.nodeId === ticket.nodeId)!;
+      expect(verifyTicket(node.keys.vrfPublicKey, 3, rounds[2].seed, { nodeId: ticket.nodeId, beta: fromHex(ticket.beta), proof: fromHex(ticket.proof) })).to.equal(true);
+    }
+    expect((await ctx.repository.getNode(nodes[0].nodeId))?.lastTicketRound).to.be.at.least(latest - 2);
+  });
+
+  it('lets only the lease holder tick: two schedulers never fork the chain', async () => {
+    handles.push(await startRole('scheduler', ctx), await startRole('scheduler', ctx));
+    await waitFor(async () => ((await ctx.repository.getLatestRoundNumber()) >= 6 ? true : undefined), 10_000, 'round 6');
+    const latest = await ctx.repository.getLatestRoundNumber();
+    const rounds = [];
+    for (let r = 1; r <= latest; r++) {
+      const round = (await ctx.repository.getRound(r))!;
+      rounds.push({ round: r, seed: fromHex(round.seed), proof: fromHex(round.proof) });
+    }
+    expect(verifyRoundChain(publicKey(COUNTER_KEY), rounds)).to.deep.equal({ ok: true });
+  });
+
+  it('refuses a ticket for a frozen round as late and one with a bad proof', async () => {
+    await seedFrozenRound(ctx, nodes);
+    handles.push(await startRole('scheduler', ctx));
+    const round1 = (await ctx.repository.getRound(1))!;
+    const ticket = createTicket(nodes[0].nodeId, nodes[0].keys.vrfSecretKey, 1, fromHex(round1.seed));
+    expect(await ctx.repository.putTicket(1, { nodeId: nodes[0].nodeId, beta: toHex(ticket.beta), proof: toHex(ticket.proof) })).to.equal('late');
+    await ctx.queues.add('tickets', 'late-test', { nodeId: nodes[0].nodeId, round: 1, beta: toHex(ticket.beta), proof: toHex(ticket.proof) });
+    const reply = await waitFor(async () => {
+      const job = await ctx.queues.get('tickets').getJob('late-test');
+      return job?.finishedOn ? job.returnvalue : undefined;
+    });
+    expect(reply).to.equal('refused: late');
+    const latest = await ctx.repository.getLatestRoundNumber();
+    const current = (await ctx.repository.getRound(latest))!;
+    const forged = createTicket(nodes[0].nodeId, nodes[1].keys.vrfSecretKey, latest, fromHex(current.seed));
+    await ctx.queues.add('tickets', 'forged-test', { nodeId: nodes[0].nodeId, round: latest, beta: toHex(forged.beta), proof: toHex(forged.proof) });
+    const forgedReply = await waitFor(async () => {
+      const job = await ctx.queues.get('tickets').getJob('forged-test');
+      return job?.finishedOn ? job.returnvalue : undefined;
+    });
+    expect(forgedReply).to.equal('refused: bad proof');
+  });
+
+  it('fires a cron schedule, and the same tick never makes a second request', async () => {
+    const project = await putProject();
+    await ctx.repository.putSchedule({ id: 'sch_0000000000000000000000test', projectId: project.id, cron: '* * * * * *', input: { tick: true }, createdAt: new Date().toISOString() });
+    handles.push(await startRole('scheduler', ctx), await startRole('scheduler', ctx));
+    const page = await waitFor(async () => {
+      const list = await ctx.repository.listProjectRequests(project.id, 50);
+      return list.items.length >= 2 ? list : undefined;
+    }, 10_000, 'two scheduled requests');
+    expect(page.items[0]).to.deep.include({ source: 'schedule', input: { tick: true } });
+    const tickMs = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    const deps = { repository: ctx.repository, queues: ctx.queues, nowMs: Date.now() };
+    const first = await acceptRequest(deps, { project, input: null, source: 'schedule', idempotencyKey: scheduleTickKey('sch_x', tickMs) });
+    const second = await acceptRequest(deps, { project, input: null, source: 'schedule', idempotencyKey: scheduleTickKey('sch_x', tickMs) });
+    expect(second).to.deep.equal({ id: first.id, created: false });
+    const seconds = new Set(page.items.map((r) => Math.floor(Date.parse(r.createdAt) / 1000)));
+    expect(seconds.size).to.equal(page.items.length);
+  });
+
+  it('re-enqueues a request left queued without a job', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const project = await putProject();
+    const stranded = Date.now() - 10_000;
+    await ctx.repository.putRequest({ id: 'req_0000000000stranded00000000', projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, createdAtMs: stranded });
+    handles.push(await startRole('receiver', ctx));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await ctx.repository.getRequest('req_0000000000stranded00000000'))?.status).to.equal('queued');
+    handles.push(await startRole('scheduler', ctx));
+    const request = await waitFor(async () => {
+      const r = await ctx.repository.getRequest('req_0000000000stranded00000000');
+      return r && r.status !== 'queued' ? r : undefined;
+    }, 10_000, 'the sweep');
+    expect(['assigned', 'failed']).to.include(request.status);
+  });
+});

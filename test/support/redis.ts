@@ -1,0 +1,30 @@
+// A private redis-server for a test file: started on a free port in a temp dir, stopped by pid.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../lib/embedded-redis.ts';
+
+export interface TestRedis {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startTestRedis(): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'));
+  const server: EmbeddedRedis = await startEmbeddedRedis({ dir });
+  return {
+    url: server.url,
+    pid: server.pid,
+    async stop() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh key prefix (hash tag) so tests sharing one server never see each other's keys. */
+export function uniquePrefix(): string {
+  return `{t${randomBytes(5).toString('hex')}}`;
+}
