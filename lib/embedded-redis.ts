@@ -1,6 +1,7 @@
 // A private redis-server child process: the `npm start` default and the test harness's Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { GatewayError } from './errors.ts';
 
@@ -41,21 +42,25 @@ export async function findFreePort(): Promise<number> {
  */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   mkdirSync(options.dir, { recursive: true });
+  const pidFile = join(options.dir, 'gateway-redis.pid');
+  await stopLeftover(pidFile);
   const port = options.port || (await findFreePort());
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
     '--appendonly', options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
     '--protected-mode', 'yes', '--logfile', '', '--loglevel', 'notice',
   ];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: Ctrl-C in a terminal reaches the gateway, which stops Redis last.
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   await waitForReady(child, options.startTimeoutMs ?? 10_000);
+  writeFileSync(pidFile, String(child.pid));
   let stopped: Promise<void> | undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     pid: child.pid!,
     stop(graceMs = 5000) {
-      stopped ??= stopChild(child, graceMs);
+      stopped ??= stopChild(child, graceMs).then(() => rmSync(pidFile, { force: true }));
       return stopped;
     },
   };
@@ -103,4 +108,28 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+/** A redis-server left running on this data folder by a gateway that was killed: stop it first. */
+async function stopLeftover(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1 || !isRedisServer(pid)) return rmSync(pidFile, { force: true });
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && isRedisServer(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+  rmSync(pidFile, { force: true });
+}
+
+function isRedisServer(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server');
+  } catch {
+    // Without /proc the pid cannot be confirmed as ours: leave whatever process has it alone.
+    return false;
+  }
 }

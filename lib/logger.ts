@@ -3,11 +3,11 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** A pino logger for one role; `destination` defaults to stdout. */
-export function createLogger(role: string, level = 'info', destination?: pino.DestinationStream): Logger {
+/** A pino logger for one process (`process` on every line; roles add `role`); stdout by default. */
+export function createLogger(processName: string, level = 'info', destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
-    base: { role },
+    base: { process: processName },
     redact: { paths: ['*.secrets', '*.apiKey', '*.adminToken', '*.masterKey', '*.counterKey', '*.mnemonic', 'secrets', 'apiKey'], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

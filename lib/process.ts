@@ -40,7 +40,7 @@ export async function openProcess(name: string, config: Config, redisUrl: string
   const connection = createRedis(redisUrl, `gateway-${name}`);
   connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const repository = createRepository(connection, { prefix: config.keyPrefix, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
-  const queues = createQueueSet(connection, config.keyPrefix);
+  const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   return {
     config, logger, connection, repository, queues, metrics: createMetrics(),
     async close() {
@@ -89,6 +89,8 @@ export async function startRole(role: RoleName, ctx: ProcessContext, isReady: ()
   }
 }
 
+const STOP_GRACE_MS = 20_000;
+
 /** Stops `stop` on SIGTERM/SIGINT; a second signal exits at once with code 130. */
 export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
   let stopping = false;
@@ -99,6 +101,11 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
     }
     stopping = true;
     logger.info({ signal }, 'stopping');
+    // Running jobs get this long to finish; after it the exit is forced, as after a second signal.
+    setTimeout(() => {
+      logger.warn({ signal }, 'stop took too long: exiting now');
+      process.exit(1);
+    }, STOP_GRACE_MS).unref();
     stop().then(
       () => process.exit(0),
       (err: Error) => {
@@ -121,6 +128,8 @@ const DEFAULT_HEALTH_PORTS: Record<Exclude<RoleName, 'webserver'>, number> = { r
 
 /** Runs a process's start-up; on failure prints one clear line (no stack for expected errors) and exits 1. */
 export async function runMain(start: () => Promise<void>): Promise<void> {
+  // Local-time Date methods in user code must agree across committee members on any host.
+  process.env.TZ = 'UTC';
   try {
     await start();
   } catch (error) {

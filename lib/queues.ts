@@ -56,13 +56,14 @@ export interface QueueSet {
   close(): Promise<void>;
 }
 
-export function createQueueSet(connection: Redis, prefix: string): QueueSet {
+export function createQueueSet(connection: Redis, prefix: string, onError: (error: Error) => void = () => undefined): QueueSet {
   const queues = new Map<string, Queue>();
   const get = <K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K> => {
     const name = queueName(kind, nodeId);
     let queue = queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS, streams: { events: { maxLen: 1000 } } });
+      queue.on('error', onError);
       queues.set(name, queue);
     }
     return queue as unknown as TypedQueue<K>;
