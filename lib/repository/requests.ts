@@ -4,7 +4,7 @@ import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
-import type { Assignment, Failure, Outcome, Page, RequestRecord, RequestSource, RequestStatus, StoredVote } from './types.ts';
+import type { Assignment, Failure, Outcome, Page, RequestRecord, RequestStatus, StoredVote } from './types.ts';
 
 // KEYS: request, idempotency (or ''), project list, queued index. ARGV: id, base JSON, createdAtMs.
 const CREATE = createScript(`
@@ -58,16 +58,11 @@ return result
 
 export type VoteRecording = { outcome: 'recorded' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
 
-export interface NewRequest {
-  readonly id: string;
-  readonly projectId: string;
-  readonly version: number;
-  readonly codeCid: string;
-  readonly source: RequestSource;
-  readonly input: unknown;
+/** A request as accepted: the immutable fields, its acceptance time and optional idempotency key. */
+export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input'> & {
   readonly createdAtMs: number;
   readonly idempotencyKey?: string;
-}
+};
 
 export function createRequestRepository(redis: Redis, keys: Keys) {
   const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed')];

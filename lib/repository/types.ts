@@ -1,4 +1,6 @@
 // The records the repository stores, as the roles and the API see them.
+import type { HashedLedgerEntry } from '../protocol/ledger.ts';
+import type { Vote } from '../protocol/vote.ts';
 import type { Aggregation } from '../protocol/vote-tally.ts';
 
 export const REQUEST_STATUSES = ['queued', 'assigned', 'agreed', 'published', 'failed'] as const;
@@ -57,17 +59,8 @@ export interface Failure {
   readonly message: string;
 }
 
-export interface StoredVote {
-  readonly nodeId: string;
-  readonly round: number;
-  readonly ok: boolean;
-  readonly resultHash: string;
-  readonly value: unknown;
-  readonly signature: string;
-  /** Arrival order at consensus (0-based). */
-  readonly seq: number;
-  readonly logs?: readonly string[];
-}
+/** A vote as consensus recorded it: the signed fields, its arrival order (0-based) and the node's logs. */
+export type StoredVote = Omit<Vote, 'requestId'> & { readonly seq: number; readonly logs?: readonly string[] };
 
 export interface RequestRecord {
   readonly id: string;
@@ -111,16 +104,7 @@ export interface TicketRecord {
   readonly proof: string;
 }
 
-export interface LedgerEntry {
-  readonly seq: number;
-  readonly requestId: string;
-  readonly projectId: string;
-  readonly resultHash: string;
-  readonly ok: boolean;
-  readonly votesDigest: string;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+export type LedgerEntry = HashedLedgerEntry;
 
 export interface Schedule {
   readonly id: string;

@@ -16,7 +16,7 @@ import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
 import { startExecutor } from '../../lib/roles/executor.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes, type TestNode } from '../support/builders.ts';
-import { openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const CODE = 'export default (input, ctx) => ({ sum: input.a + input.b, round: ctx.round });';
@@ -86,10 +86,7 @@ describe('pipeline hand-offs', function () {
     const data = job.data;
     await job.remove();
     await ctx.queues.add(kind, id, data, { nodeId });
-    return waitFor(async () => {
-      const again = await getJob(kind, id, nodeId);
-      return again?.finishedOn ? again.returnvalue : undefined;
-    }, 5000, `redelivered job ${id}`);
+    return jobResult(ctx, kind, id, nodeId);
   }
 
   async function committeeFor(requestId: string, k: number): Promise<string[]> {
@@ -106,6 +103,18 @@ describe('pipeline hand-offs', function () {
     const request = await ctx.repository.getRequest(id);
     return request && (request.status === 'published' || request.status === 'failed') ? request : undefined;
   }, 10_000, 'a final state');
+
+  /** A request assigned in round 2 with no executors running: votes are the test's to send. */
+  async function assignWithoutExecutors(): Promise<{ id: string; members: TestNode[]; outsider: TestNode }> {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver');
+    const { committee } = (await assigned(id)).assignment!;
+    return { id, members: committee.map((m) => nodes.find((n) => n.nodeId === m)!), outsider: nodes.find((n) => !committee.includes(n.nodeId))! };
+  }
+
+  const signedVote = (node: TestNode, requestId: string, value: unknown) =>
+    createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round: 2, ok: true, value });
 
   it('receiver assigns the committee from the frozen tickets and sends one run job per member plus a deadline', async () => {
     const roundSeed = await seedFrozenRound(ctx, nodes);
@@ -151,31 +160,22 @@ describe('pipeline hand-offs', function () {
       const message = encodeVoteMessage({ requestId: id, round: 2, ok: true, resultHash: fromHex(vote.resultHash) });
       expect(verifySignature(node.keys.signPublicKey, message, fromHex(vote.signature))).to.equal(true);
     }
+    // A redelivered run job re-runs the code, but its vote job id is taken: still one vote per member.
+    const member = assignment!.committee[0];
+    expect(await redeliver('exec', jobIds.run(id, member), member)).to.equal('voted ok');
+    expect((await ctx.queues.get('votes').getJobs(['waiting'])).filter((j) => j.data.kind === 'vote')).to.have.length(3);
     const outsider = nodes.find((n) => !assignment!.committee.includes(n.nodeId))!;
     await ctx.queues.add('exec', jobIds.run(id, outsider.nodeId), { kind: 'run', requestId: id }, { nodeId: outsider.nodeId });
-    const result = await waitFor(async () => {
-      const job = await getJob('exec', jobIds.run(id, outsider.nodeId), outsider.nodeId);
-      return job?.finishedOn ? job.returnvalue : undefined;
-    });
-    expect(result).to.equal('not_member');
+    expect(await jobResult(ctx, 'exec', jobIds.run(id, outsider.nodeId), outsider.nodeId)).to.equal('not_member');
     expect(await getJob('votes', jobIds.vote(id, outsider.nodeId))).to.equal(undefined);
   });
 
   it('consensus refuses outsiders and duplicates, agrees at quorum, refuses late votes', async () => {
-    await seedFrozenRound(ctx, nodes);
-    const id = await accept(await putProject());
-    await start('receiver');
-    const { assignment } = await assigned(id);
+    const { id, members, outsider } = await assignWithoutExecutors();
     await start('consensus');
-    const members = assignment!.committee.map((m) => nodes.find((n) => n.nodeId === m)!);
-    const outsider = nodes.find((n) => !assignment!.committee.includes(n.nodeId))!;
-    const vote = (node: TestNode, value: unknown) => createVote(createSigner(node.keys.signSecretKey), { requestId: id, nodeId: node.nodeId, round: 2, ok: true, value });
     const submit = async (jobId: string, node: TestNode, value: unknown) => {
-      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: vote(node, value) });
-      return waitFor(async () => {
-        const job = await getJob('votes', jobId);
-        return job?.finishedOn ? job.returnvalue : undefined;
-      }, 5000, `vote job ${jobId}`);
+      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: signedVote(node, id, value) });
+      return jobResult(ctx, 'votes', jobId);
     };
     expect(await submit('t1', outsider, { sum: 5, round: 2 })).to.equal('refused: not_member');
     expect(await submit('t2', members[0], { sum: 5, round: 2 })).to.equal('pending');
@@ -203,15 +203,10 @@ describe('pipeline hand-offs', function () {
   });
 
   it('a committee whose votes all differ fails with no_quorum', async () => {
-    await seedFrozenRound(ctx, nodes);
-    const id = await accept(await putProject());
-    await start('receiver');
-    const { assignment } = await assigned(id);
+    const { id, members, outsider } = await assignWithoutExecutors();
     await start('consensus');
-    const members = assignment!.committee.map((m) => nodes.find((n) => n.nodeId === m)!);
     for (const [i, node] of members.entries()) {
-      const vote = createVote(createSigner(node.keys.signSecretKey), { requestId: id, nodeId: node.nodeId, round: 2, ok: true, value: i });
-      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote });
+      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote: signedVote(node, id, i) });
     }
     const request = await final(id);
     expect(request.failure).to.deep.equal({ code: 'no_quorum', message: '3 of 3 votes and no value can reach the quorum of 2' });

@@ -13,7 +13,7 @@ import { scheduleTickKey } from '../../lib/roles/cron-schedules.ts';
 import { startExecutor } from '../../lib/roles/executor.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes } from '../support/builders.ts';
-import { COUNTER_KEY, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { COUNTER_KEY, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 describe('scheduler', function () {
@@ -99,20 +99,12 @@ describe('scheduler', function () {
     const ticket = createTicket(nodes[0].nodeId, nodes[0].keys.vrfSecretKey, 1, fromHex(round1.seed));
     expect(await ctx.repository.putTicket(1, { nodeId: nodes[0].nodeId, beta: toHex(ticket.beta), proof: toHex(ticket.proof) })).to.equal('late');
     await ctx.queues.add('tickets', 'late-test', { nodeId: nodes[0].nodeId, round: 1, beta: toHex(ticket.beta), proof: toHex(ticket.proof) });
-    const reply = await waitFor(async () => {
-      const job = await ctx.queues.get('tickets').getJob('late-test');
-      return job?.finishedOn ? job.returnvalue : undefined;
-    });
-    expect(reply).to.equal('refused: late');
+    expect(await jobResult(ctx, 'tickets', 'late-test')).to.equal('refused: late');
     const latest = await ctx.repository.getLatestRoundNumber();
     const current = (await ctx.repository.getRound(latest))!;
     const forged = createTicket(nodes[0].nodeId, nodes[1].keys.vrfSecretKey, latest, fromHex(current.seed));
     await ctx.queues.add('tickets', 'forged-test', { nodeId: nodes[0].nodeId, round: latest, beta: toHex(forged.beta), proof: toHex(forged.proof) });
-    const forgedReply = await waitFor(async () => {
-      const job = await ctx.queues.get('tickets').getJob('forged-test');
-      return job?.finishedOn ? job.returnvalue : undefined;
-    });
-    expect(forgedReply).to.equal('refused: bad proof');
+    expect(await jobResult(ctx, 'tickets', 'forged-test')).to.equal('refused: bad proof');
   });
 
   it('fires a cron schedule, and the same tick never makes a second request', async () => {

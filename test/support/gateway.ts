@@ -7,6 +7,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { openProcess, type ProcessContext } from '../../lib/process.ts';
 import { GENESIS_SEED, createRound } from '../../lib/protocol/rounds.ts';
 import { createTicket } from '../../lib/protocol/tickets.ts';
+import type { QueueKind } from '../../lib/queues.ts';
 import type { TestNode } from './builders.ts';
 import { uniquePrefix } from './redis.ts';
 
@@ -70,4 +71,12 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The return value of a job once it finished (a snapshot taken after completion, so it is set). */
+export function jobResult(ctx: ProcessContext, kind: QueueKind, jobId: string, nodeId?: string): Promise<unknown> {
+  return waitFor(async () => {
+    const job = await ctx.queues.get(kind, nodeId).getJob(jobId);
+    return job?.finishedOn ? job.returnvalue : undefined;
+  }, 5000, `job ${jobId}`);
 }
