@@ -1,4 +1,5 @@
-// The ledger in Redis: an append-only list, appended at most once per request (WATCH on the head).
+// The ledger in Redis: an append-only list, appended at most once per request (WATCH on the head,
+// several appends per transaction when they queue up).
 import type { Redis } from 'ioredis';
 import { computeLedgerHash, GENESIS_PREV_HASH, type HashedLedgerEntry, type LedgerFields } from '../protocol/ledger.ts';
 import type { Keys } from './keys.ts';
@@ -6,41 +7,78 @@ import type { LedgerEntry, Page } from './types.ts';
 
 const MAX_APPEND_ATTEMPTS = 50;
 
-export function createLedgerRepository(redis: Redis, keys: Keys) {
-  // WATCH is per connection: appends use their own connection, one at a time per process.
-  let watcher: Redis | undefined;
-  let tail: Promise<unknown> = Promise.resolve();
+type AppendFields = Omit<LedgerFields, 'seq' | 'prevHash'>;
 
-  async function appendOnce(fields: Omit<LedgerFields, 'seq' | 'prevHash'>): Promise<LedgerEntry> {
+interface PendingAppend {
+  readonly fields: AppendFields;
+  resolve(entry: LedgerEntry): void;
+  reject(error: unknown): void;
+}
+
+export function createLedgerRepository(redis: Redis, keys: Keys) {
+  // WATCH is per connection: appends use their own connection. Appends that arrive while one
+  // batch is being written are committed together in the next batch (group commit).
+  let watcher: Redis | undefined;
+  let pending: PendingAppend[] = [];
+  let writing = false;
+
+  async function writeBatch(batch: readonly PendingAppend[]): Promise<Map<string, LedgerEntry>> {
     watcher ??= redis.duplicate();
     const conn = watcher;
+    const requestIds = [...new Set(batch.map((p) => p.fields.requestId))];
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
       await conn.watch(keys.ledgerHead, keys.ledgerByRequest);
-      const [existingSeq, head] = await Promise.all([conn.hget(keys.ledgerByRequest, fields.requestId), conn.get(keys.ledgerHead)]);
-      if (existingSeq) {
-        await conn.unwatch();
-        const doc = await conn.lindex(keys.ledger, Number(existingSeq) - 1);
-        return JSON.parse(doc!) as LedgerEntry;
+      const [existing, head] = await Promise.all([conn.hmget(keys.ledgerByRequest, ...requestIds), conn.get(keys.ledgerHead)]);
+      const entries = new Map<string, LedgerEntry>();
+      for (const [i, seq] of existing.entries()) {
+        if (seq) entries.set(requestIds[i], JSON.parse((await conn.lindex(keys.ledger, Number(seq) - 1))!) as LedgerEntry);
       }
-      const [lastSeq, prevHash] = head ? [Number(head.split(' ')[0]), head.split(' ')[1]] : [0, GENESIS_PREV_HASH];
-      const entryFields: LedgerFields = { seq: lastSeq + 1, prevHash, ...fields };
-      const entry: HashedLedgerEntry = { ...entryFields, hash: computeLedgerHash(entryFields) };
+      let [lastSeq, prevHash] = head ? [Number(head.split(' ')[0]), head.split(' ')[1]] : [0, GENESIS_PREV_HASH];
+      const fresh: LedgerEntry[] = [];
+      for (const { fields } of batch) {
+        if (entries.has(fields.requestId)) continue;
+        const entryFields: LedgerFields = { seq: lastSeq + 1, prevHash, ...fields };
+        const entry: HashedLedgerEntry = { ...entryFields, hash: computeLedgerHash(entryFields) };
+        entries.set(fields.requestId, entry);
+        fresh.push(entry);
+        [lastSeq, prevHash] = [entry.seq, entry.hash];
+      }
+      if (fresh.length === 0) {
+        await conn.unwatch();
+        return entries;
+      }
       const result = await conn.multi()
-        .rpush(keys.ledger, JSON.stringify(entry))
-        .hset(keys.ledgerByRequest, fields.requestId, String(entry.seq))
-        .set(keys.ledgerHead, `${entry.seq} ${entry.hash}`)
+        .rpush(keys.ledger, ...fresh.map((e) => JSON.stringify(e)))
+        .hset(keys.ledgerByRequest, ...fresh.flatMap((e) => [e.requestId, String(e.seq)]))
+        .set(keys.ledgerHead, `${lastSeq} ${prevHash}`)
         .exec();
-      if (result) return entry;
+      if (result) return entries;
     }
     throw new Error('ledger append kept conflicting');
   }
 
+  async function drain(): Promise<void> {
+    writing = true;
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      try {
+        const entries = await writeBatch(batch);
+        for (const append of batch) append.resolve(entries.get(append.fields.requestId)!);
+      } catch (error) {
+        for (const append of batch) append.reject(error);
+      }
+    }
+    writing = false;
+  }
+
   return {
     /** Appends the request's entry, or returns the entry it already has. */
-    appendLedger(fields: Omit<LedgerFields, 'seq' | 'prevHash'>): Promise<LedgerEntry> {
-      const run = tail.then(() => appendOnce(fields));
-      tail = run.catch(() => undefined);
-      return run;
+    appendLedger(fields: AppendFields): Promise<LedgerEntry> {
+      return new Promise<LedgerEntry>((resolve, reject) => {
+        pending.push({ fields, resolve, reject });
+        if (!writing) void drain();
+      });
     },
 
     /** Entries with seq > `after`, oldest first. */
