@@ -60,6 +60,7 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
 }));
 const acceptedAt = performance.now();
 const latencies: number[] = [];
+const stages = { queuedToAssigned: [] as number[], assignedToAgreed: [] as number[], agreedToPublished: [] as number[] };
 let failed = 0;
 for (const id of ids) {
   let request = await ctx.repository.getRequest(id);
@@ -68,7 +69,14 @@ for (const id of ids) {
     request = await ctx.repository.getRequest(id);
   }
   if (request?.status !== 'published') failed++;
-  else latencies.push(Date.parse(request.finishedAt!) - Date.parse(request.createdAt));
+  else {
+    latencies.push(Date.parse(request.finishedAt!) - Date.parse(request.createdAt));
+    const assigned = Date.parse(request.assignment!.assignedAt);
+    const agreed = Date.parse(request.outcome!.agreedAt);
+    stages.queuedToAssigned.push(assigned - Date.parse(request.createdAt));
+    stages.assignedToAgreed.push(agreed - assigned);
+    stages.agreedToPublished.push(Date.parse(request.finishedAt!) - agreed);
+  }
 }
 const doneAt = performance.now();
 const finishTimes = await Promise.all(ids.map(async (id) => Date.parse((await ctx.repository.getRequest(id))!.finishedAt!)));
@@ -82,6 +90,8 @@ console.log(`accepted over HTTP:        ${(TOTAL / ((acceptedAt - startedAt) / 1
 console.log(`published end to end:      ${(TOTAL / ((lastFinished - firstAccepted) / 1000)).toFixed(0)} requests/s`);
 console.log(`accepted → published:      p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]} ms`);
 console.log(`failed:                    ${failed}`);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+console.log(`stage medians:             queued→assigned ${median(stages.queuedToAssigned)} ms, assigned→agreed ${median(stages.assignedToAgreed)} ms, agreed→published ${median(stages.agreedToPublished)} ms`);
 const cpuUsed = (await redisCpu()) - cpuBefore;
 const stats = (await ctx.connection.info('commandstats')).split('\n')
   .map((line) => /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line)).filter((m) => m !== null)
