@@ -5,9 +5,8 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../lib/config.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
 import { loadOrCreateSecretFile } from '../lib/node-key-file.ts';
-import { openProcess, runMain, startExecutorNode, startRole, stopAll, stopOnSignals } from '../lib/process.ts';
+import { createSandbox, openProcess, runMain, startExecutorNode, startRole, stopAll, stopOnSignals } from '../lib/process.ts';
 import type { RoleHandle } from '../lib/roles/common.ts';
-import { createSandboxRunner } from '../lib/sandbox/runner.ts';
 
 await runMain(async () => {
   const dataDir = resolve(process.env.GATEWAY_DATA_DIR || './data');
@@ -23,7 +22,7 @@ await runMain(async () => {
   if (!config.redisUrl) redis = await startEmbeddedRedis({ dir: join(dataDir, 'redis'), appendOnly: true });
   const ctx = await openProcess('all', config, config.redisUrl ?? redis!.url);
   const handles: RoleHandle[] = [];
-  const sandbox = createSandboxRunner();
+  const sandbox = createSandbox(ctx);
   const isReady = () => handles.every((h) => h.isReady());
   try {
     for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, ctx));

@@ -1,5 +1,6 @@
 // Environment → validated settings: one declarative table that also generates the README's config reference.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { GatewayError } from './errors.ts';
 
 type Parser<T> = (raw: string) => T;
@@ -34,6 +35,7 @@ const token: Parser<string> = (raw) => {
   if (value.length < 16) throw new Error('must be at least 16 characters');
   return value;
 };
+const countOrAuto = (max: number): Parser<number> => (raw) => (raw === 'auto' ? availableParallelism() : integer(0, max)(raw));
 const list: Parser<string[]> = (raw) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
 const level: Parser<string> = (raw) => {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) throw new Error('must be a pino level');
@@ -67,13 +69,24 @@ export const SETTINGS = {
   assignWaitMs: { env: 'GATEWAY_ASSIGN_WAIT_MS', parse: integer(0, 3_600_000), fallback: '10000', description: 'how long a request may wait for enough ticketed nodes before it fails with `no_nodes`' },
   executorConcurrency: { env: 'GATEWAY_EXECUTOR_CONCURRENCY', parse: integer(1, 256), fallback: '8', description: 'jobs one executor node runs at once' },
   workerConcurrency: { env: 'GATEWAY_WORKER_CONCURRENCY', parse: integer(1, 1024), fallback: '32', description: 'jobs the receiver, consensus and sender each handle at once' },
+  sandboxProcesses: { env: 'GATEWAY_SANDBOX_PROCESSES', parse: countOrAuto(64), fallback: 'auto', description: 'sandbox processes per executor process (`auto` = CPU cores; 0 = run isolates in the executor process)' },
   defaultTimeoutMs: { env: 'GATEWAY_DEFAULT_TIMEOUT_MS', parse: integer(10, 600_000), fallback: '5000', description: "a project's wall-clock limit per run unless it sets one" },
   maxTimeoutMs: { env: 'GATEWAY_MAX_TIMEOUT_MS', parse: integer(10, 600_000), fallback: '30000', description: 'ceiling on any project timeout' },
+  defaultCpuMs: { env: 'GATEWAY_DEFAULT_CPU_MS', parse: integer(10, 600_000), fallback: '2000', description: "a project's limit on uninterrupted running time per run (isolate timeout) unless it sets one" },
+  maxCpuMs: { env: 'GATEWAY_MAX_CPU_MS', parse: integer(10, 600_000), fallback: '10000', description: 'ceiling on any project CPU limit' },
   defaultMemoryMb: { env: 'GATEWAY_DEFAULT_MEMORY_MB', parse: integer(8, 4096), fallback: '64', description: "a project's isolate memory unless it sets one" },
   maxMemoryMb: { env: 'GATEWAY_MAX_MEMORY_MB', parse: integer(8, 4096), fallback: '256', description: 'ceiling on any project memory limit' },
   defaultFetchCalls: { env: 'GATEWAY_DEFAULT_FETCH_CALLS', parse: integer(0, 1000), fallback: '10', description: "a project's fetch calls per run unless it sets one" },
   maxFetchCalls: { env: 'GATEWAY_MAX_FETCH_CALLS', parse: integer(0, 1000), fallback: '50', description: 'ceiling on any project fetch-call limit' },
-  maxOutputBytes: { env: 'GATEWAY_MAX_OUTPUT_BYTES', parse: integer(64, 64 * 1024 * 1024), fallback: '262144', description: 'largest result (canonical JSON bytes)' },
+  defaultOutputBytes: { env: 'GATEWAY_DEFAULT_OUTPUT_BYTES', parse: integer(64, 64 * 1024 * 1024), fallback: '262144', description: "a project's largest result (canonical JSON bytes) unless it sets one" },
+  maxOutputBytes: { env: 'GATEWAY_MAX_OUTPUT_BYTES', parse: integer(64, 64 * 1024 * 1024), fallback: '1048576', description: 'ceiling on any project result size' },
+  defaultLogLines: { env: 'GATEWAY_DEFAULT_LOG_LINES', parse: integer(0, 100_000), fallback: '100', description: "log lines kept per run unless the project sets a limit" },
+  maxLogLines: { env: 'GATEWAY_MAX_LOG_LINES', parse: integer(0, 100_000), fallback: '1000', description: 'ceiling on any project log-line limit' },
+  defaultLogBytes: { env: 'GATEWAY_DEFAULT_LOG_BYTES', parse: integer(0, 16 * 1024 * 1024), fallback: '16384', description: 'log bytes kept per run unless the project sets a limit' },
+  maxLogBytes: { env: 'GATEWAY_MAX_LOG_BYTES', parse: integer(0, 16 * 1024 * 1024), fallback: '131072', description: 'ceiling on any project log-byte limit' },
+  fetchTimeoutMs: { env: 'GATEWAY_FETCH_TIMEOUT_MS', parse: integer(10, 600_000), fallback: '10000', description: 'time limit of one `ctx.fetch` call, redirects included' },
+  fetchMaxRequestBytes: { env: 'GATEWAY_FETCH_MAX_REQUEST_BYTES', parse: integer(0, 64 * 1024 * 1024), fallback: '1048576', description: 'largest request body `ctx.fetch` sends' },
+  fetchMaxResponseBytes: { env: 'GATEWAY_FETCH_MAX_RESPONSE_BYTES', parse: integer(0, 256 * 1024 * 1024), fallback: '5242880', description: 'largest response body `ctx.fetch` accepts' },
   maxCodeBytes: { env: 'GATEWAY_MAX_CODE_BYTES', parse: integer(64, 16 * 1024 * 1024), fallback: '524288', description: 'largest accepted code' },
   maxCommitteeSize: { env: 'GATEWAY_MAX_COMMITTEE_SIZE', parse: integer(1, 101), fallback: '21', description: 'largest committee a project may ask for' },
   sweepMs: { env: 'GATEWAY_SWEEP_MS', parse: integer(100, 3_600_000), fallback: '5000', description: 'interval of the repair sweep and schedule reload' },

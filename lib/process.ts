@@ -20,6 +20,7 @@ import { startScheduler } from './roles/scheduler.ts';
 import { startSender } from './roles/sender.ts';
 import { startWebserver } from './roles/webserver/webserver.ts';
 import { checkCode } from './sandbox/compile.ts';
+import { createSandboxPool } from './sandbox/pool.ts';
 import { createSandboxRunner, type SandboxRunner } from './sandbox/runner.ts';
 
 export const ROLE_NAMES = ['webserver', 'receiver', 'executor', 'consensus', 'sender', 'scheduler'] as const;
@@ -65,6 +66,15 @@ export async function startExecutorNode(ctx: ProcessContext, keyFile: string, op
   return startExecutor({ ...ctx, clock: systemClock, logger: ctx.logger.child({ role: 'executor' }), nodeId, keys, sandbox: options.sandbox });
 }
 
+/** The sandbox of an executor process: a supervised process pool, or isolates in-process when sized 0. */
+export function createSandbox(ctx: Pick<ProcessContext, 'config' | 'logger'>): SandboxRunner {
+  if (ctx.config.sandboxProcesses === 0) return createSandboxRunner();
+  return createSandboxPool({
+    size: ctx.config.sandboxProcesses,
+    onRestart: (reason) => ctx.logger.warn({ reason }, 'sandbox process replaced'),
+  });
+}
+
 /** Starts one role in this process (the executor also gets its sandbox and stops it afterwards). */
 export async function startRole(role: RoleName, ctx: ProcessContext, isReady: () => boolean = () => true): Promise<RoleHandle> {
   const base = { ...ctx, clock: systemClock, logger: ctx.logger.child({ role }) };
@@ -82,7 +92,7 @@ export async function startRole(role: RoleName, ctx: ProcessContext, isReady: ()
       return startScheduler({ ...base, counterKey: fromHex(ctx.config.counterKey!, 32) });
     case 'executor': {
       requireSettings(ctx.config, ['nodeKeyFile']);
-      const sandbox = createSandboxRunner();
+      const sandbox = createSandbox(ctx);
       const handle = await startExecutorNode(ctx, ctx.config.nodeKeyFile!, { sandbox });
       return { name: handle.name, isReady: handle.isReady, stop: async () => { await handle.stop(); await sandbox.close(); } };
     }

@@ -14,8 +14,12 @@ export type RequestSource = 'api' | 'schedule' | 'chain';
 
 export interface ProjectLimits {
   readonly timeoutMs: number;
+  readonly cpuMs: number;
   readonly memoryMb: number;
   readonly fetchCalls: number;
+  readonly outputBytes: number;
+  readonly logLines: number;
+  readonly logBytes: number;
 }
 
 export interface Project {

@@ -85,7 +85,7 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     if (refusal) return refuse(refusal, vote);
     const recording = await repository.recordVote(request.id, {
       nodeId: vote.nodeId, round: vote.round, ok: vote.ok, resultHash: vote.resultHash, value: vote.value, signature: vote.signature,
-      ...(logs ? { logs: logs.slice(0, 100) } : {}),
+      ...(logs ? { logs: capLogs(logs, config.maxLogLines + 1, config.maxLogBytes) } : {}),
     });
     if (recording.outcome === 'not_assigned') return refuse('already_final', vote);
     if (recording.outcome === 'duplicate') return refuse('duplicate', vote);
@@ -113,4 +113,17 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
 
   const worker = startWorker(deps, 'votes', handle, { concurrency: config.workerConcurrency });
   return { name: 'consensus', isReady: () => worker.isRunning(), stop: once(() => worker.close()) };
+}
+
+/** Logs ride unsigned beside a vote: keep at most the operator's ceilings of them. */
+function capLogs(logs: readonly unknown[], maxLines: number, maxBytes: number): string[] {
+  const kept: string[] = [];
+  let bytes = 0;
+  for (const line of logs.slice(0, maxLines)) {
+    const text = String(line);
+    bytes += Buffer.byteLength(text);
+    if (bytes > maxBytes) break;
+    kept.push(text);
+  }
+  return kept;
 }

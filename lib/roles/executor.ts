@@ -9,7 +9,8 @@ import { createTicket } from '../protocol/tickets.ts';
 import { createVote } from '../protocol/vote.ts';
 import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
-import type { Project } from '../repository/types.ts';
+import type { Config } from '../config.ts';
+import type { Project, ProjectLimits } from '../repository/types.ts';
 import { SandboxLostError, type SandboxRunner } from '../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
 
@@ -22,6 +23,24 @@ export interface ExecutorDeps extends RoleBase {
 }
 
 const CODE_CACHE_LIMIT = 256;
+
+/**
+ * The limits a run gets: the project's own, capped by the operator's current ceilings (a ceiling
+ * lowered after a project was created applies at once); a limit the project lacks takes the default.
+ */
+export function effectiveLimits(project: Project, config: Config): ProjectLimits {
+  const pick = (value: number | undefined, fallback: number, ceiling: number) => Math.min(value ?? fallback, ceiling);
+  const limits: Partial<ProjectLimits> = project.limits;
+  return {
+    timeoutMs: pick(limits.timeoutMs, config.defaultTimeoutMs, config.maxTimeoutMs),
+    cpuMs: pick(limits.cpuMs, config.defaultCpuMs, config.maxCpuMs),
+    memoryMb: pick(limits.memoryMb, config.defaultMemoryMb, config.maxMemoryMb),
+    fetchCalls: pick(limits.fetchCalls, config.defaultFetchCalls, config.maxFetchCalls),
+    outputBytes: pick(limits.outputBytes, config.defaultOutputBytes, config.maxOutputBytes),
+    logLines: pick(limits.logLines, config.defaultLogLines, config.maxLogLines),
+    logBytes: pick(limits.logBytes, config.defaultLogBytes, config.maxLogBytes),
+  };
+}
 const PROJECT_CACHE_MS = 2000;
 
 export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
@@ -72,17 +91,20 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid), repository.getSecrets(request.projectId)]);
     if (!project) return 'no_project';
     const seed = toHex(computeRequestSeed(fromHex(assignment.roundSeed, 32), requestId));
+    const limits = effectiveLimits(project, config);
     const outcome = await sandbox.run({
       codeKey: request.codeCid,
       code,
       input: request.input,
       context: { requestId, projectId: request.projectId, round: assignment.round, seed, acceptedAtMs: Date.parse(request.createdAt), secrets },
-      limits: {
-        timeoutMs: Math.min(project.limits.timeoutMs, config.maxTimeoutMs),
-        memoryMb: Math.min(project.limits.memoryMb, config.maxMemoryMb),
-        maxOutputBytes: config.maxOutputBytes,
-        maxLogLines: 100,
-        maxLogBytes: 16 * 1024,
+      limits: { timeoutMs: limits.timeoutMs, cpuMs: limits.cpuMs, memoryMb: limits.memoryMb, maxOutputBytes: limits.outputBytes, maxLogLines: limits.logLines, maxLogBytes: limits.logBytes },
+      fetchPolicy: {
+        maxCalls: limits.fetchCalls,
+        timeoutMs: config.fetchTimeoutMs,
+        maxRequestBytes: config.fetchMaxRequestBytes,
+        maxResponseBytes: config.fetchMaxResponseBytes,
+        maxRedirects: 5,
+        allow: config.fetchAllow,
       },
     });
     const value = outcome.ok ? outcome.value : errorResult(outcome.error);

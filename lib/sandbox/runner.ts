@@ -4,11 +4,14 @@ import type { JsonValue } from '../crypto/canonical-json.ts';
 import { fromHex } from '../crypto/bytes.ts';
 import { isGatewayError } from '../errors.ts';
 import { BOOTSTRAP_SOURCE, type BootstrapConfig, type InvokeResult } from './bootstrap.ts';
+import { createGuardedFetch, type FetchPolicy } from './guarded-fetch.ts';
 import { type CodeCache, loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
 
 /** Per-run limits: wall clock (ms) over compile, evaluation and the awaited result; heap (MB); result and log caps. */
 export interface SandboxLimits {
   timeoutMs: number;
+  /** Time the code may run synchronously without yielding (isolated-vm's own timeout); defaults to timeoutMs. */
+  cpuMs?: number;
   memoryMb: number;
   maxOutputBytes: number;
   maxLogLines: number;
@@ -38,8 +41,10 @@ export interface SandboxJob {
   input: unknown;
   context: SandboxContext;
   limits: SandboxLimits;
-  /** Seam for the metered fetch; when absent, `ctx.fetch` rejects with Error('fetch is not available'). */
+  /** The host fetch; when absent, `ctx.fetch` rejects with Error('fetch is not available'). */
   fetch?: SandboxFetch;
+  /** Data form of the fetch (what crosses to a pool process): a guarded fetch is built from it per run. */
+  fetchPolicy?: FetchPolicy;
 }
 
 export type SandboxOutcome =
@@ -51,7 +56,8 @@ export interface SandboxRunner {
   run(job: SandboxJob): Promise<SandboxOutcome>;
   /** Disposes every isolate; runs in flight throw SandboxLostError. Idempotent. */
   close(): Promise<void>;
-  stats(): { isolates: number; runs: number; recycled: number };
+  /** Counters for metrics and tests (the in-process runner: isolates, runs, recycled). */
+  stats(): Readonly<Record<string, number>>;
 }
 
 /** A run lost through no fault of its own code (another run killed the shared isolate, or close()); retry it. */
@@ -73,7 +79,7 @@ interface IsolateEntry {
 // Why an isolate was disposed under runs: one run's timeout or memory kill (the others are lost), or close().
 interface Death {
   readonly runId: number;
-  readonly cause: 'timeout' | 'memory' | 'closed';
+  readonly cause: 'timeout' | 'cpu' | 'memory' | 'closed';
 }
 
 // One run on an entry: its handles (released in reverse), its context and entry function, and a way to fail it.
@@ -158,6 +164,7 @@ export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapR
     if (isClosed) throw new Error('the sandbox runner is closed');
     const startedMs = performance.now();
     const { timeoutMs, memoryMb, maxOutputBytes } = job.limits;
+    const cpuMs = Math.min(job.limits.cpuMs ?? timeoutMs, timeoutMs);
     const failed = (error: string, logs: string[] = []): SandboxOutcome => ({ ok: false, error, logs, durationMs: performance.now() - startedMs });
     const entry = acquire(job.limits, job.codeKey);
     const state: RunState = { id: entry.runs, handles: [], isDone: false, hasStartedCode: false, fail: () => undefined };
@@ -185,11 +192,12 @@ export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapR
       const message = messageOf(error);
       if (!entry.isolate.isDisposed && message !== TIMED_OUT) return failed(message);
       // isolated-vm's own timeout may leave the interrupted run's microtasks queued: never reuse that isolate.
-      if (!entry.isolate.isDisposed) dispose(entry, { runId: state.id, cause: 'timeout' });
+      if (!entry.isolate.isDisposed) dispose(entry, { runId: state.id, cause: cpuMs < timeoutMs ? 'cpu' : 'timeout' });
       // isolated-vm disposes an isolate by itself only at the memory limit, failing the task it was running.
       if (message === MEMORY_LIMIT) dispose(entry, { runId: state.id, cause: 'memory' });
       const death = entry.death;
       if (death?.runId !== state.id) throw new SandboxLostError(`the isolate was lost (${death?.cause ?? 'memory'} of another run)`, { cause: error });
+      if (death.cause === 'cpu') return failed(`CPU time limit of ${cpuMs} ms exceeded`);
       return failed(death.cause === 'timeout' ? `timed out after ${timeoutMs} ms` : `memory limit of ${memoryMb} MB exceeded`);
     } finally {
       state.isDone = true;
@@ -222,14 +230,16 @@ async function execute(entry: IsolateEntry, job: SandboxJob, state: RunState): P
     return handle;
   };
   const context = (state.context = keep(await isolate.createContext()));
-  const fetchRef = job.fetch ? keep(new ivm.Reference(bridgeFetch(job.fetch, job.limits.timeoutMs, state))) : undefined;
+  const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy) : undefined);
+  const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, job.limits.timeoutMs, state))) : undefined;
+  const cpuMs = Math.min(job.limits.cpuMs ?? job.limits.timeoutMs, job.limits.timeoutMs);
   const invoke = (state.invoke = keep(await context.evalClosure(BOOTSTRAP_SOURCE, [configJson(job), fetchRef], { result: { reference: true } })));
   state.hasStartedCode = true;
-  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, job.limits.timeoutMs));
+  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, cpuMs));
   const inputJson = JSON.stringify(job.input ?? null);
   return (await invoke.apply(undefined, [code.namespace?.derefInto(), inputJson], {
     result: { promise: true, copy: true },
-    timeout: job.limits.timeoutMs,
+    timeout: cpuMs,
   })) as InvokeResult;
 }
 

@@ -16,7 +16,7 @@ import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
 import { startExecutor } from '../../lib/roles/executor.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes, type TestNode } from '../support/builders.ts';
-import { jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const CODE = 'export default (input, ctx) => ({ sum: input.a + input.b, round: ctx.round });';
@@ -51,7 +51,7 @@ describe('pipeline hand-offs', function () {
     const project: Project = {
       id: `prj_${nowMs.toString(32).padStart(10, '0')}${Math.random().toString(36).slice(2, 10).padEnd(16, '0')}`,
       name: 'test', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact',
-      limits: { timeoutMs: 2000, memoryMb: 32, fetchCalls: 0 }, version: 1, codeCid: computeContentId(utf8(code)),
+      limits: TEST_LIMITS, version: 1, codeCid: computeContentId(utf8(code)),
       createdAt: new Date(nowMs).toISOString(), ...overrides,
     };
     await ctx.repository.putProject(project, code, `hash-${project.id}`, nowMs);

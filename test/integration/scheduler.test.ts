@@ -13,7 +13,7 @@ import { scheduleTickKey } from '../../lib/roles/cron-schedules.ts';
 import { startExecutor } from '../../lib/roles/executor.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes } from '../support/builders.ts';
-import { COUNTER_KEY, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { COUNTER_KEY, TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 describe('scheduler', function () {
@@ -51,7 +51,7 @@ describe('scheduler', function () {
   async function putProject(): Promise<Project> {
     const project: Project = {
       id: 'prj_0000000000schedulertest00', name: 's', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact',
-      limits: { timeoutMs: 1000, memoryMb: 32, fetchCalls: 0 }, version: 1, codeCid: 'bafkreitest', createdAt: new Date().toISOString(),
+      limits: TEST_LIMITS, version: 1, codeCid: 'bafkreitest', createdAt: new Date().toISOString(),
     };
     await ctx.repository.putProject(project, 'export default () => 1;', 'hash-s', Date.now());
     return project;

@@ -80,3 +80,6 @@ export function jobResult(ctx: ProcessContext, kind: QueueKind, jobId: string, n
     return job?.finishedOn ? job.returnvalue : undefined;
   }, 5000, `job ${jobId}`);
 }
+
+/** Limits for projects written straight to the repository in tests. */
+export const TEST_LIMITS = { timeoutMs: 2000, cpuMs: 1000, memoryMb: 32, fetchCalls: 0, outputBytes: 65536, logLines: 20, logBytes: 4096 } as const;

@@ -76,21 +76,32 @@ export function parseProjectBody(body: unknown, config: Config): ProjectDraft {
     if (!AGGREGATIONS.includes(b.aggregation as Aggregation)) c.problems.push(`aggregation: must be one of ${AGGREGATIONS.join(', ')}`);
     else aggregation = b.aggregation as Aggregation;
   }
-  const limits: ProjectLimits = { timeoutMs: config.defaultTimeoutMs, memoryMb: config.defaultMemoryMb, fetchCalls: config.defaultFetchCalls };
-  if (b.limits !== undefined) {
-    if (!isObject(b.limits)) c.problems.push('limits: must be an object');
-    else {
-      const unknown = Object.keys(b.limits).filter((k) => !['timeoutMs', 'memoryMb', 'fetchCalls'].includes(k));
-      for (const k of unknown) c.problems.push(`limits.${k}: unknown field`);
-      Object.assign(limits, {
-        timeoutMs: integer(c, b.limits.timeoutMs, 'limits.timeoutMs', 10, config.maxTimeoutMs) ?? limits.timeoutMs,
-        memoryMb: integer(c, b.limits.memoryMb, 'limits.memoryMb', 8, config.maxMemoryMb) ?? limits.memoryMb,
-        fetchCalls: integer(c, b.limits.fetchCalls, 'limits.fetchCalls', 0, config.maxFetchCalls) ?? limits.fetchCalls,
-      });
-    }
-  }
+  const limits = parseLimits(c, b.limits, config);
   if (c.problems.length > 0) fail(c.problems);
   return { name: name!, code: code!, description, committee: { size, quorum: quorum ?? defaultQuorum(size) }, aggregation, limits };
+}
+
+const LIMITS = {
+  timeoutMs: { min: 10, defaultKey: 'defaultTimeoutMs', maxKey: 'maxTimeoutMs' },
+  cpuMs: { min: 10, defaultKey: 'defaultCpuMs', maxKey: 'maxCpuMs' },
+  memoryMb: { min: 8, defaultKey: 'defaultMemoryMb', maxKey: 'maxMemoryMb' },
+  fetchCalls: { min: 0, defaultKey: 'defaultFetchCalls', maxKey: 'maxFetchCalls' },
+  outputBytes: { min: 64, defaultKey: 'defaultOutputBytes', maxKey: 'maxOutputBytes' },
+  logLines: { min: 0, defaultKey: 'defaultLogLines', maxKey: 'maxLogLines' },
+  logBytes: { min: 0, defaultKey: 'defaultLogBytes', maxKey: 'maxLogBytes' },
+} as const satisfies Record<keyof ProjectLimits, { min: number; defaultKey: keyof Config; maxKey: keyof Config }>;
+
+/** A project's limits: the operator's defaults, overridden per field within the operator's ceilings. */
+function parseLimits(c: Checker, value: unknown, config: Config): ProjectLimits {
+  const limits = {} as Record<keyof ProjectLimits, number>;
+  if (value !== undefined && !isObject(value)) c.problems.push('limits: must be an object');
+  const given = isObject(value) ? value : {};
+  for (const key of Object.keys(given)) if (!(key in LIMITS)) c.problems.push(`limits.${key}: unknown field`);
+  for (const [key, rule] of Object.entries(LIMITS) as [keyof ProjectLimits, (typeof LIMITS)[keyof ProjectLimits]][]) {
+    const max = config[rule.maxKey] as number;
+    limits[key] = integer(c, given[key], `limits.${key}`, rule.min, max) ?? Math.min(config[rule.defaultKey] as number, max);
+  }
+  return limits;
 }
 
 function parseCode(c: Checker, value: unknown, config: Config): string | undefined {
