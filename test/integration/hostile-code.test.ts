@@ -119,6 +119,14 @@ describe('hostile code', function () {
   it('finds no process through the global object', () =>
     expectError("export default () => { if (globalThis.constructor.constructor('return typeof process + typeof require')() === 'undefinedundefined') throw new Error('contained'); return 'escaped'; }", 'contained'));
 
+  it('keeps prototype pollution inside its own run', async () => {
+    const code = "export default (input) => { const seen = ({}).polluted ?? null; if (input.pollute) { Object.prototype.polluted = 'yes'; Array.prototype.map = () => 'hijacked'; } return { seen, mapped: [1].map((x) => x) }; }";
+    const first = await run(code, { pollute: true });
+    expect(first.outcome).to.deep.include({ ok: true, value: { seen: null, mapped: 'hijacked' } });
+    const second = await run(code, { pollute: false });
+    expect(second.outcome).to.deep.include({ ok: true, value: { seen: null, mapped: [1] } });
+  });
+
   it('has no require', () => expectError("export default () => require('fs')", 'require is not defined'));
 
   it('refuses dynamic import', () => expectError("export default async () => (await import('fs')).readFileSync('/etc/passwd', 'utf8')", /not supported|not available/i));
