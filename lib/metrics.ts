@@ -1,18 +1,66 @@
-// Prometheus metrics: one registry per process, shared by the roles running in it.
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+// Prometheus metrics: one registry per process, shared by the roles running in it. Queue depths
+// and ages are read from Redis when scraped, so every role's /metrics shows the whole pipeline.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export interface QueueSnapshot {
+  readonly queue: string;
+  readonly counts: Readonly<Record<string, number>>;
+  /** Age in seconds of the oldest waiting job, 0 when none waits. */
+  readonly oldestWaitingSeconds: number;
+}
 
 export interface Metrics {
   readonly registry: Registry;
   readonly requestsAccepted: Counter;
-  readonly votesRefused: Counter<'reason'>;
+  readonly jobDuration: Histogram<'queue' | 'outcome'>;
+  readonly executions: Counter<'outcome'>;
+  readonly votes: Counter<'result' | 'reason'>;
+  readonly acceptedToAgreed: Histogram;
+  readonly acceptedToPublished: Histogram;
+  readonly failures: Counter<'code'>;
+  readonly sandboxRestarts: Counter<'reason'>;
+  readonly chainTxs: Counter<'outcome'>;
+  /** Installs the source of queue gauges (read on every scrape). */
+  setQueueSource(source: () => Promise<readonly QueueSnapshot[]>): void;
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
+  const registers = [registry];
+  let queueSource: (() => Promise<readonly QueueSnapshot[]>) | undefined;
+  let lastSnapshot: Promise<readonly QueueSnapshot[]> | undefined;
+  // Both gauges are filled from one read per scrape.
+  const snapshot = () => (lastSnapshot ??= (queueSource?.() ?? Promise.resolve([])).finally(() => setTimeout(() => { lastSnapshot = undefined; }, 100).unref()));
+  new Gauge({
+    name: 'gateway_queue_jobs', help: 'jobs per queue and state', labelNames: ['queue', 'state'], registers,
+    async collect() {
+      this.reset();
+      for (const q of await snapshot().catch(() => [])) for (const [state, n] of Object.entries(q.counts)) this.set({ queue: q.queue, state }, n);
+    },
+  });
+  new Gauge({
+    name: 'gateway_queue_oldest_waiting_seconds', help: 'age of the oldest waiting job per queue', labelNames: ['queue'], registers,
+    async collect() {
+      this.reset();
+      for (const q of await snapshot().catch(() => [])) this.set({ queue: q.queue }, q.oldestWaitingSeconds);
+    },
+  });
   return {
     registry,
-    requestsAccepted: new Counter({ name: 'gateway_requests_accepted_total', help: 'requests accepted over HTTP', registers: [registry] }),
-    votesRefused: new Counter({ name: 'gateway_votes_refused_total', help: 'votes refused by consensus, by reason', labelNames: ['reason'], registers: [registry] }),
+    requestsAccepted: new Counter({ name: 'gateway_requests_accepted_total', help: 'requests accepted over HTTP', registers }),
+    jobDuration: new Histogram({ name: 'gateway_job_duration_seconds', help: 'time to handle one job, by queue and outcome', labelNames: ['queue', 'outcome'], buckets: LATENCY_BUCKETS, registers }),
+    executions: new Counter({ name: 'gateway_executions_total', help: 'sandbox runs by outcome (ok, error, lost)', labelNames: ['outcome'], registers }),
+    votes: new Counter({ name: 'gateway_votes_total', help: 'votes seen by consensus: accepted, or refused with a reason', labelNames: ['result', 'reason'], registers }),
+    acceptedToAgreed: new Histogram({ name: 'gateway_request_agreed_seconds', help: 'time from acceptance to agreement', buckets: LATENCY_BUCKETS, registers }),
+    acceptedToPublished: new Histogram({ name: 'gateway_request_published_seconds', help: 'time from acceptance to publication', buckets: LATENCY_BUCKETS, registers }),
+    failures: new Counter({ name: 'gateway_requests_failed_total', help: 'requests failed, by code', labelNames: ['code'], registers }),
+    sandboxRestarts: new Counter({ name: 'gateway_sandbox_restarts_total', help: 'sandbox processes replaced, by reason', labelNames: ['reason'], registers }),
+    chainTxs: new Counter({ name: 'gateway_chain_txs_total', help: 'chain transactions by outcome', labelNames: ['outcome'], registers }),
+    setQueueSource(source) {
+      queueSource = source;
+    },
   };
 }

@@ -6,9 +6,9 @@ import { computeNodeId, deriveNodeKeys } from './crypto/keys.ts';
 import { loadConfig, requireSettings, type Config } from './config.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetrics, type Metrics, type QueueSnapshot } from './metrics.ts';
 import { loadOrCreateNodeSeed } from './node-key-file.ts';
-import { createQueueSet, type QueueSet } from './queues.ts';
+import { createQueueSet, type QueueKind, type QueueSet } from './queues.ts';
 import { closeRedis, createRedis } from './redis.ts';
 import { createRepository, type Repository } from './repository/index.ts';
 import { systemClock, type RoleHandle } from './roles/common.ts';
@@ -42,8 +42,10 @@ export async function openProcess(name: string, config: Config, redisUrl: string
   connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   const repository = createRepository(connection, { prefix: config.keyPrefix, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
   const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  const metrics = createMetrics();
+  metrics.setQueueSource(() => snapshotQueues(queues, repository));
   return {
-    config, logger, connection, repository, queues, metrics: createMetrics(),
+    config, logger, connection, repository, queues, metrics,
     async close() {
       await queues.close();
       await repository.close();
@@ -67,11 +69,14 @@ export async function startExecutorNode(ctx: ProcessContext, keyFile: string, op
 }
 
 /** The sandbox of an executor process: a supervised process pool, or isolates in-process when sized 0. */
-export function createSandbox(ctx: Pick<ProcessContext, 'config' | 'logger'>): SandboxRunner {
+export function createSandbox(ctx: Pick<ProcessContext, 'config' | 'logger' | 'metrics'>): SandboxRunner {
   if (ctx.config.sandboxProcesses === 0) return createSandboxRunner();
   return createSandboxPool({
     size: ctx.config.sandboxProcesses,
-    onRestart: (reason) => ctx.logger.warn({ reason }, 'sandbox process replaced'),
+    onRestart: (reason) => {
+      ctx.metrics.sandboxRestarts.inc({ reason: reason.startsWith('signal') || reason === 'hung' ? reason : 'exit' });
+      ctx.logger.warn({ reason }, 'sandbox process replaced');
+    },
   });
 }
 
@@ -84,7 +89,7 @@ export async function startRole(role: RoleName, ctx: ProcessContext, isReady: ()
     case 'receiver':
       return startReceiver(base);
     case 'consensus':
-      return startConsensus({ ...base, onVoteRefused: (reason) => ctx.metrics.votesRefused.inc({ reason }) });
+      return startConsensus(base);
     case 'sender':
       return startSender(base);
     case 'scheduler':
@@ -173,4 +178,22 @@ async function startSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<
     await health?.close();
     await stopAll([handle], ctx);
   }, ctx.logger);
+}
+
+/** Depth per state and oldest waiting age of every queue: the fixed ones and each active node's. */
+async function snapshotQueues(queues: QueueSet, repository: Repository): Promise<QueueSnapshot[]> {
+  const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
+  const targets: [QueueKind, string | undefined][] = [
+    ...(['incoming', 'votes', 'tickets', 'publish'] as const).map((kind): [QueueKind, undefined] => [kind, undefined]),
+    ...nodes.map((n): [QueueKind, string] => ['exec', n.id]),
+  ];
+  const now = Date.now();
+  return Promise.all(targets.map(async ([kind, nodeId]) => {
+    const queue = queues.get(kind, nodeId);
+    const [counts, oldest] = await Promise.all([
+      queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
+      queue.getJobs(['waiting'], 0, 0, true),
+    ]);
+    return { queue: queue.name, counts, oldestWaitingSeconds: oldest[0] ? Math.max(0, (now - oldest[0].timestamp) / 1000) : 0 };
+  }));
 }

@@ -20,6 +20,10 @@ export function createKeys(prefix: string) {
     idempotency: (projectId: string, keyHash: string) => `${p}:idem:${projectId}:${keyHash}`,
     /** Requests by status entered at (ms): what the repair sweep reads instead of scanning. */
     stateIndex: (status: 'queued' | 'assigned' | 'agreed') => `${p}:idx:${status}`,
+    /** The newest requests of all projects (status page), trimmed to a few hundred. */
+    recentRequests: `${p}:recent`,
+    /** Requests that reached a final state, by time (throughput), trimmed to ten minutes. */
+    finishedRequests: `${p}:finished`,
     nodes: `${p}:nodes`,
     nodeLastTicket: `${p}:nodes:last-ticket`,
     roundLatest: `${p}:round:latest`,

@@ -6,7 +6,10 @@ import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
 import type { Assignment, Failure, Outcome, Page, RequestRecord, RequestStatus, StoredVote } from './types.ts';
 
-// KEYS: request, idempotency (or ''), project list, queued index. ARGV: id, base JSON, createdAtMs.
+const RECENT_KEPT = 200;
+const FINISHED_KEPT_MS = 600_000;
+
+// KEYS: request, idempotency (or ''), project list, queued index, recent list. ARGV: id, base JSON, createdAtMs.
 const CREATE = createScript(`
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
@@ -16,10 +19,12 @@ end
 redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'queued')
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -${RECENT_KEPT + 1})
 return {1, ARGV[1]}
 `);
 
-// KEYS: request, queued idx, assigned idx, agreed idx. ARGV: id, allowed statuses (comma list),
+// KEYS: request, queued idx, assigned idx, agreed idx, finished idx. ARGV: id, allowed statuses (comma list),
 // new status, now ms, final channel, then field/value pairs. Returns {applied, statusBefore}.
 const TRANSITION = createScript(`
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -33,7 +38,11 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if ARGV[3] == 'assigned' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
 if ARGV[3] == 'agreed' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
-if ARGV[3] == 'published' or ARGV[3] == 'failed' then redis.call('PUBLISH', ARGV[5], ARGV[1]) end
+if ARGV[3] == 'published' or ARGV[3] == 'failed' then
+  redis.call('PUBLISH', ARGV[5], ARGV[1])
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[4]) - ${FINISHED_KEPT_MS})
+end
 return {1, status}
 `);
 
@@ -65,12 +74,25 @@ export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'c
 };
 
 export function createRequestRepository(redis: Redis, keys: Keys) {
-  const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed')];
+  const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed'), keys.finishedRequests];
 
   async function transition(id: string, from: readonly RequestStatus[], to: RequestStatus, nowMs: number, fields: Record<string, string>) {
     const pairs = Object.entries(fields).flat();
     const [applied, before] = (await TRANSITION(redis, indexKeys(id), [id, from.join(','), to, nowMs, keys.finalChannel, ...pairs])) as [number, string];
     return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
+  }
+
+  /** Several requests in one round trip; missing ids are skipped. */
+  async function getRequests(ids: readonly string[]): Promise<RequestRecord[]> {
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hgetall(keys.request(id)).hvals(keys.requestVotes(id));
+    const replies = (await pipeline.exec()) ?? [];
+    const items: RequestRecord[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const hash = replies[i * 2][1] as Record<string, string>;
+      if (hash.base) items.push(toRecord(hash, replies[i * 2 + 1][1] as string[]));
+    }
+    return items;
   }
 
   return {
@@ -79,7 +101,7 @@ export function createRequestRepository(redis: Redis, keys: Keys) {
       const { idempotencyKey, createdAtMs, ...rest } = request;
       const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
       const base = JSON.stringify({ ...rest, createdAt: new Date(createdAtMs).toISOString() });
-      const [created, id] = (await CREATE(redis, [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued')], [request.id, base, createdAtMs])) as [number, string];
+      const [created, id] = (await CREATE(redis, [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued'), keys.recentRequests], [request.id, base, createdAtMs])) as [number, string];
       return { id, created: created === 1 };
     },
 
@@ -113,20 +135,20 @@ export function createRequestRepository(redis: Redis, keys: Keys) {
       const max = cursor ? `(${cursor}` : '+';
       const ids = await redis.zrevrangebylex(keys.projectRequests(projectId), max, '-', 'LIMIT', 0, limit + 1);
       const page = ids.slice(0, limit);
-      const pipeline = redis.pipeline();
-      for (const id of page) pipeline.hgetall(keys.request(id)).hvals(keys.requestVotes(id));
-      const replies = (await pipeline.exec()) ?? [];
-      const items: RequestRecord[] = [];
-      for (let i = 0; i < page.length; i++) {
-        const hash = replies[i * 2][1] as Record<string, string>;
-        if (hash.base) items.push(toRecord(hash, replies[i * 2 + 1][1] as string[]));
-      }
-      return { items, nextCursor: ids.length > limit ? page[page.length - 1] : null };
+      return { items: await getRequests(page), nextCursor: ids.length > limit ? page[page.length - 1] : null };
     },
 
     /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
     listStale: (status: 'queued' | 'assigned' | 'agreed', beforeMs: number, limit: number): Promise<string[]> =>
       redis.zrangebyscore(keys.stateIndex(status), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit),
+
+    /** The newest requests across projects, newest first (ids only; read them with getRequests). */
+    listRecentRequestIds: (limit: number): Promise<string[]> => redis.zrevrange(keys.recentRequests, 0, limit - 1),
+
+    getRequests,
+
+    /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
+    countFinishedSince: (sinceMs: number): Promise<number> => redis.zcount(keys.finishedRequests, sinceMs, '+inf'),
 
     /** Attaches the chain transaction that carried the result (set by the Archway publisher). */
     async putChainTx(id: string, txHash: string): Promise<void> {

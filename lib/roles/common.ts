@@ -3,6 +3,7 @@ import { Worker, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { queueName, type JobPayloads, type QueueKind } from '../queues.ts';
 
 /** A started role. `stop()` is idempotent and releases in reverse order of start. */
@@ -26,6 +27,7 @@ export interface RoleBase {
   readonly clock: Clock;
   /** The process's Redis client; workers derive their blocking connections from it. */
   readonly connection: Redis;
+  readonly metrics: Metrics;
 }
 
 /** Starts a worker on one queue; failures of single jobs are logged, never thrown. */
@@ -36,7 +38,18 @@ export function startWorker<K extends QueueKind>(
   options: { nodeId?: string; concurrency: number },
 ): Worker<JobPayloads[K]> {
   const name = queueName(kind, options.nodeId);
-  const worker = new Worker<JobPayloads[K]>(name, handler as Processor<JobPayloads[K]>, {
+  const timed = async (job: Job<JobPayloads[K]>, token?: string): Promise<unknown> => {
+    const stop = base.metrics.jobDuration.startTimer({ queue: kind });
+    try {
+      const result = await handler(job, token);
+      stop({ outcome: 'done' });
+      return result;
+    } catch (error) {
+      stop({ outcome: (error as Error)?.name === 'DelayedError' ? 'delayed' : 'error' });
+      throw error;
+    }
+  };
+  const worker = new Worker<JobPayloads[K]>(name, timed as Processor<JobPayloads[K]>, {
     connection: base.connection,
     prefix: base.config.keyPrefix,
     concurrency: options.concurrency,

@@ -13,12 +13,10 @@ import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
 export interface ConsensusDeps extends RoleBase {
   readonly repository: Pick<Repository, 'getRequest' | 'getNode' | 'recordVote' | 'agreeRequest' | 'failRequest' | 'getRound' | 'listTickets'>;
   readonly queues: QueueSet;
-  /** Called with every refusal reason (metrics). */
-  readonly onVoteRefused?: (reason: string) => void;
 }
 
 export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
-  const { repository, queues, clock, logger, config } = deps;
+  const { repository, queues, clock, logger, config, metrics } = deps;
   const committees = createCommitteeCache(repository);
   // Node ids derive from the signing key, so a node's key never changes under its id.
   const signKeys = new Map<string, Uint8Array>();
@@ -52,14 +50,20 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     if (tally.status === 'no_quorum') {
       const message = `${votes.length} of ${assignment.committee.length} votes and no value can reach the quorum of ${assignment.quorum}`;
       const { applied } = await repository.failRequest(request.id, ['assigned'], { code: 'no_quorum', message }, clock.now());
-      if (applied) logger.info({ requestId: request.id }, 'request failed: no quorum');
+      if (applied) {
+        metrics.failures.inc({ code: 'no_quorum' });
+        logger.info({ requestId: request.id, round: assignment.round }, 'request failed: no quorum');
+      }
       return 'no_quorum';
     }
     const { ok, value, resultHash, supporters } = tally;
     const { applied, statusBefore } = await repository.agreeRequest(request.id, { ok, value, resultHash, supporters, agreedAt: new Date(clock.now()).toISOString() }, clock.now());
     if (applied || statusBefore === 'agreed') {
       await queues.add('publish', jobIds.publish(request.id), { requestId: request.id });
-      if (applied) logger.debug({ requestId: request.id, ok }, 'request agreed');
+      if (applied) {
+        metrics.acceptedToAgreed.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
+        logger.info({ requestId: request.id, round: assignment.round, ok }, 'request agreed');
+      }
     }
     return 'agreed';
   }
@@ -89,12 +93,13 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     });
     if (recording.outcome === 'not_assigned') return refuse('already_final', vote);
     if (recording.outcome === 'duplicate') return refuse('duplicate', vote);
-    logger.debug({ requestId: request.id, nodeId: vote.nodeId }, 'vote accepted');
+    metrics.votes.inc({ result: 'accepted', reason: '' });
+    logger.info({ requestId: request.id, nodeId: vote.nodeId, round: vote.round }, 'vote accepted');
     return finalize(request, recording.votes);
   }
 
   function refuse(reason: string, vote: Vote): string {
-    deps.onVoteRefused?.(reason);
+    metrics.votes.inc({ result: 'refused', reason });
     logger.info({ requestId: vote.requestId, nodeId: vote.nodeId, reason }, 'vote refused');
     return `refused: ${reason}`;
   }
@@ -102,7 +107,10 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
   async function handleDeadline(requestId: string): Promise<string> {
     const message = `no agreed result within ${config.requestDeadlineMs} ms`;
     const { applied, statusBefore } = await repository.failRequest(requestId, ['queued', 'assigned'], { code: 'timeout', message }, clock.now());
-    if (applied) logger.info({ requestId }, 'request failed: timeout');
+    if (applied) {
+      metrics.failures.inc({ code: 'timeout' });
+      logger.info({ requestId }, 'request failed: timeout');
+    }
     return applied ? 'timed out' : `already ${statusBefore}`;
   }
 

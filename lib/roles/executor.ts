@@ -44,7 +44,7 @@ export function effectiveLimits(project: Project, config: Config): ProjectLimits
 const PROJECT_CACHE_MS = 2000;
 
 export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
-  const { repository, queues, config, clock, logger, nodeId, keys, sandbox } = deps;
+  const { repository, queues, config, clock, logger, nodeId, keys, sandbox, metrics } = deps;
   const sign = createSigner(keys.signSecretKey);
   const log = logger.child({ nodeId });
   // Code is content-addressed, so a cached blob can never be stale.
@@ -107,10 +107,11 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
         allow: config.fetchAllow,
       },
     });
+    metrics.executions.inc({ outcome: outcome.ok ? 'ok' : 'error' });
     const value = outcome.ok ? outcome.value : errorResult(outcome.error);
     const vote = createVote(sign, { requestId, nodeId, round: assignment.round, ok: outcome.ok, value });
     await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: outcome.logs });
-    log.debug({ requestId, ok: outcome.ok, durationMs: outcome.durationMs }, 'vote sent');
+    log.info({ requestId, round: assignment.round, ok: outcome.ok, durationMs: Math.round(outcome.durationMs) }, 'vote sent');
     return outcome.ok ? 'voted ok' : 'voted error';
   }
 
@@ -121,7 +122,10 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
       return await run(data.requestId);
     } catch (error) {
       // The sandbox lost the run through no fault of the code: let the queue retry it.
-      if (error instanceof SandboxLostError) log.warn({ requestId: data.requestId }, 'sandbox lost a run; retrying');
+      if (error instanceof SandboxLostError) {
+        metrics.executions.inc({ outcome: 'lost' });
+        log.warn({ requestId: data.requestId }, 'sandbox lost a run; retrying');
+      }
       throw error;
     }
   }

@@ -13,7 +13,7 @@ export interface ReceiverDeps extends RoleBase {
 }
 
 export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
-  const { repository, queues, config, clock, logger } = deps;
+  const { repository, queues, config, clock, logger, metrics } = deps;
   const committees = createCommitteeCache(repository);
 
   async function dispatch(request: RequestRecord, assignment: Assignment): Promise<void> {
@@ -38,7 +38,8 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     if (request.status !== 'queued') return `already ${request.status}`;
     const project = await repository.getProject(request.projectId);
     if (!project) {
-      await repository.failRequest(requestId, ['queued'], { code: 'rejected', message: 'the project no longer exists' }, clock.now());
+      const { applied } = await repository.failRequest(requestId, ['queued'], { code: 'rejected', message: 'the project no longer exists' }, clock.now());
+      if (applied) metrics.failures.inc({ code: 'rejected' });
       return 'rejected';
     }
     const round = await repository.getLatestRoundNumber();
@@ -52,8 +53,11 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
         throw new DelayedError();
       }
       const message = `${eligible} eligible node(s), quorum needs ${project.committee.quorum}`;
-      await repository.failRequest(requestId, ['queued'], { code: 'no_nodes', message }, clock.now());
-      logger.warn({ requestId, round, eligible }, 'request failed: no nodes');
+      const { applied } = await repository.failRequest(requestId, ['queued'], { code: 'no_nodes', message }, clock.now());
+      if (applied) {
+        metrics.failures.inc({ code: 'no_nodes' });
+        logger.warn({ requestId, round, eligible }, 'request failed: no nodes');
+      }
       return 'no_nodes';
     }
     const assignment: Assignment = {
@@ -67,7 +71,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     const { applied } = await repository.assignRequest(requestId, assignment, clock.now());
     if (!applied) return 'raced';
     await dispatch(request, assignment);
-    logger.debug({ requestId, round, committee: assignment.committee }, 'request assigned');
+    logger.info({ requestId, round, committee: assignment.committee }, 'request assigned');
     return 'assigned';
   }
 

@@ -10,7 +10,7 @@ export interface SenderDeps extends RoleBase {
 }
 
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
-  const { repository, clock, logger, config } = deps;
+  const { repository, clock, logger, config, metrics } = deps;
 
   async function handle(job: Job<JobPayloads['publish']>): Promise<string> {
     const { requestId } = job.data;
@@ -26,7 +26,10 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
       votesDigest: computeVotesDigest(request.votes),
     });
     const { applied } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
-    if (applied) logger.debug({ requestId, seq: entry.seq }, 'request published');
+    if (applied) {
+      metrics.acceptedToPublished.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
+      logger.info({ requestId, seq: entry.seq }, 'request published');
+    }
     return 'published';
   }
 

@@ -29,6 +29,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
       { project, input: body.input, version: body.version, source: 'api', idempotencyKey },
     );
     deps.onAccepted?.();
+    if (created) deps.logger.info({ requestId: id, projectId: project.id }, 'request accepted');
     ctx.status = created ? 202 : 200;
     ctx.body = { id, status: created ? 'queued' : ((await repository.getRequest(id))?.status ?? 'queued') };
   });

@@ -13,6 +13,7 @@ import { readJsonBody } from './json-body.ts';
 import { addOperationRoutes } from './routes-operations.ts';
 import { addProjectRoutes } from './routes-projects.ts';
 import { addRequestRoutes } from './routes-requests.ts';
+import { addStatusRoutes, mountQueueBoard } from './routes-status.ts';
 import { addVerificationRoutes } from './routes-verification.ts';
 
 export interface WebserverDeps extends RoleBase {
@@ -43,8 +44,10 @@ export function createApp(deps: WebDeps): Koa {
   addProjectRoutes(router, deps);
   addRequestRoutes(router, deps);
   addVerificationRoutes(router, deps);
+  addStatusRoutes(router, deps);
   app.use(createErrorMiddleware(deps.logger));
   app.use(createAuthMiddleware(deps.config.adminToken, deps.repository));
+  mountQueueBoard(app, deps);
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

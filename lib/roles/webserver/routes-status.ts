@@ -1,0 +1,94 @@
+// The operator's views: a public status summary (`/v1/status` and the page at `/`) and the
+// BullMQ dashboard at `/admin/queues` behind the admin token.
+import { timingSafeEqual } from 'node:crypto';
+import type { Router } from '@koa/router';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { KoaAdapter } from '@bull-board/koa';
+import type Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { GatewayError } from '../../errors.ts';
+import type { QueueKind } from '../../queues.ts';
+import { hashToken, type Principal } from './auth.ts';
+import { STATUS_PAGE } from './status-page.ts';
+import type { WebDeps } from './webserver.ts';
+
+const RECENT_SHOWN = 30;
+const BOARD_PATH = '/admin/queues';
+
+export function addStatusRoutes(router: Router, deps: WebDeps): void {
+  const { repository, clock } = deps;
+
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+    ctx.body = STATUS_PAGE;
+  });
+
+  // Public: what anyone can already verify (rounds, nodes, ledger) plus request states, never inputs or results.
+  router.get('/v1/status', async (ctx) => {
+    const now = clock.now();
+    const [latest, nodes, ledger, recentIds, finished] = await Promise.all([
+      repository.getLatestRoundNumber(), repository.listNodes(), repository.getLedgerHead(),
+      repository.listRecentRequestIds(RECENT_SHOWN), repository.countFinishedSince(now - 60_000),
+    ]);
+    const [round, tickets, frozen, recent] = await Promise.all([
+      latest > 0 ? repository.getRound(latest) : null,
+      latest > 0 ? repository.listTickets(latest) : [],
+      latest > 1 ? repository.listTickets(latest - 1) : [],
+      repository.getRequests(recentIds),
+    ]);
+    const failures: Record<string, number> = {};
+    for (const r of recent) if (r.failure) failures[r.failure.code] = (failures[r.failure.code] ?? 0) + 1;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      now: new Date(now).toISOString(),
+      round: round ? { round: round.round, startedAt: round.startedAt, tickets: tickets.length, eligible: frozen.length } : null,
+      nodes: nodes.map(({ id, name, status, lastTicketRound }) => ({ id, name, status, lastTicketRound: lastTicketRound ?? null })),
+      throughput: { finishedLastMinute: finished, perSecond: finished / 60 },
+      failures,
+      ledger,
+      recent: recent.map((r) => ({
+        id: r.id, projectId: r.projectId, source: r.source, status: r.status, createdAt: r.createdAt,
+        ...(r.failure ? { failureCode: r.failure.code } : {}),
+        ...(r.finishedAt ? { finishedAt: r.finishedAt, durationMs: Date.parse(r.finishedAt) - Date.parse(r.createdAt) } : {}),
+      })),
+    };
+  });
+}
+
+/**
+ * Mounts bull-board at `/admin/queues` for the admin token, sent as a Bearer token or as the
+ * password of HTTP Basic auth (so a browser can open it); the node queues are refreshed per visit.
+ */
+export function mountQueueBoard(app: Koa, deps: WebDeps): void {
+  const adapter = new KoaAdapter();
+  adapter.setBasePath(BOARD_PATH);
+  const fixed: QueueKind[] = ['incoming', 'votes', 'tickets', 'publish'];
+  const board = createBullBoard({ queues: fixed.map((kind) => new BullMQAdapter(deps.queues.get(kind))), serverAdapter: adapter });
+  const adminHash = deps.config.adminToken ? Buffer.from(hashToken(deps.config.adminToken), 'hex') : undefined;
+  let shownNodes = '';
+  const plugin = adapter.registerPlugin();
+  app.use(async (ctx: Context, next: Next) => {
+    if (ctx.path !== BOARD_PATH && !ctx.path.startsWith(`${BOARD_PATH}/`)) return next();
+    if (!isAdmin(ctx, adminHash)) {
+      ctx.set('WWW-Authenticate', 'Basic realm="gateway admin", charset="UTF-8"');
+      throw new GatewayError('unauthorized', 'the queue dashboard needs the admin token (Bearer, or as the Basic auth password)');
+    }
+    const nodes = (await deps.repository.listNodes()).filter((n) => n.status === 'active').map((n) => n.id);
+    if (nodes.join() !== shownNodes) {
+      shownNodes = nodes.join();
+      board.replaceQueues([...fixed.map((kind) => deps.queues.get(kind)), ...nodes.map((id) => deps.queues.get('exec', id))].map((q) => new BullMQAdapter(q)));
+    }
+    return plugin(ctx, next);
+  });
+}
+
+function isAdmin(ctx: Context, adminHash: Buffer | undefined): boolean {
+  if ((ctx.state.principal as Principal | undefined)?.kind === 'admin') return true;
+  const basic = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(ctx.get('Authorization'));
+  if (!basic || !adminHash) return false;
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+  const password = decoded.slice(decoded.indexOf(':') + 1);
+  return timingSafeEqual(Buffer.from(hashToken(password), 'hex'), adminHash);
+}

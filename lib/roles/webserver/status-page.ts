@@ -1,0 +1,98 @@
+// The status page served at `/`: one self-contained HTML document that polls `/v1/status`.
+
+export const STATUS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Gateway status</title>
+<style>
+  :root { font-family: system-ui, sans-serif; color: #1d2330; background: #f5f6f8; }
+  body { margin: 0; padding: 24px; }
+  h1 { font-size: 20px; margin: 0 0 16px; }
+  h2 { font-size: 14px; text-transform: uppercase; letter-spacing: .05em; color: #5b6475; margin: 0 0 8px; }
+  .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 12px; margin-bottom: 16px; }
+  .card { background: #fff; border-radius: 8px; padding: 14px 16px; box-shadow: 0 1px 2px rgba(0,0,0,.06); }
+  .figure { font-size: 26px; font-weight: 600; }
+  .label { color: #5b6475; font-size: 12px; }
+  table { width: 100%; border-collapse: collapse; font-size: 13px; }
+  th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #eceef2; white-space: nowrap; }
+  td.mono { font-family: ui-monospace, monospace; font-size: 12px; }
+  .badge { display: inline-block; border-radius: 10px; padding: 1px 8px; font-size: 12px; }
+  .published, .active { background: #dff5e3; color: #176b2c; }
+  .failed, .removed { background: #fde2e1; color: #9b1c1c; }
+  .queued, .assigned, .agreed { background: #e4ecfb; color: #1e4597; }
+  #error { color: #9b1c1c; }
+</style>
+</head>
+<body>
+<h1>Gateway status <span class="label" id="updated"></span></h1>
+<p id="error"></p>
+<div class="grid">
+  <div class="card"><div class="label">Round</div><div class="figure" id="round">–</div><div class="label" id="round-detail"></div></div>
+  <div class="card"><div class="label">Active nodes</div><div class="figure" id="nodes-active">–</div><div class="label" id="nodes-detail"></div></div>
+  <div class="card"><div class="label">Finished per second (last minute)</div><div class="figure" id="throughput">–</div></div>
+  <div class="card"><div class="label">Ledger length</div><div class="figure" id="ledger">–</div><div class="label mono" id="ledger-head"></div></div>
+  <div class="card"><div class="label">Failures (recent)</div><div class="figure" id="failures">–</div><div class="label" id="failure-codes"></div></div>
+</div>
+<div class="card" style="margin-bottom:16px"><h2>Nodes</h2>
+  <table><thead><tr><th>Node</th><th>Name</th><th>Status</th><th>Last ticket</th></tr></thead><tbody id="nodes"></tbody></table></div>
+<div class="card"><h2>Recent requests</h2>
+  <table><thead><tr><th>Request</th><th>Project</th><th>Source</th><th>Status</th><th>Accepted</th><th>Took</th></tr></thead><tbody id="requests"></tbody></table></div>
+<script>
+const text = (value) => document.createTextNode(value === undefined || value === null ? '' : String(value));
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const td = document.createElement('td');
+    if (cell && cell.badge) {
+      const span = document.createElement('span');
+      span.className = 'badge ' + cell.badge;
+      span.appendChild(text(cell.label));
+      td.appendChild(span);
+    } else {
+      if (cell && cell.mono) td.className = 'mono';
+      td.appendChild(text(cell && cell.mono ? cell.mono : cell));
+    }
+    tr.appendChild(td);
+  }
+  return tr;
+}
+function fill(id, rows) {
+  const body = document.getElementById(id);
+  body.replaceChildren(...rows);
+}
+async function refresh() {
+  try {
+    const response = await fetch('/v1/status', { cache: 'no-store' });
+    if (!response.ok) throw new Error('status ' + response.status);
+    const s = await response.json();
+    document.getElementById('error').textContent = '';
+    document.getElementById('updated').textContent = 'updated ' + new Date(s.now).toLocaleTimeString();
+    document.getElementById('round').textContent = s.round ? s.round.round : 'none yet';
+    document.getElementById('round-detail').textContent = s.round ? s.round.tickets + ' ticket(s); committees draw from ' + s.round.eligible + ' node(s)' : 'the scheduler has not started a round';
+    const active = s.nodes.filter((n) => n.status === 'active');
+    document.getElementById('nodes-active').textContent = active.length;
+    document.getElementById('nodes-detail').textContent = s.nodes.length + ' registered';
+    document.getElementById('throughput').textContent = s.throughput.perSecond.toFixed(2);
+    document.getElementById('ledger').textContent = s.ledger.length;
+    document.getElementById('ledger-head').textContent = s.ledger.head.slice(0, 16) + '…';
+    const codes = Object.entries(s.failures);
+    document.getElementById('failures').textContent = codes.reduce((sum, [, n]) => sum + n, 0);
+    document.getElementById('failure-codes').textContent = codes.map(([code, n]) => code + ': ' + n).join(', ');
+    fill('nodes', s.nodes.map((n) => row([{ mono: n.id }, n.name, { badge: n.status, label: n.status }, n.lastTicketRound ?? '–'])));
+    fill('requests', s.recent.map((r) => row([
+      { mono: r.id }, { mono: r.projectId }, r.source,
+      { badge: r.status, label: r.failureCode ? r.status + ': ' + r.failureCode : r.status },
+      new Date(r.createdAt).toLocaleTimeString(), r.durationMs === undefined ? '' : r.durationMs + ' ms',
+    ])));
+  } catch (error) {
+    document.getElementById('error').textContent = 'cannot load /v1/status: ' + error.message;
+  }
+}
+refresh();
+setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+`;

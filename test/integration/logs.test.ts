@@ -1,0 +1,59 @@
+// Logs: one JSON line per state change with requestId, role and nodeId; never secrets, keys, code or payloads.
+import { Writable } from 'node:stream';
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createLogger } from '../../lib/logger.ts';
+import { createSandbox, openProcess, startExecutorNode, startRole, stopAll } from '../../lib/process.ts';
+import type { RoleHandle } from '../../lib/roles/common.ts';
+import { ADMIN_TOKEN, MASTER_KEY, testConfig, waitFor } from '../support/gateway.ts';
+import { createClient } from '../support/http.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
+
+describe('logs', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+
+  before(async () => {
+    redis = await startTestRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  it('logs each state change as JSON with its ids and nothing secret', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _encoding, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+    const config = testConfig({ GATEWAY_LOG_LEVEL: 'debug', GATEWAY_SANDBOX_PROCESSES: '0', GATEWAY_ROUND_MS: '150' });
+    const ctx = await openProcess('logs', config, redis.url, createLogger('logs', 'debug', sink));
+    const sandbox = createSandbox(ctx);
+    const dir = mkdtempSync(join(tmpdir(), 'gw-logs-'));
+    const handles: RoleHandle[] = [];
+    try {
+      for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, ctx));
+      handles.push(await startExecutorNode(ctx, join(dir, 'node.key'), { sandbox }));
+      const web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
+      handles.push(web);
+      const call = createClient(web.url);
+      const code = 'export default (input, ctx) => ({ echoed: input.marker.length + ctx.secrets.API_SECRET.length }) // CODE-MARKER';
+      const project = (await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'logs', code, committee: { size: 1, quorum: 1 } } })).body;
+      await call('PUT', `/v1/projects/${project.id}/secrets`, { token: project.apiKey, body: { API_SECRET: 'SECRET-MARKER-value' } });
+      await waitFor(async () => ((await ctx.repository.getLatestRoundNumber()) >= 3 ? true : undefined), 10_000, 'round 3');
+      const sent = (await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: { marker: 'PAYLOAD-MARKER' } } })).body;
+      const done = (await call('GET', `/v1/requests/${sent.id}?wait=10000`, { token: project.apiKey })).body;
+      expect(done.status).to.equal('published');
+      const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const forRequest = records.filter((r) => r.requestId === sent.id);
+      expect(forRequest.map((r) => r.msg)).to.include.members(['request accepted', 'request assigned', 'vote sent', 'vote accepted', 'request agreed', 'request published']);
+      expect(forRequest.find((r) => r.msg === 'vote sent')).to.have.property('nodeId').that.matches(/^node_/);
+      for (const record of forRequest) expect(record).to.have.property('role').that.is.a('string');
+      const all = lines.join('\n');
+      for (const secret of ['SECRET-MARKER', 'PAYLOAD-MARKER', 'CODE-MARKER', ADMIN_TOKEN, MASTER_KEY, project.apiKey]) expect(all).to.not.include(secret);
+    } finally {
+      await stopAll(handles, ctx);
+      await sandbox.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
