@@ -36,6 +36,19 @@ const token: Parser<string> = (raw) => {
   return value;
 };
 const countOrAuto = (max: number): Parser<number> => (raw) => (raw === 'auto' ? availableParallelism() : integer(0, max)(raw));
+const decimal = (min: number, max: number): Parser<number> => (raw) => {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) throw new Error(`must be a number in ${min}..${max}`);
+  return value;
+};
+const oneOf = <T extends string>(...values: T[]): Parser<T> => (raw) => {
+  if (!values.includes(raw as T)) throw new Error(`must be one of ${values.join(', ')}`);
+  return raw as T;
+};
+const gasPrice: Parser<string> = (raw) => {
+  if (!/^\d+(\.\d+)?[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$/.test(raw)) throw new Error('must be an amount and a denom, e.g. 140000000000aarch');
+  return raw;
+};
 const list: Parser<string[]> = (raw) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
 const level: Parser<string> = (raw) => {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) throw new Error('must be a pino level');
@@ -89,6 +102,17 @@ export const SETTINGS = {
   fetchMaxResponseBytes: { env: 'GATEWAY_FETCH_MAX_RESPONSE_BYTES', parse: integer(0, 256 * 1024 * 1024), fallback: '5242880', description: 'largest response body `ctx.fetch` accepts' },
   maxCodeBytes: { env: 'GATEWAY_MAX_CODE_BYTES', parse: integer(64, 16 * 1024 * 1024), fallback: '524288', description: 'largest accepted code' },
   maxCommitteeSize: { env: 'GATEWAY_MAX_COMMITTEE_SIZE', parse: integer(1, 101), fallback: '21', description: 'largest committee a project may ask for' },
+  chainRpcUrl: { env: 'GATEWAY_CHAIN_RPC_URL', parse: text, description: 'CometBFT RPC of the Archway network; unset = no chain input or output' },
+  chainId: { env: 'GATEWAY_CHAIN_ID', parse: text, description: 'expected chain id (the connection is refused if the node reports another)' },
+  chainContract: { env: 'GATEWAY_CHAIN_CONTRACT', parse: text, description: 'bech32 address of the gateway contract' },
+  chainPrefix: { env: 'GATEWAY_CHAIN_PREFIX', parse: text, fallback: 'archway', description: 'bech32 prefix of addresses' },
+  chainGasPrice: { env: 'GATEWAY_CHAIN_GAS_PRICE', parse: gasPrice, fallback: '140000000000aarch', description: 'gas price offered per unit of gas' },
+  chainGasMargin: { env: 'GATEWAY_CHAIN_GAS_MARGIN', parse: decimal(1, 10), fallback: '1.4', description: 'gas limit = simulated gas × this margin' },
+  chainMnemonic: { env: 'GATEWAY_CHAIN_MNEMONIC', parse: text, secret: true, description: "the publisher's signing mnemonic (use the _FILE form)" },
+  chainPollMs: { env: 'GATEWAY_CHAIN_POLL_MS', parse: integer(100, 3_600_000), fallback: '5000', description: 'how often the contract is polled for pending requests, and results are published' },
+  chainBatchSize: { env: 'GATEWAY_CHAIN_BATCH_SIZE', parse: integer(1, 100), fallback: '10', description: 'results per transaction at most' },
+  chainMaxAttempts: { env: 'GATEWAY_CHAIN_MAX_ATTEMPTS', parse: integer(1, 100), fallback: '8', description: 'tries before a result is marked as failed on chain' },
+  chainSchema: { env: 'GATEWAY_CHAIN_SCHEMA', parse: oneOf('d3lab-2023', 'snake-v2'), fallback: 'd3lab-2023', description: 'message schema of the contract (PascalCase 2023 messages, or snake_case)' },
   sweepMs: { env: 'GATEWAY_SWEEP_MS', parse: integer(100, 3_600_000), fallback: '5000', description: 'interval of the repair sweep and schedule reload' },
 } as const satisfies Record<string, Setting<unknown>>;
 

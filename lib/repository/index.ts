@@ -1,5 +1,6 @@
 // The repository: the only code that reads or writes gateway state in Redis.
 import type { Redis } from 'ioredis';
+import { createChainRepository } from './chain.ts';
 import { createKeys } from './keys.ts';
 import { createLedgerRepository } from './ledger.ts';
 import { createNodeRepository } from './nodes.ts';
@@ -17,6 +18,7 @@ export function createRepository(redis: Redis, options: { prefix: string; master
     ...createProjectRepository(redis, keys, options.masterKey),
     ...createRequestRepository(redis, keys),
     ...createNodeRepository(redis, keys),
+    ...createChainRepository(redis, keys),
     ...ledger,
     /** True when Redis answers PING. */
     async ping(): Promise<boolean> {

@@ -35,6 +35,10 @@ export function createKeys(prefix: string) {
     schedule: (id: string) => `${p}:schedule:${id}`,
     schedules: `${p}:schedules`,
     lease: (name: string) => `${p}:lease:${name}`,
+    chainBindings: `${p}:chain:bindings`,
+    chainBindingOf: `${p}:chain:binding-of`,
+    /** Published chain requests waiting for the contract, scored by when to try next. */
+    chainOutbox: `${p}:chain:outbox`,
     /** Pub/sub channel announcing requests that reached a final state. */
     finalChannel: `${p}:events:final`,
   };

@@ -4,7 +4,7 @@ import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
-import type { Assignment, Failure, Outcome, Page, RequestRecord, RequestStatus, StoredVote } from './types.ts';
+import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecord, RequestStatus, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
 const FINISHED_KEPT_MS = 600_000;
@@ -68,7 +68,7 @@ return result
 export type VoteRecording = { outcome: 'recorded' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
 
 /** A request as accepted: the immutable fields, its acceptance time and optional idempotency key. */
-export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input'> & {
+export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input' | 'origin'> & {
   readonly createdAtMs: number;
   readonly idempotencyKey?: string;
 };
@@ -150,10 +150,6 @@ export function createRequestRepository(redis: Redis, keys: Keys) {
     /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
     countFinishedSince: (sinceMs: number): Promise<number> => redis.zcount(keys.finishedRequests, sinceMs, '+inf'),
 
-    /** Attaches the chain transaction that carried the result (set by the Archway publisher). */
-    async putChainTx(id: string, txHash: string): Promise<void> {
-      await redis.hset(keys.request(id), 'chain', JSON.stringify({ txHash }));
-    },
   };
 }
 
@@ -173,7 +169,7 @@ function toRecord(hash: Record<string, string>, votes: readonly string[]): Reque
     outcome: parse<Outcome>('outcome'),
     failure: parse<Failure>('failure'),
     ledger: parse<{ seq: number; hash: string }>('ledger'),
-    chain: parse<{ txHash: string }>('chain'),
+    chain: parse<ChainPublication>('chain'),
     finishedAt: hash.finishedAt || undefined,
     votes: parseVotes(votes),
   };

@@ -66,6 +66,23 @@ export interface Failure {
 /** A vote as consensus recorded it: the signed fields, its arrival order (0-based) and the node's logs. */
 export type StoredVote = Omit<Vote, 'requestId'> & { readonly seq: number; readonly logs?: readonly string[] };
 
+/** Where a chain request came from: the contract's project, request number, user and input. */
+export interface ChainOrigin {
+  readonly chainProjectId: number;
+  readonly reqId: number;
+  readonly user: string;
+  readonly input: string;
+}
+
+/** How far a chain request's result got on its way to the contract. */
+export interface ChainPublication {
+  readonly status: 'pending' | 'broadcast' | 'committed' | 'failed';
+  readonly txHash?: string;
+  readonly height?: number;
+  readonly error?: string;
+  readonly attempts: number;
+}
+
 export interface RequestRecord {
   readonly id: string;
   readonly projectId: string;
@@ -79,7 +96,8 @@ export interface RequestRecord {
   readonly outcome?: Outcome;
   readonly failure?: Failure;
   readonly ledger?: { readonly seq: number; readonly hash: string };
-  readonly chain?: { readonly txHash: string };
+  readonly origin?: ChainOrigin;
+  readonly chain?: ChainPublication;
   readonly finishedAt?: string;
   readonly votes: readonly StoredVote[];
 }

@@ -3,7 +3,7 @@ import { GatewayError } from '../errors.ts';
 import { createId } from '../ids.ts';
 import { jobIds, type QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
-import type { Project, RequestSource } from '../repository/types.ts';
+import type { ChainOrigin, Project, RequestSource } from '../repository/types.ts';
 
 export interface AcceptInput {
   readonly project: Project;
@@ -11,6 +11,7 @@ export interface AcceptInput {
   readonly version?: number;
   readonly source: RequestSource;
   readonly idempotencyKey?: string;
+  readonly origin?: ChainOrigin;
 }
 
 /**
@@ -39,6 +40,7 @@ export async function acceptRequest(
     input: accept.input ?? null,
     createdAtMs: deps.nowMs,
     idempotencyKey: accept.idempotencyKey,
+    ...(accept.origin ? { origin: accept.origin } : {}),
   });
   if (result.created) await deps.queues.add('incoming', jobIds.incoming(result.id), { requestId: result.id });
   return result;

@@ -9,6 +9,8 @@ import { verifyTicket } from '../protocol/tickets.ts';
 import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+import { chainSettingsOf, connectChainReader } from '../chain/archway-client.ts';
+import { startChainInputter } from '../chain/chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
 import { acquireLease } from './lease.ts';
 
@@ -85,6 +87,10 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   };
   const ticketWorker = startWorker(deps, 'tickets', storeTicket, { concurrency: 4 });
   const cron = startCronSchedules({ repository, queues, clock, logger, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
+  const chainSettings = chainSettingsOf(config);
+  const inputter = chainSettings
+    ? startChainInputter({ repository, queues, clock, logger, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
+    : null;
   run(tick, 'round tick');
   const scheduleTick = () => {
     if (stopped) return;
@@ -104,6 +110,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
       clearTimeout(timer);
       clearInterval(sweepTimer);
       await cron.stop();
+      await inputter?.stop();
       await ticking;
       await ticketWorker.close();
       await lease.release();

@@ -3,10 +3,15 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { computeVotesDigest } from '../protocol/ledger.ts';
 import type { JobPayloads } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
+import { randomUUID } from 'node:crypto';
+import { chainSettingsOf, connectChainWriter } from '../chain/archway-client.ts';
+import { startChainPublisher } from '../chain/chain-publisher.ts';
+import { requireSettings } from '../config.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+import { acquireLease } from './lease.ts';
 
 export interface SenderDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'keys'>;
 }
 
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
@@ -16,6 +21,7 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
     const { requestId } = job.data;
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
+    if (request.status === 'published' && request.source === 'chain') await repository.putChainOutbox(requestId, clock.now());
     if (request.status !== 'agreed' || !request.outcome) return `already ${request.status}`;
     // appendLedger returns the existing entry on a redelivery, so the ledger never holds a request twice.
     const entry = await repository.appendLedger({
@@ -30,9 +36,43 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
       metrics.acceptedToPublished.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
       logger.info({ requestId, seq: entry.seq }, 'request published');
     }
+    // Queued for the contract only after the ledger has it; the outbox entry is idempotent.
+    if (request.source === 'chain') await repository.putChainOutbox(requestId, clock.now());
     return 'published';
   }
 
   const worker = startWorker(deps, 'publish', handle, { concurrency: config.workerConcurrency });
-  return { name: 'sender', isReady: () => worker.isRunning(), stop: once(() => worker.close()) };
+  const publisher = startPublisherIfConfigured(deps);
+  return {
+    name: 'sender',
+    isReady: () => worker.isRunning(),
+    stop: once(async () => {
+      await worker.close();
+      await publisher?.stop();
+    }),
+  };
+}
+
+function startPublisherIfConfigured(deps: SenderDeps): { stop(): Promise<void> } | null {
+  const settings = chainSettingsOf(deps.config);
+  if (!settings) return null;
+  requireSettings(deps.config, ['chainMnemonic']);
+  const lease = acquireLease(deps.connection, deps.repository.keys.lease('chain-publisher'), randomUUID(), deps.config.chainPollMs * 4);
+  const publisher = startChainPublisher({
+    repository: deps.repository,
+    clock: deps.clock,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    connect: () => connectChainWriter(settings, deps.config.chainMnemonic!),
+    isLeader: () => lease.renew(),
+    pollMs: deps.config.chainPollMs,
+    batchSize: deps.config.chainBatchSize,
+    maxAttempts: deps.config.chainMaxAttempts,
+  });
+  return {
+    async stop() {
+      await publisher.stop();
+      await lease.release();
+    },
+  };
 }

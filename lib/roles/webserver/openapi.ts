@@ -11,6 +11,8 @@ const OPERATIONS: Op[] = [
   ['get', '/v1/code/{cid}', 'Read code by content id (CIDv1 raw sha2-256)', 'none', 200],
   ['put', '/v1/projects/{id}/secrets', 'Replace the project secrets', 'project', 204],
   ['get', '/v1/projects/{id}/secrets', 'List secret names', 'project', 200],
+  ['put', '/v1/projects/{id}/chain', 'Bind an on-chain project id (Archway gateway contract)', 'admin', 200],
+  ['get', '/v1/projects/{id}/chain', 'Read the on-chain binding', 'project', 200],
   ['post', '/v1/projects/{id}/schedules', 'Add a cron schedule', 'project', 201],
   ['get', '/v1/projects/{id}/schedules', 'List schedules', 'project', 200],
   ['delete', '/v1/schedules/{id}', 'Delete a schedule', 'project', 204],

@@ -182,3 +182,13 @@ export function parseListQuery(query: Record<string, unknown>): { limit: number;
   if (cursor !== undefined && (typeof cursor !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(cursor))) fail(['cursor: not a cursor this API returned']);
   return { limit, ...(cursor ? { cursor } : {}) };
 }
+
+/** `PUT /v1/projects/:id/chain` body: `{chainProjectId}`, the contract's project id (a positive i32). */
+export function parseChainBindingBody(body: unknown): number {
+  const b = objectBody(body, ['chainProjectId']);
+  const c: Checker = { problems: [] };
+  const id = integer(c, b.chainProjectId, 'chainProjectId', 1, 2 ** 31 - 1);
+  if (id === undefined) c.problems.push('chainProjectId: required');
+  if (c.problems.length > 0) fail(c.problems);
+  return id!;
+}

@@ -7,7 +7,7 @@ import { createId, isId } from '../../ids.ts';
 import type { Project, Schedule } from '../../repository/types.ts';
 import { computeNextRun } from '../cron-schedules.ts';
 import { createApiKey, requireAdmin, requireProject } from './auth.ts';
-import { parseCodeBody, parseListQuery, parseProjectBody, parseScheduleBody, parseSecretsBody } from './parse-body.ts';
+import { parseChainBindingBody, parseCodeBody, parseListQuery, parseProjectBody, parseScheduleBody, parseSecretsBody } from './parse-body.ts';
 import { projectView } from './views.ts';
 import type { WebDeps } from './webserver.ts';
 
@@ -93,6 +93,23 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
     requireProject(ctx, ctx.params.id);
     await loadProject(ctx.params.id);
     ctx.body = { items: (await repository.listSecretNames(ctx.params.id)).map((name) => ({ name })) };
+  });
+
+  // The operator binds an on-chain project id to this project: the chain inputter then turns the
+  // contract's pending requests for that id into requests of this project.
+  router.put('/v1/projects/:id/chain', async (ctx) => {
+    requireAdmin(ctx);
+    await loadProject(ctx.params.id);
+    const chainProjectId = parseChainBindingBody(await deps.readBody(ctx));
+    await repository.putChainBinding(chainProjectId, ctx.params.id);
+    deps.logger.info({ projectId: ctx.params.id, chainProjectId }, 'chain project bound');
+    ctx.body = { projectId: ctx.params.id, chainProjectId };
+  });
+
+  router.get('/v1/projects/:id/chain', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    await loadProject(ctx.params.id);
+    ctx.body = { projectId: ctx.params.id, chainProjectId: await repository.getChainBindingOf(ctx.params.id) };
   });
 
   router.post('/v1/projects/:id/schedules', async (ctx) => {

@@ -26,6 +26,7 @@ export function requestView(request: RequestRecord) {
       votes: request.votes.map((v) => ({ nodeId: v.nodeId, ok: v.ok, resultHash: v.resultHash, signature: v.signature, value: v.value, ...(v.logs ? { logs: v.logs } : {}) })),
     } : {}),
     ...(request.ledger ? { ledger: request.ledger } : {}),
+    ...(request.origin ? { origin: request.origin } : {}),
     ...(request.chain ? { chain: request.chain } : {}),
     createdAt: request.createdAt,
     ...(request.finishedAt ? { finishedAt: request.finishedAt } : {}),

@@ -1,0 +1,88 @@
+// The chain inputter (run by the scheduler, under its lease): polls the contract for the pending
+// requests of every bound project and accepts each as a gateway request under the idempotency key
+// `chain.<projectId>.<reqId>`, so restarts and overlapping polls never miss or duplicate one.
+import type { Logger } from '../logger.ts';
+import type { QueueSet } from '../queues.ts';
+import type { Repository } from '../repository/index.ts';
+import { acceptRequest } from '../roles/accept-request.ts';
+import type { Clock } from '../roles/common.ts';
+import type { ChainReader } from './archway-client.ts';
+
+export interface ChainInputterDeps {
+  readonly repository: Pick<Repository, 'listChainBindings' | 'getProject' | 'putRequest' | 'getCodeVersion'>;
+  readonly queues: QueueSet;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly connect: () => Promise<ChainReader>;
+  readonly isLeader: () => boolean;
+  readonly pollMs: number;
+}
+
+/** The idempotency key of an on-chain request. */
+export function chainRequestKey(chainProjectId: number, reqId: number): string {
+  return `chain.${chainProjectId}.${reqId}`;
+}
+
+/** A contract input is a string: JSON when it parses as JSON, else the string itself. */
+export function parseChainInput(input: string): unknown {
+  try {
+    return JSON.parse(input) as unknown;
+  } catch {
+    return input;
+  }
+}
+
+export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promise<number>; stop(): Promise<void> } {
+  let reader: ChainReader | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+
+  async function pollOnce(): Promise<number> {
+    if (!deps.isLeader()) return 0;
+    reader ??= await deps.connect();
+    let accepted = 0;
+    for (const [chainProjectId, projectId] of await deps.repository.listChainBindings()) {
+      const project = await deps.repository.getProject(projectId);
+      if (!project) continue;
+      const state = await reader.queryProject(chainProjectId);
+      for (const pending of state.pending) {
+        if (state.answered.has(pending.reqId)) continue;
+        const { id, created } = await acceptRequest(
+          { repository: deps.repository, queues: deps.queues, nowMs: deps.clock.now() },
+          {
+            project,
+            input: parseChainInput(pending.input),
+            source: 'chain',
+            idempotencyKey: chainRequestKey(chainProjectId, pending.reqId),
+            origin: { chainProjectId, reqId: pending.reqId, user: pending.user, input: pending.input },
+          },
+        );
+        if (created) {
+          accepted++;
+          deps.logger.info({ requestId: id, projectId, chainProjectId, reqId: pending.reqId }, 'chain request accepted');
+        }
+      }
+    }
+    return accepted;
+  }
+
+  const tick = () => {
+    running = running.then(pollOnce).catch((err: Error) => {
+      // A broken connection is rebuilt on the next poll.
+      reader?.disconnect();
+      reader = undefined;
+      deps.logger.warn({ err: { message: err.message } }, 'chain poll failed');
+    });
+  };
+  const timer = setInterval(() => { if (!stopped) tick(); }, deps.pollMs);
+  tick();
+  return {
+    pollOnce: () => (running = running.then(pollOnce)) as Promise<number>,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running.catch(() => undefined);
+      reader?.disconnect();
+    },
+  };
+}

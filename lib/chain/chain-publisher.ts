@@ -1,0 +1,148 @@
+// The chain publisher (run by the sender, under its own lease so one signer uses the account's
+// sequence): takes published chain requests from the outbox, skips results the contract already
+// holds, and saves the rest with SaveResultMsg, several per transaction, retrying with backoff.
+import { canonicalJson } from '../crypto/canonical-json.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Repository } from '../repository/index.ts';
+import type { ChainProjectState, ChainResult } from './contract-schema.ts';
+import type { ChainPublication, RequestRecord } from '../repository/types.ts';
+import type { Clock } from '../roles/common.ts';
+import { isSequenceMismatch, type ChainWriter } from './archway-client.ts';
+
+export interface ChainPublisherDeps {
+  readonly repository: Pick<Repository, 'listChainOutbox' | 'getRequests' | 'putChainPublication'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly connect: () => Promise<ChainWriter>;
+  readonly isLeader: () => Promise<boolean>;
+  readonly pollMs: number;
+  readonly batchSize: number;
+  readonly maxAttempts: number;
+}
+
+const SEQUENCE_RETRIES = 3;
+/** A signed transaction gets this long to be found before its requests are considered again. */
+const BROADCAST_RECHECK_MS = 90_000;
+
+/** The string saved on chain: the agreed value's canonical JSON, or `{"error": message}`. */
+export function chainResultText(request: RequestRecord): string {
+  return canonicalJson(request.outcome!.value);
+}
+
+export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): Promise<void>; stop(): Promise<void> } {
+  const { repository, clock, logger, metrics } = deps;
+  let writer: ChainWriter | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+
+  const publication = (request: RequestRecord, next: Omit<ChainPublication, 'attempts'> & { attempts?: number }): ChainPublication =>
+    ({ attempts: request.chain?.attempts ?? 0, ...next });
+
+  async function retryLater(request: RequestRecord, error: string): Promise<void> {
+    const attempts = (request.chain?.attempts ?? 0) + 1;
+    if (attempts >= deps.maxAttempts) {
+      metrics.chainTxs.inc({ outcome: 'failed' });
+      logger.error({ requestId: request.id, attempts, error }, 'chain publication failed for good');
+      return repository.putChainPublication(request.id, { ...request.chain, status: 'failed', error, attempts }, null);
+    }
+    const backoffMs = Math.min(60_000, 500 * 2 ** attempts);
+    await repository.putChainPublication(request.id, { ...request.chain, status: 'pending', error, attempts }, clock.now() + backoffMs);
+  }
+
+  async function settleKnown(request: RequestRecord, state: ChainProjectState): Promise<boolean> {
+    const { reqId } = request.origin!;
+    if (state.answered.has(reqId)) {
+      // The contract already holds a result (our earlier transaction, or another gateway's): never send it again.
+      await repository.putChainPublication(request.id, publication(request, { status: 'committed', txHash: request.chain?.txHash }), null);
+      return true;
+    }
+    if (!state.pending.some((p) => p.reqId === reqId)) {
+      metrics.chainTxs.inc({ outcome: 'failed' });
+      await repository.putChainPublication(request.id, publication(request, { status: 'failed', error: `the contract has no pending request ${reqId} in project ${request.origin!.chainProjectId}` }), null);
+      return true;
+    }
+    return false;
+  }
+
+  async function send(chain: ChainWriter, batch: readonly RequestRecord[]): Promise<void> {
+    const results: ChainResult[] = batch.map((r) => ({
+      projectId: r.origin!.chainProjectId, reqId: r.origin!.reqId, user: r.origin!.user, request: r.origin!.input, result: chainResultText(r),
+    }));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const outcome = await chain.submit(results, async (txHash) => {
+          for (const r of batch) await repository.putChainPublication(r.id, publication(r, { status: 'broadcast', txHash }), clock.now() + BROADCAST_RECHECK_MS);
+        });
+        if (outcome.code === 0) {
+          metrics.chainTxs.inc({ outcome: 'committed' });
+          for (const r of batch) await repository.putChainPublication(r.id, publication(r, { status: 'committed', txHash: outcome.txHash, height: outcome.height }), null);
+          logger.info({ txHash: outcome.txHash, height: outcome.height, results: batch.length, gasLimit: outcome.gasLimit }, 'chain results saved');
+          return;
+        }
+        metrics.chainTxs.inc({ outcome: 'rejected' });
+        logger.warn({ txHash: outcome.txHash, code: outcome.code, log: outcome.log }, 'chain transaction rejected');
+        // One bad result must not hold the others back: resend them one by one.
+        if (batch.length > 1) {
+          for (const r of batch) await send(chain, [r]);
+          return;
+        }
+        return retryLater(batch[0], `transaction ${outcome.txHash} failed with code ${outcome.code}: ${outcome.log}`);
+      } catch (error) {
+        if (isSequenceMismatch(error) && attempt < SEQUENCE_RETRIES) {
+          metrics.chainTxs.inc({ outcome: 'sequence_mismatch' });
+          logger.warn({ attempt }, 'account sequence mismatch; signing again');
+          continue;
+        }
+        metrics.chainTxs.inc({ outcome: 'error' });
+        const message = (error as Error)?.message ?? String(error);
+        for (const r of batch) await retryLater(r, message);
+        throw error;
+      }
+    }
+  }
+
+  async function publishOnce(): Promise<void> {
+    if (!(await deps.isLeader())) return;
+    const ids = await repository.listChainOutbox(clock.now(), deps.batchSize * 4);
+    if (ids.length === 0) return;
+    writer ??= await deps.connect();
+    const chain = writer;
+    const requests = (await repository.getRequests(ids)).filter((r) => r.origin && r.outcome && r.status === 'published');
+    const states = new Map<number, ChainProjectState>();
+    const open: RequestRecord[] = [];
+    for (const request of requests) {
+      const { chainProjectId } = request.origin!;
+      if (request.chain?.status === 'broadcast' && request.chain.txHash) {
+        // Signed before a restart: if that transaction landed, it is done.
+        const tx = await chain.getTx(request.chain.txHash);
+        if (tx?.code === 0) {
+          await repository.putChainPublication(request.id, publication(request, { status: 'committed', txHash: request.chain.txHash, height: tx.height }), null);
+          continue;
+        }
+      }
+      if (!states.has(chainProjectId)) states.set(chainProjectId, await chain.queryProject(chainProjectId));
+      if (!(await settleKnown(request, states.get(chainProjectId)!))) open.push(request);
+    }
+    for (let i = 0; i < open.length; i += deps.batchSize) await send(chain, open.slice(i, i + deps.batchSize));
+  }
+
+  const tick = () => {
+    running = running.then(publishOnce).catch((err: Error) => {
+      writer?.disconnect();
+      writer = undefined;
+      logger.warn({ err: { message: err.message } }, 'chain publication round failed');
+    });
+  };
+  const timer = setInterval(() => { if (!stopped) tick(); }, deps.pollMs);
+  return {
+    publishOnce: () => (running = running.then(publishOnce)) as Promise<void>,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running.catch(() => undefined);
+      writer?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// Chain state: bindings of on-chain project ids to gateway projects, and the outbox of published
+// chain requests whose results still have to reach the contract.
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.ts';
+import type { ChainPublication } from './types.ts';
+
+export function createChainRepository(redis: Redis, keys: Keys) {
+  return {
+    /** Binds an on-chain project id to a gateway project (one gateway project per chain project). */
+    async putChainBinding(chainProjectId: number, projectId: string): Promise<void> {
+      const previous = await redis.hget(keys.chainBindings, String(chainProjectId));
+      const tx = redis.multi().hset(keys.chainBindings, String(chainProjectId), projectId).hset(keys.chainBindingOf, projectId, String(chainProjectId));
+      if (previous && previous !== projectId) tx.hdel(keys.chainBindingOf, previous);
+      await tx.exec();
+    },
+
+    async getChainBindingOf(projectId: string): Promise<number | null> {
+      const id = await redis.hget(keys.chainBindingOf, projectId);
+      return id === null ? null : Number(id);
+    },
+
+    /** Every binding: chain project id → gateway project id. */
+    async listChainBindings(): Promise<Map<number, string>> {
+      const all = await redis.hgetall(keys.chainBindings);
+      return new Map(Object.entries(all).map(([chainId, projectId]) => [Number(chainId), projectId]));
+    },
+
+    /** Queues a published chain request for the contract (idempotent). */
+    async putChainOutbox(requestId: string, nowMs: number): Promise<void> {
+      await redis.zadd(keys.chainOutbox, 'NX', nowMs, requestId);
+    },
+
+    /** The oldest queued ids that are due, at most `limit`. */
+    listChainOutbox: (nowMs: number, limit: number): Promise<string[]> =>
+      redis.zrangebyscore(keys.chainOutbox, '-inf', nowMs, 'LIMIT', 0, limit),
+
+    /** Records where a request's chain publication stands; `retryAtMs` keeps it queued until then, null removes it. */
+    async putChainPublication(requestId: string, publication: ChainPublication, retryAtMs: number | null): Promise<void> {
+      const tx = redis.multi().hset(keys.request(requestId), 'chain', JSON.stringify(publication));
+      if (retryAtMs === null) tx.zrem(keys.chainOutbox, requestId);
+      else tx.zadd(keys.chainOutbox, 'XX', retryAtMs, requestId);
+      await tx.exec();
+    },
+  };
+}
+
+export type ChainRepository = ReturnType<typeof createChainRepository>;
