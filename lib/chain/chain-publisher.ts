@@ -40,7 +40,8 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
   const publication = (request: RequestRecord, next: Omit<ChainPublication, 'attempts'> & { attempts?: number }): ChainPublication =>
     ({ attempts: request.chain?.attempts ?? 0, ...next });
 
-  async function retryLater(request: RequestRecord, error: string): Promise<void> {
+  /** Counts a failed try; `txHash` is a transaction whose fate is unknown, to be checked first next time. */
+  async function retryLater(request: RequestRecord, error: string, txHash?: string): Promise<void> {
     const attempts = (request.chain?.attempts ?? 0) + 1;
     if (attempts >= deps.maxAttempts) {
       metrics.chainTxs.inc({ outcome: 'failed' });
@@ -48,7 +49,8 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
       return repository.putChainPublication(request.id, { ...request.chain, status: 'failed', error, attempts }, null);
     }
     const backoffMs = Math.min(60_000, 500 * 2 ** attempts);
-    await repository.putChainPublication(request.id, { ...request.chain, status: 'pending', error, attempts }, clock.now() + backoffMs);
+    const next: ChainPublication = txHash ? { status: 'broadcast', txHash, error, attempts } : { status: 'pending', error, attempts };
+    await repository.putChainPublication(request.id, next, clock.now() + backoffMs);
   }
 
   async function settleKnown(request: RequestRecord, state: ChainProjectState): Promise<boolean> {
@@ -71,8 +73,10 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
       projectId: r.origin!.chainProjectId, reqId: r.origin!.reqId, user: r.origin!.user, request: r.origin!.input, result: chainResultText(r),
     }));
     for (let attempt = 0; ; attempt++) {
+      let signedHash: string | undefined;
       try {
         const outcome = await chain.submit(results, async (txHash) => {
+          signedHash = txHash;
           for (const r of batch) await repository.putChainPublication(r.id, publication(r, { status: 'broadcast', txHash }), clock.now() + BROADCAST_RECHECK_MS);
         });
         if (outcome.code === 0) {
@@ -97,7 +101,7 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
         }
         metrics.chainTxs.inc({ outcome: 'error' });
         const message = (error as Error)?.message ?? String(error);
-        for (const r of batch) await retryLater(r, message);
+        for (const r of batch) await retryLater(r, message, signedHash);
         throw error;
       }
     }

@@ -1,0 +1,216 @@
+// Archway end to end against the loopback CometBFT stand-in: pending requests become gateway
+// requests, agreed results are saved by SaveResultMsg in batches; sequence mismatch, a restart
+// between signing and confirmation, and rejected transactions.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { DirectSecp256k1HdWallet } from '@cosmjs/proto-signing';
+import { chainSettingsOf, connectChainWriter } from '../../lib/chain/archway-client.ts';
+import { startChainPublisher } from '../../lib/chain/chain-publisher.ts';
+import { createSandbox, startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
+import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
+import type { SandboxRunner } from '../../lib/sandbox/runner.ts';
+import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
+import { createClient } from '../support/http.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { startChainStandin, type ChainStandin } from '../support/chain-standin/standin.ts';
+
+const MNEMONIC = 'essay east sight notable token suit chimney shadow inspire gap raven file home oxygen filter mirror dawn distance dwarf layer grocery father property lonely';
+const USER = 'archway1qqqsyqcyq5rqwzqfpg9scrgwpugpzysn3a7d8n';
+
+describe('Archway', function () {
+  this.timeout(90_000);
+  let redis: TestRedis;
+  let chain: ChainStandin;
+  let ctx: ProcessContext;
+  let gatewayAddress: string;
+
+  before(async () => {
+    redis = await startTestRedis();
+    [{ address: gatewayAddress }] = await (await DirectSecp256k1HdWallet.fromMnemonic(MNEMONIC, { prefix: 'archway' })).getAccounts();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    chain = await startChainStandin();
+    ctx = await openTestProcess(redis.url, {
+      GATEWAY_CHAIN_RPC_URL: chain.url, GATEWAY_CHAIN_ID: chain.chainId, GATEWAY_CHAIN_CONTRACT: chain.contractAddress,
+      GATEWAY_CHAIN_MNEMONIC: MNEMONIC, GATEWAY_CHAIN_GAS_PRICE: '0.001aarch', GATEWAY_CHAIN_POLL_MS: '150', GATEWAY_ROUND_MS: '150',
+      GATEWAY_SANDBOX_PROCESSES: '0', GATEWAY_CHAIN_MAX_ATTEMPTS: '3',
+    });
+  });
+  afterEach(async () => {
+    await ctx.close();
+    await chain.close();
+  });
+
+  /** A request as the sender leaves it: published on the ledger and waiting in the chain outbox. */
+  async function publishedChainRequest(chainProjectId: number, reqId: number, input: string, value: unknown): Promise<string> {
+    const id = `req_0000000000${String(chainProjectId).padStart(4, '0')}${String(reqId).padStart(12, '0')}`;
+    const now = Date.now();
+    await ctx.repository.putRequest({ id, projectId: 'prj_0000000000000000000000chain', version: 1, codeCid: 'bafkreichain', source: 'chain', input, createdAtMs: now, origin: { chainProjectId, reqId, user: USER, input } });
+    await ctx.repository.assignRequest(id, { round: 2, roundSeed: '00'.repeat(32), committee: ['node_x'], quorum: 1, aggregation: 'exact', assignedAt: new Date(now).toISOString() }, now);
+    await ctx.repository.agreeRequest(id, { ok: true, value, resultHash: 'ab'.repeat(32), supporters: ['node_x'], agreedAt: new Date(now).toISOString() }, now);
+    await ctx.repository.publishRequest(id, { seq: 1, hash: 'cd'.repeat(32) }, now);
+    await ctx.repository.putChainOutbox(id, now);
+    return id;
+  }
+
+  function publisher(overrides: { batchSize?: number; maxAttempts?: number; nowOffsetMs?: number; putChainPublication?: typeof ctx.repository.putChainPublication } = {}) {
+    const settings = chainSettingsOf(ctx.config)!;
+    return startChainPublisher({
+      repository: { ...ctx.repository, ...(overrides.putChainPublication ? { putChainPublication: overrides.putChainPublication } : {}) },
+      clock: overrides.nowOffsetMs ? { now: () => Date.now() + overrides.nowOffsetMs! } : systemClock, logger: ctx.logger, metrics: ctx.metrics,
+      connect: () => connectChainWriter(settings, MNEMONIC), isLeader: async () => true,
+      pollMs: 3_600_000, batchSize: overrides.batchSize ?? 10, maxAttempts: overrides.maxAttempts ?? 3,
+    });
+  }
+
+  /** A pending request on the contract, answered by a published gateway request. */
+  async function pendingAndPublished(chainProjectId: number, input: string, value: unknown): Promise<string> {
+    return publishedChainRequest(chainProjectId, chain.model.requestResult(chainProjectId, USER, input), input, value);
+  }
+
+  const saveTxs = () => chain.txs.filter((tx) => tx.msgs.some((m) => 'SaveResultMsg' in (m.msg as object)));
+
+  it('answers a pending contract request with the agreed result, from the gateway signer to the contract', async () => {
+    const handles: RoleHandle[] = [];
+    let sandbox: SandboxRunner | undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'gw-chain-'));
+    try {
+      sandbox = createSandbox(ctx);
+      for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, ctx));
+      for (let i = 0; i < 3; i++) handles.push(await startExecutorNode(ctx, join(dir, `n${i}.key`), { sandbox }));
+      const web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
+      handles.push(web);
+      const call = createClient(web.url);
+      const project = (await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'chain', code: 'export default (input) => ({ doubled: input.n * 2 })' } })).body;
+      const chainProjectId = chain.model.createProject(USER, 'github.com/dapp', 'a dApp');
+      expect((await call('PUT', `/v1/projects/${project.id}/chain`, { token: ADMIN_TOKEN, body: { chainProjectId } })).body).to.deep.equal({ projectId: project.id, chainProjectId });
+      const reqId = chain.model.requestResult(chainProjectId, USER, '{"n":21}');
+      const saved = await waitFor(async () => chain.model.project(chainProjectId)!.result.find((r) => r.req_id === reqId), 30_000, 'the result on chain');
+      expect(saved).to.deep.equal({ req_id: reqId, user: USER, request: '{"n":21}', result: '{"doubled":42}' });
+      expect(chain.model.project(chainProjectId)!.request).to.deep.equal([]);
+      const [tx] = saveTxs();
+      expect(tx).to.deep.include({ code: 0, signer: gatewayAddress });
+      expect(tx.msgs).to.deep.equal([{ sender: gatewayAddress, contract: chain.contractAddress, msg: { SaveResultMsg: { project_id: chainProjectId, user: USER, request: '{"n":21}', req_id: reqId, result: '{"doubled":42}' } } }]);
+      const list = (await call('GET', `/v1/projects/${project.id}/requests`, { token: ADMIN_TOKEN })).body.items;
+      expect(list).to.have.length(1);
+      const request = await waitFor(async () => {
+        const r = (await call('GET', `/v1/requests/${list[0].id}`, { token: ADMIN_TOKEN })).body;
+        return r.chain?.status === 'committed' ? r : undefined;
+      }, 10_000, 'chain status committed');
+      expect(request).to.deep.include({ source: 'chain', status: 'published', origin: { chainProjectId, reqId, user: USER, input: '{"n":21}' } });
+      expect(request.chain).to.deep.include({ txHash: tx.hash, height: tx.height });
+      // More polls change nothing: no second gateway request, no second transaction.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect((await call('GET', `/v1/projects/${project.id}/requests`, { token: ADMIN_TOKEN })).body.items).to.have.length(1);
+      expect(saveTxs()).to.have.length(1);
+    } finally {
+      for (const handle of handles.reverse()) await handle.stop();
+      await sandbox?.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('saves several waiting results in one transaction with simulated gas times the margin', async () => {
+    const chainProjectId = chain.model.createProject(USER, 'g', 'd');
+    const ids = [];
+    for (let n = 1; n <= 3; n++) ids.push(await pendingAndPublished(chainProjectId, `in-${n}`, { n }));
+    const p = publisher();
+    await p.publishOnce();
+    await p.stop();
+    expect(saveTxs()).to.have.length(1);
+    expect(saveTxs()[0].msgs.map((m) => (m.msg as { SaveResultMsg: { result: string } }).SaveResultMsg.result)).to.deep.equal(['{"n":1}', '{"n":2}', '{"n":3}']);
+    for (const id of ids) expect((await ctx.repository.getRequest(id))?.chain).to.deep.include({ status: 'committed', txHash: saveTxs()[0].hash });
+  });
+
+  it('signs again after an account sequence mismatch', async () => {
+    const chainProjectId = chain.model.createProject(USER, 'g', 'd');
+    const id = await pendingAndPublished(chainProjectId, 'x', 'v');
+    let bumped = false;
+    // Another transaction of the same account lands between signing and broadcasting.
+    const p = publisher({
+      putChainPublication: async (requestId, publication, retryAtMs) => {
+        if (publication.status === 'broadcast' && !bumped) {
+          bumped = true;
+          chain.bumpSequence(gatewayAddress);
+        }
+        return ctx.repository.putChainPublication(requestId, publication, retryAtMs);
+      },
+    });
+    await p.publishOnce();
+    await p.stop();
+    expect(chain.rejected.map((r) => r.code)).to.deep.equal([32]);
+    expect(saveTxs()).to.have.length(1);
+    expect((await ctx.repository.getRequest(id))?.chain?.status).to.equal('committed');
+    expect((await ctx.metrics.chainTxs.get()).values.find((v) => v.labels.outcome === 'sequence_mismatch')?.value).to.equal(1);
+  });
+
+  it('after a restart, checks a signed transaction by hash and sends nothing twice', async () => {
+    const chainProjectId = chain.model.createProject(USER, 'g', 'd');
+    const landed = await pendingAndPublished(chainProjectId, 'a', 'A');
+    const lost = await pendingAndPublished(chainProjectId, 'b', 'B');
+    // The first run signs and broadcasts `landed`, then dies before recording that it landed:
+    // from then on it writes nothing.
+    let dead = false;
+    const crashing = publisher({
+      batchSize: 1,
+      putChainPublication: async (requestId, publication, retryAtMs) => {
+        if (dead) return;
+        if (publication.status === 'committed') {
+          dead = true;
+          throw new Error('the process died');
+        }
+        await ctx.repository.putChainPublication(requestId, publication, retryAtMs);
+      },
+    });
+    await crashing.publishOnce().catch(() => undefined);
+    await crashing.stop();
+    const signed = (await ctx.repository.getRequest(landed))?.chain;
+    expect(signed).to.deep.include({ status: 'broadcast', txHash: saveTxs()[0]?.hash });
+    expect(saveTxs()).to.have.length(1);
+    // `lost` was signed in a transaction that never reached the chain.
+    await ctx.repository.putChainPublication(lost, { status: 'broadcast', txHash: 'F'.repeat(64), attempts: 1 }, 0);
+    const broadcastsBefore = chain.calls('broadcast_tx_sync');
+    // A signed transaction is looked at again once it had time to land (90 s): the restart comes later.
+    const restarted = publisher({ nowOffsetMs: 120_000 });
+    await restarted.publishOnce();
+    await restarted.stop();
+    expect((await ctx.repository.getRequest(landed))?.chain?.status).to.equal('committed');
+    expect((await ctx.repository.getRequest(lost))?.chain?.status).to.equal('committed');
+    expect(chain.calls('broadcast_tx_sync') - broadcastsBefore).to.equal(1);
+    expect(chain.model.project(chainProjectId)!.result.map((r) => r.result).sort()).to.deep.equal(['"A"', '"B"']);
+  });
+
+  it('splits a rejected batch, and marks a result failed for good after its attempts', async () => {
+    const chainProjectId = chain.model.createProject(USER, 'g', 'd');
+    const a = await pendingAndPublished(chainProjectId, 'a', 1);
+    const b = await pendingAndPublished(chainProjectId, 'b', 2);
+    chain.failNextDeliver(11, 'out of gas in location: wasm contract');
+    const p = publisher();
+    await p.publishOnce();
+    expect(saveTxs().map((tx) => [tx.code, tx.msgs.length])).to.deep.equal([[11, 2], [0, 1], [0, 1]]);
+    expect((await ctx.repository.getRequest(a))?.chain?.status).to.equal('committed');
+    expect((await ctx.repository.getRequest(b))?.chain?.status).to.equal('committed');
+
+    const gone = await publishedChainRequest(chainProjectId, 999, 'never pending', 3);
+    const doomed = await pendingAndPublished(chainProjectId, 'c', 4);
+    chain.failNextDeliver(11, 'out of gas');
+    await p.publishOnce();
+    await p.stop();
+    const stopped = publisher({ maxAttempts: 1 });
+    chain.failNextDeliver(11, 'out of gas again');
+    await ctx.repository.putChainPublication(doomed, { status: 'pending', attempts: 0 }, 0);
+    await stopped.publishOnce();
+    await stopped.stop();
+    expect((await ctx.repository.getRequest(gone))?.chain).to.deep.include({ status: 'failed', error: `the contract has no pending request 999 in project ${chainProjectId}` });
+    const failed = (await ctx.repository.getRequest(doomed))?.chain;
+    expect(failed?.status).to.equal('failed');
+    expect(failed?.error).to.match(/failed with code 11: .*out of gas again/);
+    expect(await ctx.repository.listChainOutbox(Date.now() + 3_600_000, 10)).to.deep.equal([]);
+    expect((await ctx.metrics.chainTxs.get()).values.find((v) => v.labels.outcome === 'failed')?.value).to.equal(2);
+  });
+});
