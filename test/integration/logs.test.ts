@@ -22,7 +22,7 @@ describe('logs', function () {
     await redis.stop();
   });
 
-  it('logs each state change as JSON with its ids and nothing secret', async () => {
+  it('logs each state change as JSON with its ids and nothing secret, and counts it in /metrics', async () => {
     const lines: string[] = [];
     const sink = new Writable({ write(chunk, _encoding, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
     const config = testConfig({ GATEWAY_LOG_LEVEL: 'debug', GATEWAY_SANDBOX_PROCESSES: '0', GATEWAY_ROUND_MS: '150' });
@@ -48,6 +48,15 @@ describe('logs', function () {
       expect(forRequest.map((r) => r.msg)).to.include.members(['request accepted', 'request assigned', 'vote sent', 'vote accepted', 'request agreed', 'request published']);
       expect(forRequest.find((r) => r.msg === 'vote sent')).to.have.property('nodeId').that.matches(/^node_/);
       for (const record of forRequest) expect(record).to.have.property('role').that.is.a('string');
+      const metrics = (await call('GET', '/metrics')).body as string;
+      const sample = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? NaN);
+      expect(sample(/^gateway_votes_total\{result="accepted",reason=""\} (\d+)$/m)).to.equal(1);
+      expect(sample(/^gateway_executions_total\{outcome="ok"\} (\d+)$/m)).to.equal(1);
+      expect(sample(/^gateway_request_agreed_seconds_count (\d+)$/m)).to.equal(1);
+      expect(sample(/^gateway_request_published_seconds_count (\d+)$/m)).to.equal(1);
+      expect(sample(/^gateway_job_duration_seconds_count\{queue="publish",outcome="done"\} (\d+)$/m)).to.equal(1);
+      expect(sample(/^gateway_queue_jobs\{queue="incoming",state="waiting"\} (\d+)$/m)).to.equal(0);
+      expect(metrics).to.match(/^gateway_queue_oldest_waiting_seconds\{queue="exec\.node_[0-9a-f]{20}"\} 0$/m);
       const all = lines.join('\n');
       for (const secret of ['SECRET-MARKER', 'PAYLOAD-MARKER', 'CODE-MARKER', ADMIN_TOKEN, MASTER_KEY, project.apiKey]) expect(all).to.not.include(secret);
     } finally {
