@@ -6,6 +6,7 @@ import type { QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
 import { acceptRequest } from '../roles/accept-request.ts';
 import type { Clock } from '../roles/common.ts';
+import { startPeriodic } from '../roles/periodic.ts';
 import type { ChainReader } from './archway-client.ts';
 
 export interface ChainInputterDeps {
@@ -34,8 +35,6 @@ export function parseChainInput(input: string): unknown {
 
 export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promise<number>; stop(): Promise<void> } {
   let reader: ChainReader | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
 
   async function pollOnce(): Promise<number> {
     if (!deps.isLeader()) return 0;
@@ -66,22 +65,21 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
     return accepted;
   }
 
-  const tick = () => {
-    running = running.then(pollOnce).catch((err: Error) => {
+  const periodic = startPeriodic({
+    intervalMs: deps.pollMs,
+    run: pollOnce,
+    runAtStart: true,
+    onError: (err) => {
       // A broken connection is rebuilt on the next poll.
       reader?.disconnect();
       reader = undefined;
       deps.logger.warn({ err: { message: err.message } }, 'chain poll failed');
-    });
-  };
-  const timer = setInterval(() => { if (!stopped) tick(); }, deps.pollMs);
-  tick();
+    },
+  });
   return {
-    pollOnce: () => (running = running.then(pollOnce)) as Promise<number>,
+    pollOnce: periodic.runOnce,
     async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running.catch(() => undefined);
+      await periodic.stop();
       reader?.disconnect();
     },
   };

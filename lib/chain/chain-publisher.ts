@@ -8,6 +8,7 @@ import type { Repository } from '../repository/index.ts';
 import type { ChainProjectState, ChainResult } from './contract-schema.ts';
 import type { ChainPublication, RequestRecord } from '../repository/types.ts';
 import type { Clock } from '../roles/common.ts';
+import { startPeriodic } from '../roles/periodic.ts';
 import { isSequenceMismatch, type ChainWriter } from './archway-client.ts';
 
 export interface ChainPublisherDeps {
@@ -34,8 +35,6 @@ export function chainResultText(request: RequestRecord): string {
 export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): Promise<void>; stop(): Promise<void> } {
   const { repository, clock, logger, metrics } = deps;
   let writer: ChainWriter | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
 
   const publication = (request: RequestRecord, next: Omit<ChainPublication, 'attempts'> & { attempts?: number }): ChainPublication =>
     ({ attempts: request.chain?.attempts ?? 0, ...next });
@@ -132,20 +131,19 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
     for (let i = 0; i < open.length; i += deps.batchSize) await send(chain, open.slice(i, i + deps.batchSize));
   }
 
-  const tick = () => {
-    running = running.then(publishOnce).catch((err: Error) => {
+  const periodic = startPeriodic({
+    intervalMs: deps.pollMs,
+    run: publishOnce,
+    onError: (err) => {
       writer?.disconnect();
       writer = undefined;
       logger.warn({ err: { message: err.message } }, 'chain publication round failed');
-    });
-  };
-  const timer = setInterval(() => { if (!stopped) tick(); }, deps.pollMs);
+    },
+  });
   return {
-    publishOnce: () => (running = running.then(publishOnce)) as Promise<void>,
+    publishOnce: periodic.runOnce,
     async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running.catch(() => undefined);
+      await periodic.stop();
       writer?.disconnect();
     },
   };
