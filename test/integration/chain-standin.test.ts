@@ -34,7 +34,8 @@ describe('chain stand-in (real cosmjs against a fake Archway node)', function ()
   let clients: SigningCosmWasmClient[];
 
   async function connect(signer: OfflineSigner): Promise<SigningCosmWasmClient> {
-    const client = await SigningCosmWasmClient.connectWithSigner(chain.url, signer, { gasPrice: GAS_PRICE, broadcastPollIntervalMs: 20 });
+    // cosmjs leaves its broadcast timeout timer running when CheckTx refuses a tx: keep it short.
+    const client = await SigningCosmWasmClient.connectWithSigner(chain.url, signer, { gasPrice: GAS_PRICE, broadcastPollIntervalMs: 20, broadcastTimeoutMs: 1_000 });
     clients.push(client);
     return client;
   }
@@ -156,7 +157,7 @@ describe('chain stand-in (real cosmjs against a fake Archway node)', function ()
     chain.bumpSequence(gateway);
     const msgs = [{ typeUrl: '/cosmwasm.wasm.v1.MsgExecuteContract', value: { sender: gateway, contract: chain.contractAddress, msg: new TextEncoder().encode(JSON.stringify(saveMsg(1))), funds: [] } }];
     const stale = await gw.sign(gateway, msgs, FEE, '', { accountNumber, sequence, chainId: chain.chainId });
-    const error = await rejection(gw.broadcastTx(TxRaw.encode(stale).finish(), 5_000, 20));
+    const error = await rejection(gw.broadcastTx(TxRaw.encode(stale).finish(), 1_000, 20));
     expect(error).to.be.instanceOf(BroadcastTxError);
     expect((error as BroadcastTxError).code).to.equal(32);
     expect(error.message).to.equal('Broadcasting transaction failed with code 32 (codespace: sdk). Log: account sequence mismatch, expected 1, got 0: incorrect account sequence');
@@ -166,7 +167,7 @@ describe('chain stand-in (real cosmjs against a fake Archway node)', function ()
     const fresh = await gw.getSequence(gateway);
     expect(fresh.sequence).to.equal(1);
     const signed = await gw.sign(gateway, msgs, FEE, '', { ...fresh, chainId: chain.chainId });
-    const result = await gw.broadcastTx(TxRaw.encode(signed).finish(), 5_000, 20);
+    const result = await gw.broadcastTx(TxRaw.encode(signed).finish(), 1_000, 20);
     expect(result.code).to.equal(0);
     expect(chain.model.project(1)!.request).to.deep.equal([]);
     expect(chain.accountSequence(gateway)).to.equal(2);
