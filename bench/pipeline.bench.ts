@@ -8,9 +8,8 @@ import { toHex, utf8 } from '../lib/crypto/bytes.ts';
 import { sha256 } from '../lib/crypto/hash.ts';
 import { loadConfig } from '../lib/config.ts';
 import { startEmbeddedRedis } from '../lib/embedded-redis.ts';
-import { openProcess, startExecutorNode, startRole, stopAll } from '../lib/process.ts';
+import { createSandbox, openProcess, startExecutorNode, startRole, stopAll } from '../lib/process.ts';
 import type { RoleHandle } from '../lib/roles/common.ts';
-import { createSandboxRunner } from '../lib/sandbox/runner.ts';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -23,7 +22,7 @@ const config = loadConfig({
   GATEWAY_ADMIN_TOKEN: ADMIN, GATEWAY_MASTER_KEY: toHex(sha256(utf8('bench master'))), GATEWAY_COUNTER_KEY: toHex(sha256(utf8('bench counter'))),
 });
 const ctx = await openProcess('bench', config, redis.url);
-const sandbox = createSandboxRunner();
+const sandbox = createSandbox(ctx);
 const handles: RoleHandle[] = [];
 for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, ctx));
 for (let i = 0; i < 3; i++) handles.push(await startExecutorNode(ctx, join(dir, `node-${i}.key`), { sandbox }));
@@ -62,13 +61,18 @@ const acceptedAt = performance.now();
 const latencies: number[] = [];
 const stages = { queuedToAssigned: [] as number[], assignedToAgreed: [] as number[], agreedToPublished: [] as number[] };
 let failed = 0;
+const failures = new Map<string, number>();
 for (const id of ids) {
   let request = await ctx.repository.getRequest(id);
   while (request && request.status !== 'published' && request.status !== 'failed') {
     await new Promise((resolve) => setTimeout(resolve, 20));
     request = await ctx.repository.getRequest(id);
   }
-  if (request?.status !== 'published') failed++;
+  if (request?.status !== 'published') {
+    failed++;
+    failures.set(request?.failure?.code ?? 'unknown', (failures.get(request?.failure?.code ?? 'unknown') ?? 0) + 1);
+    if (failures.size === 1 && failed === 1) console.log(`first failure: ${JSON.stringify(request?.failure)} votes: ${JSON.stringify(request?.votes.map((v) => v.value))}`);
+  }
   else {
     latencies.push(Date.parse(request.finishedAt!) - Date.parse(request.createdAt));
     const assigned = Date.parse(request.assignment!.assignedAt);
@@ -85,11 +89,11 @@ latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
 const firstAccepted = Math.min(...await Promise.all(ids.slice(0, 50).map(async (id) => Date.parse((await ctx.repository.getRequest(id))!.createdAt))));
 
-console.log(`node ${process.version}; ${TOTAL} requests, ${CONCURRENCY} concurrent HTTP clients, committees of 3, 3 local executors, 1 process`);
+console.log(`node ${process.version}; ${TOTAL} requests, ${CONCURRENCY} concurrent HTTP clients, committees of 3, 3 local executors sharing ${config.sandboxProcesses} sandbox processes, 1 gateway process`);
 console.log(`accepted over HTTP:        ${(TOTAL / ((acceptedAt - startedAt) / 1000)).toFixed(0)} requests/s`);
 console.log(`published end to end:      ${(TOTAL / ((lastFinished - firstAccepted) / 1000)).toFixed(0)} requests/s`);
 console.log(`accepted → published:      p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]} ms`);
-console.log(`failed:                    ${failed}`);
+console.log(`failed:                    ${failed}${failed ? ` (${[...failures].map(([code, n]) => `${code}: ${n}`).join(', ')})` : ''}`);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 console.log(`stage medians:             queued→assigned ${median(stages.queuedToAssigned)} ms, assigned→agreed ${median(stages.assignedToAgreed)} ms, agreed→published ${median(stages.agreedToPublished)} ms`);
 const cpuUsed = (await redisCpu()) - cpuBefore;

@@ -80,6 +80,7 @@ export const SETTINGS = {
   bodyLimitBytes: { env: 'GATEWAY_BODY_LIMIT_BYTES', parse: integer(1024, 64 * 1024 * 1024), fallback: '1048576', description: 'largest accepted HTTP request body' },
   requestDeadlineMs: { env: 'GATEWAY_REQUEST_DEADLINE_MS', parse: integer(100, 3_600_000), fallback: '30000', description: 'time from assignment until an unfinished request fails with `timeout`' },
   assignWaitMs: { env: 'GATEWAY_ASSIGN_WAIT_MS', parse: integer(0, 3_600_000), fallback: '10000', description: 'how long a request may wait for enough ticketed nodes before it fails with `no_nodes`' },
+  maxQueued: { env: 'GATEWAY_MAX_QUEUED', parse: integer(1, 100_000_000), fallback: '5000', description: 'requests waiting for a committee at most; past it, new requests get 429 `rate_limited`' },
   executorConcurrency: { env: 'GATEWAY_EXECUTOR_CONCURRENCY', parse: integer(1, 256), fallback: '8', description: 'jobs one executor node runs at once' },
   workerConcurrency: { env: 'GATEWAY_WORKER_CONCURRENCY', parse: integer(1, 1024), fallback: '32', description: 'jobs the receiver, consensus and sender each handle at once' },
   sandboxProcesses: { env: 'GATEWAY_SANDBOX_PROCESSES', parse: countOrAuto(64), fallback: 'auto', description: 'sandbox processes per executor process (`auto` = CPU cores; 0 = run isolates in the executor process)' },

@@ -52,7 +52,8 @@ export type TypedQueue<K extends QueueKind> = Queue<JobPayloads[K], unknown, str
 export interface QueueSet {
   get<K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K>;
   /** Adds one job with its deterministic id. */
-  add<K extends QueueKind>(kind: K, jobId: string, data: JobPayloads[K], options?: { nodeId?: string; delayMs?: number }): Promise<void>;
+  /** `first` puts the job at the head of the queue (ticket jobs must not wait behind a backlog of runs). */
+  add<K extends QueueKind>(kind: K, jobId: string, data: JobPayloads[K], options?: { nodeId?: string; delayMs?: number; first?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,7 +73,7 @@ export function createQueueSet(connection: Redis, prefix: string, onError: (erro
     get,
     async add(kind, jobId, data, options = {}) {
       const queue = get(kind, options.nodeId) as unknown as Queue;
-      await queue.add(kind, data, { jobId, ...(options.delayMs ? { delay: options.delayMs } : {}) });
+      await queue.add(kind, data, { jobId, ...(options.delayMs ? { delay: options.delayMs } : {}), ...(options.first ? { lifo: true } : {}) });
     },
     async close() {
       const all = [...queues.values()];

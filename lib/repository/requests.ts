@@ -147,6 +147,9 @@ export function createRequestRepository(redis: Redis, keys: Keys) {
 
     getRequests,
 
+    /** How many requests wait in `queued`. */
+    countQueued: (): Promise<number> => redis.zcard(keys.stateIndex('queued')),
+
     /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
     countFinishedSince: (sinceMs: number): Promise<number> => redis.zcount(keys.finishedRequests, sinceMs, '+inf'),
 

@@ -76,7 +76,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     if (!record) return 'no_round';
     const ticket = createTicket(nodeId, keys.vrfSecretKey, round, fromHex(record.seed, 32));
     const payload = { nodeId, round, beta: toHex(ticket.beta), proof: toHex(ticket.proof) };
-    await queues.add('tickets', jobIds.submittedTicket(round, nodeId), payload);
+    await queues.add('tickets', jobIds.submittedTicket(round, nodeId), payload, { first: true });
     return 'ticket sent';
   }
 

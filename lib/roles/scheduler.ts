@@ -37,7 +37,9 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     const started = await repository.startRound({ round: round.round, seed: toHex(round.seed), proof: toHex(round.proof), startedAt: new Date(clock.now()).toISOString() });
     if (!started) return;
     const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
-    await Promise.all(nodes.map((n) => queues.add('exec', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id })));
+    // A ticket that waits behind a backlog of runs arrives after its round froze and the node drops
+    // out of the next committees, just when it is busiest: tickets jump the queue.
+    await Promise.all(nodes.map((n) => queues.add('exec', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id, first: true })));
     logger.debug({ round: round.round, nodes: nodes.length }, 'round started');
   }
 

@@ -127,6 +127,21 @@ describe('HTTP API', function () {
     expect(list.body.items).to.have.length(1);
   });
 
+  it('refuses new requests with 429 and Retry-After while too many wait', async () => {
+    await web.stop();
+    await ctx.close();
+    ctx = await openTestProcess(redis.url, { GATEWAY_MAX_QUEUED: '2' });
+    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
+    call = createClient(web.url);
+    const project = await createProject();
+    for (let i = 0; i < 2; i++) expect((await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: i } })).status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const refused = await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: 3 } });
+    expect(refused.status).to.equal(429);
+    expect(refused.body.error.code).to.equal('rate_limited');
+    expect(refused.headers.get('retry-after')).to.equal('1');
+  });
+
   it('keeps old code versions and serves code by content id', async () => {
     const project = await createProject();
     const next = 'export default () => 2;';

@@ -92,6 +92,19 @@ describe('scheduler', function () {
     expect(verifyRoundChain(publicKey(COUNTER_KEY), rounds)).to.deep.equal({ ok: true });
   });
 
+  it('puts ticket jobs at the head of each node queue, ahead of any backlog of runs', async () => {
+    await seedFrozenRound(ctx, nodes);
+    for (let i = 0; i < 5; i++) await ctx.queues.add('exec', `req_backlog${i}.${nodes[0].nodeId}`, { kind: 'run', requestId: `req_backlog${i}` }, { nodeId: nodes[0].nodeId });
+    handles.push(await startRole('scheduler', ctx));
+    const round = await waitFor(async () => {
+      const n = await ctx.repository.getLatestRoundNumber();
+      return n >= 3 ? n : undefined;
+    });
+    // Ascending order is the order a worker takes them in.
+    const waiting = await ctx.queues.get('exec', nodes[0].nodeId).getJobs(['waiting'], 0, 0, true);
+    expect(waiting[0].data).to.deep.equal({ kind: 'ticket', round });
+  });
+
   it('refuses a ticket for a frozen round as late and one with a bad proof', async () => {
     await seedFrozenRound(ctx, nodes);
     handles.push(await startRole('scheduler', ctx));

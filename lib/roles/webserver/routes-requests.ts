@@ -12,8 +12,18 @@ import type { WebDeps } from './webserver.ts';
 const MAX_WAIT_MS = 30_000;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
+const BACKLOG_CHECK_MS = 250;
+
 export function addRequestRoutes(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
+  // Backpressure: a request is refused with 429 while too many wait for a committee. The count is
+  // read at most every 250 ms, so the check costs no Redis call on most requests.
+  let backlog = { count: 0, readAtMs: -Infinity };
+  async function isOverloaded(): Promise<boolean> {
+    const now = clock.now();
+    if (now - backlog.readAtMs > BACKLOG_CHECK_MS) backlog = { count: await repository.countQueued(), readAtMs: now };
+    return backlog.count >= deps.config.maxQueued;
+  }
 
   router.post('/v1/projects/:id/requests', async (ctx) => {
     requireProject(ctx, ctx.params.id);
@@ -24,6 +34,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
       throw new GatewayError('invalid_body', 'Idempotency-Key: 1..200 printable ASCII characters', { details: ['Idempotency-Key: 1..200 printable ASCII characters'] });
     }
     const body = parseRequestBody(await deps.readBody(ctx));
+    if (await isOverloaded()) throw new GatewayError('rate_limited', `more than ${deps.config.maxQueued} requests are waiting; retry shortly`);
     const { id, created } = await acceptRequest(
       { repository, queues: deps.queues, nowMs: clock.now() },
       { project, input: body.input, version: body.version, source: 'api', idempotencyKey },
