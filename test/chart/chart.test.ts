@@ -157,7 +157,7 @@ describe('helm chart (deploy/helm/gateway)', () => {
 
   it('every non-secret setting of lib/config.ts is a key of values.config, with its fallback (or "") as the value', () => {
     const expected = Object.fromEntries(nonSecret.map((s) => [s.env, s.fallback ?? '']));
-    expect(values.config).to.deep.equal(expected);
+    expect(values.config, "regenerate with npm run docs:chart").to.deep.equal(expected);
     const schemaConfig = (schema.properties as Record<string, Json>).config!;
     expect(Object.keys(schemaConfig.properties as Json).sort()).to.deep.equal(Object.keys(expected).sort());
     expect(schemaConfig.additionalProperties).to.equal(false);
