@@ -230,6 +230,31 @@ describe('pipeline hand-offs', function () {
     expect(first.outcome?.value).to.deep.equal({ sum: 5, round: 2 });
   });
 
+  it('a request sent before any round is frozen waits for tickets, then is served', async () => {
+    for (const node of nodes.slice(0, 3)) {
+      await ctx.repository.putNode({ id: node.nodeId, name: node.nodeId, signPublicKey: Buffer.from(node.keys.signPublicKey).toString('hex'), vrfPublicKey: Buffer.from(node.keys.vrfPublicKey).toString('hex'), status: 'active', createdAt: new Date().toISOString() });
+    }
+    const id = await accept(await putProject());
+    await start('receiver', 'consensus', 'sender');
+    await startNodes(nodes.slice(0, 3));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await ctx.repository.getRequest(id))?.status).to.equal('queued');
+    await start('scheduler');
+    const request = await final(id);
+    expect(request.status).to.equal('published');
+    expect(request.assignment!.round).to.be.at.least(2);
+  });
+
+  it('a request fails with no_nodes when too few nodes hold tickets once its wait is over', async () => {
+    await ctx.close();
+    ctx = await openTestProcess(redis.url, { GATEWAY_ASSIGN_WAIT_MS: '200' });
+    await seedFrozenRound(ctx, nodes.slice(0, 1));
+    const id = await accept(await putProject());
+    await start('receiver');
+    const request = await final(id);
+    expect(request.failure).to.deep.equal({ code: 'no_nodes', message: '1 eligible node(s), quorum needs 2' });
+  });
+
   it('a request nobody answers fails with timeout at its deadline', async () => {
     await ctx.close();
     ctx = await openTestProcess(redis.url, { GATEWAY_REQUEST_DEADLINE_MS: '300' });
