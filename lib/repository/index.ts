@@ -20,12 +20,17 @@ export function createRepository(redis: Redis, options: { prefix: string; master
     ...createNodeRepository(redis, keys),
     ...createChainRepository(redis, keys),
     ...ledger,
-    /** True when Redis answers PING. */
+    /** True when Redis answers PING within a second (never waits in the offline queue). */
     async ping(): Promise<boolean> {
+      if (redis.status !== 'ready') return false;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        return (await redis.ping()) === 'PONG';
+        const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve('timeout'), 1000); });
+        return (await Promise.race([redis.ping(), timeout])) === 'PONG';
       } catch {
         return false;
+      } finally {
+        clearTimeout(timer);
       }
     },
     close: ledger.close,

@@ -1,6 +1,7 @@
 // The ledger in Redis: an append-only list, appended at most once per request (WATCH on the head,
 // several appends per transaction when they queue up).
 import type { Redis } from 'ioredis';
+import { closeRedis } from '../redis.ts';
 import { computeLedgerHash, GENESIS_PREV_HASH, type HashedLedgerEntry, type LedgerFields } from '../protocol/ledger.ts';
 import type { Keys } from './keys.ts';
 import type { LedgerEntry, Page } from './types.ts';
@@ -23,7 +24,11 @@ export function createLedgerRepository(redis: Redis, keys: Keys) {
   let writing = false;
 
   async function writeBatch(batch: readonly PendingAppend[]): Promise<Map<string, LedgerEntry>> {
-    watcher ??= redis.duplicate();
+    if (!watcher) {
+      watcher = redis.duplicate();
+      // Reconnection is ioredis's job; its errors are already reported by the main connection.
+      watcher.on('error', () => undefined);
+    }
     const conn = watcher;
     const requestIds = [...new Set(batch.map((p) => p.fields.requestId))];
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
@@ -96,7 +101,7 @@ export function createLedgerRepository(redis: Redis, keys: Keys) {
     async close(): Promise<void> {
       const conn = watcher;
       watcher = undefined;
-      if (conn) await conn.quit().catch(() => conn.disconnect());
+      if (conn) await closeRedis(conn);
     },
   };
 }

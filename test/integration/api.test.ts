@@ -8,7 +8,7 @@ import type { RoleHandle } from '../../lib/roles/common.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import { buildNode } from '../support/builders.ts';
-import { ADMIN_TOKEN, openTestProcess } from '../support/gateway.ts';
+import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
@@ -205,6 +205,29 @@ describe('HTTP API', function () {
     expect(metrics.body).to.include('gateway_requests_accepted_total');
     const openapi = await call('GET', '/openapi.json');
     expect(openapi.body.paths).to.have.property('/v1/requests/{id}');
+  });
+
+  it('answers 503 unavailable at once while Redis is down', async () => {
+    const own = await startTestRedis();
+    const local = await openTestProcess(own.url);
+    const server = (await startRole('webserver', local)) as RoleHandle & { url: string };
+    const client = createClient(server.url);
+    try {
+      const project = (await client('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'x', code: CODE } })).body;
+      await own.stop();
+      await waitFor(async () => (local.connection.status !== 'ready' ? true : undefined), 5000, 'the connection to drop');
+      const started = Date.now();
+      const down = await client('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: 1 } });
+      expect(down.status).to.equal(503);
+      expect(down.body.error.code).to.equal('unavailable');
+      expect(Date.now() - started).to.be.below(1000);
+      expect((await client('GET', '/readyz')).status).to.equal(503);
+    } finally {
+      await server.stop();
+      local.connection.disconnect();
+      await local.close().catch(() => undefined);
+      await own.stop();
+    }
   });
 
   it('lists an empty ledger that verifies', async () => {

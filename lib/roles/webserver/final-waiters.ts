@@ -1,6 +1,7 @@
 // Long-poll support: one pub/sub subscription for the whole webserver; `GET /v1/requests/:id?wait=`
 // waits for the announcement that a request became final instead of polling.
 import type { Redis } from 'ioredis';
+import { closeRedis } from '../../redis.ts';
 
 export interface FinalWaiters {
   /** Resolves when `requestId` is announced final or after `timeoutMs`, whichever comes first. */
@@ -10,6 +11,8 @@ export interface FinalWaiters {
 
 export async function startFinalWaiters(connection: Redis, channel: string): Promise<FinalWaiters> {
   const subscriber = connection.duplicate();
+  // Reconnection is ioredis's job; its errors are already reported by the main connection.
+  subscriber.on('error', () => undefined);
   const waiters = new Map<string, Set<() => void>>();
   subscriber.on('message', (_channel: string, requestId: string) => {
     const set = waiters.get(requestId);
@@ -38,7 +41,7 @@ export async function startFinalWaiters(connection: Redis, channel: string): Pro
     async close() {
       for (const set of waiters.values()) for (const wake of set) wake();
       waiters.clear();
-      await subscriber.quit().catch(() => subscriber.disconnect());
+      await closeRedis(subscriber);
     },
   };
 }

@@ -5,6 +5,7 @@ import Koa, { type Context } from 'koa';
 import type { Metrics } from '../../metrics.ts';
 import type { QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
+import { GatewayError } from '../../errors.ts';
 import { once, type RoleBase, type RoleHandle } from '../common.ts';
 import { createAuthMiddleware } from './auth.ts';
 import { startFinalWaiters, type FinalWaiters } from './final-waiters.ts';
@@ -46,6 +47,13 @@ export function createApp(deps: WebDeps): Koa {
   addVerificationRoutes(router, deps);
   addStatusRoutes(router, deps);
   app.use(createErrorMiddleware(deps.logger));
+  // Without Redis every API call would wait in ioredis's offline queue: answer 503 at once instead.
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/v1/') && deps.connection.status !== 'ready') {
+      throw new GatewayError('unavailable', 'the gateway cannot reach its store; try again shortly');
+    }
+    await next();
+  });
   app.use(createAuthMiddleware(deps.config.adminToken, deps.repository));
   mountQueueBoard(app, deps);
   app.use(router.routes());
