@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import { ROOT, template, values, roleFiles, type Json } from './chart-files.ts';
+import { ROOT, values, roleFiles, type Json } from './chart-files.ts';
 
 describe('helm chart rendered with helm (skipped when no helm binary is on PATH)', function () {
   this.timeout(60_000);

@@ -203,7 +203,7 @@ describe('pipeline hand-offs', function () {
   });
 
   it('a committee whose votes all differ fails with no_quorum', async () => {
-    const { id, members, outsider } = await assignWithoutExecutors();
+    const { id, members } = await assignWithoutExecutors();
     await start('consensus');
     for (const [i, node] of members.entries()) {
       await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote: signedVote(node, id, i) });
