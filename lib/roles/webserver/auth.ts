@@ -16,17 +16,22 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** A constant-time check of a presented token against the operator's admin token (false when none is set). */
+export function createAdminCheck(adminToken: string | undefined): (token: string) => boolean {
+  const adminHash = adminToken ? Buffer.from(hashToken(adminToken), 'hex') : undefined;
+  return (token) => adminHash !== undefined && timingSafeEqual(Buffer.from(hashToken(token), 'hex'), adminHash);
+}
+
 /** Resolves `Authorization: Bearer …` into `ctx.state.principal`; never rejects by itself. */
 export function createAuthMiddleware(adminToken: string | undefined, repository: Pick<Repository, 'getProjectIdByKeyHash'>) {
-  const adminHash = adminToken ? Buffer.from(hashToken(adminToken), 'hex') : undefined;
+  const isAdminToken = createAdminCheck(adminToken);
   return async function auth(ctx: Context, next: Next): Promise<void> {
     const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(ctx.get('Authorization'));
     let principal: Principal = { kind: 'anonymous' };
     if (match) {
-      const hash = hashToken(match[1]);
-      if (adminHash && timingSafeEqual(Buffer.from(hash, 'hex'), adminHash)) principal = { kind: 'admin' };
+      if (isAdminToken(match[1])) principal = { kind: 'admin' };
       else if (match[1].startsWith('gwk_')) {
-        const projectId = await repository.getProjectIdByKeyHash(hash);
+        const projectId = await repository.getProjectIdByKeyHash(hashToken(match[1]));
         if (projectId) principal = { kind: 'project', projectId };
       }
     }

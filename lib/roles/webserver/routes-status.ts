@@ -1,6 +1,5 @@
 // The operator's views: a public status summary (`/v1/status` and the page at `/`) and the
 // BullMQ dashboard at `/admin/queues` behind the admin token.
-import { timingSafeEqual } from 'node:crypto';
 import type { Router } from '@koa/router';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -9,7 +8,7 @@ import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { GatewayError } from '../../errors.ts';
 import type { QueueKind } from '../../queues.ts';
-import { hashToken, type Principal } from './auth.ts';
+import { createAdminCheck, type Principal } from './auth.ts';
 import { STATUS_PAGE } from './status-page.ts';
 import type { WebDeps } from './webserver.ts';
 
@@ -66,12 +65,12 @@ export function mountQueueBoard(app: Koa, deps: WebDeps): void {
   adapter.setBasePath(BOARD_PATH);
   const fixed: QueueKind[] = ['incoming', 'votes', 'tickets', 'publish'];
   const board = createBullBoard({ queues: fixed.map((kind) => new BullMQAdapter(deps.queues.get(kind))), serverAdapter: adapter });
-  const adminHash = deps.config.adminToken ? Buffer.from(hashToken(deps.config.adminToken), 'hex') : undefined;
+  const isAdminToken = createAdminCheck(deps.config.adminToken);
   let shownNodes = '';
   const plugin = adapter.registerPlugin();
   app.use(async (ctx: Context, next: Next) => {
     if (ctx.path !== BOARD_PATH && !ctx.path.startsWith(`${BOARD_PATH}/`)) return next();
-    if (!isAdmin(ctx, adminHash)) {
+    if (!isAdmin(ctx, isAdminToken)) {
       ctx.set('WWW-Authenticate', 'Basic realm="gateway admin", charset="UTF-8"');
       throw new GatewayError('unauthorized', 'the queue dashboard needs the admin token (Bearer, or as the Basic auth password)');
     }
@@ -84,11 +83,11 @@ export function mountQueueBoard(app: Koa, deps: WebDeps): void {
   });
 }
 
-function isAdmin(ctx: Context, adminHash: Buffer | undefined): boolean {
+function isAdmin(ctx: Context, isAdminToken: (token: string) => boolean): boolean {
   if ((ctx.state.principal as Principal | undefined)?.kind === 'admin') return true;
   const basic = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(ctx.get('Authorization'));
-  if (!basic || !adminHash) return false;
+  if (!basic) return false;
   const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
   const password = decoded.slice(decoded.indexOf(':') + 1);
-  return timingSafeEqual(Buffer.from(hashToken(password), 'hex'), adminHash);
+  return isAdminToken(password);
 }
