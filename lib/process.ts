@@ -15,6 +15,7 @@ import { systemClock, type RoleHandle } from './roles/common.ts';
 import { startConsensus } from './roles/consensus.ts';
 import { startExecutor } from './roles/executor.ts';
 import { startHealthServer, type HealthServer } from './roles/health-server.ts';
+import { createNodeRecord } from './roles/node-record.ts';
 import { startReceiver } from './roles/receiver.ts';
 import { startScheduler } from './roles/scheduler.ts';
 import { startSender } from './roles/sender.ts';
@@ -59,10 +60,7 @@ export async function startExecutorNode(ctx: ProcessContext, keyFile: string, op
   const keys = deriveNodeKeys(loadOrCreateNodeSeed(keyFile));
   const nodeId = computeNodeId(keys.signPublicKey);
   if (ctx.config.nodeAutoRegister) {
-    await ctx.repository.putNode({
-      id: nodeId, name: options.name ?? ctx.config.nodeName ?? nodeId, signPublicKey: Buffer.from(keys.signPublicKey).toString('hex'),
-      vrfPublicKey: Buffer.from(keys.vrfPublicKey).toString('hex'), status: 'active', createdAt: new Date().toISOString(),
-    });
+    await ctx.repository.putNode(createNodeRecord(keys, options.name ?? ctx.config.nodeName ?? nodeId, systemClock.now()));
   }
   ctx.logger.info({ nodeId }, 'executor node started');
   return startExecutor({ ...ctx, clock: systemClock, logger: ctx.logger.child({ role: 'executor' }), nodeId, keys, sandbox: options.sandbox });

@@ -14,6 +14,7 @@ import type { Project } from '../../lib/repository/types.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
 import { startExecutor } from '../../lib/roles/executor.ts';
+import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes, type TestNode } from '../support/builders.ts';
 import { TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
@@ -232,7 +233,7 @@ describe('pipeline hand-offs', function () {
 
   it('a request sent before any round is frozen waits for tickets, then is served', async () => {
     for (const node of nodes.slice(0, 3)) {
-      await ctx.repository.putNode({ id: node.nodeId, name: node.nodeId, signPublicKey: Buffer.from(node.keys.signPublicKey).toString('hex'), vrfPublicKey: Buffer.from(node.keys.vrfPublicKey).toString('hex'), status: 'active', createdAt: new Date().toISOString() });
+      await ctx.repository.putNode(createNodeRecord(node.keys, node.nodeId, Date.now()));
     }
     const id = await accept(await putProject());
     await start('receiver', 'consensus', 'sender');

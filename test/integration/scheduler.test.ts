@@ -11,6 +11,7 @@ import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
 import { scheduleTickKey } from '../../lib/roles/cron-schedules.ts';
 import { startExecutor } from '../../lib/roles/executor.ts';
+import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes } from '../support/builders.ts';
 import { COUNTER_KEY, TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
@@ -43,7 +44,7 @@ describe('scheduler', function () {
 
   async function registerAndRunNodes(): Promise<void> {
     for (const node of nodes) {
-      await ctx.repository.putNode({ id: node.nodeId, name: node.nodeId, signPublicKey: toHex(node.keys.signPublicKey), vrfPublicKey: toHex(node.keys.vrfPublicKey), status: 'active', createdAt: new Date().toISOString() });
+      await ctx.repository.putNode(createNodeRecord(node.keys, node.nodeId, Date.now()));
       handles.push(await startExecutor({ ...ctx, clock: systemClock, nodeId: node.nodeId, keys: node.keys, sandbox }));
     }
   }

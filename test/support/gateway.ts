@@ -8,6 +8,7 @@ import { openProcess, type ProcessContext } from '../../lib/process.ts';
 import { GENESIS_SEED, createRound } from '../../lib/protocol/rounds.ts';
 import { createTicket } from '../../lib/protocol/tickets.ts';
 import type { QueueKind } from '../../lib/queues.ts';
+import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import type { TestNode } from './builders.ts';
 import { uniquePrefix } from './redis.ts';
 
@@ -46,10 +47,7 @@ export async function openTestProcess(redisUrl: string, overrides: Record<string
  */
 export async function seedFrozenRound(ctx: ProcessContext, nodes: readonly TestNode[]): Promise<string> {
   for (const node of nodes) {
-    await ctx.repository.putNode({
-      id: node.nodeId, name: node.nodeId, signPublicKey: toHex(node.keys.signPublicKey), vrfPublicKey: toHex(node.keys.vrfPublicKey),
-      status: 'active', createdAt: new Date().toISOString(),
-    });
+    await ctx.repository.putNode(createNodeRecord(node.keys, node.nodeId, Date.now()));
   }
   const round1 = createRound(COUNTER_KEY, 1, GENESIS_SEED);
   await ctx.repository.startRound({ round: 1, seed: toHex(round1.seed), proof: toHex(round1.proof), startedAt: new Date().toISOString() });

@@ -1,12 +1,11 @@
 // The verification surface: nodes, rounds with their tickets, and the ledger with its check.
 import type { Router } from '@koa/router';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
-import { computeNodeId } from '../../crypto/keys.ts';
 import { isValidPublicKey, publicKey as vrfPublicKeyOf } from '../../crypto/ecvrf.ts';
 import { GatewayError } from '../../errors.ts';
 import { isId } from '../../ids.ts';
 import { verifyLedgerEntries, type HashedLedgerEntry } from '../../protocol/ledger.ts';
-import type { NodeRecord } from '../../repository/types.ts';
+import { createNodeRecord } from '../node-record.ts';
 import { requireAdmin } from './auth.ts';
 import { parseListQuery, parseNodeBody } from './parse-body.ts';
 import { nodeView } from './views.ts';
@@ -24,14 +23,7 @@ export function addVerificationRoutes(router: Router, deps: WebDeps): void {
     if (!isValidPublicKey(fromHex(body.signPublicKey)) || !isValidPublicKey(fromHex(body.vrfPublicKey))) {
       throw new GatewayError('invalid_body', 'public keys must be valid Ed25519 points of large order', { details: ['signPublicKey/vrfPublicKey: not a valid Ed25519 public key'] });
     }
-    const node: NodeRecord = {
-      id: computeNodeId(fromHex(body.signPublicKey)),
-      name: body.name ?? '',
-      signPublicKey: body.signPublicKey,
-      vrfPublicKey: body.vrfPublicKey,
-      status: 'active',
-      createdAt: new Date(clock.now()).toISOString(),
-    };
+    const node = createNodeRecord({ signPublicKey: fromHex(body.signPublicKey), vrfPublicKey: fromHex(body.vrfPublicKey) }, body.name ?? '', clock.now());
     const { node: stored, created } = await repository.putNode(node);
     if (stored.vrfPublicKey !== node.vrfPublicKey) throw new GatewayError('conflict', `node ${node.id} is registered with another VRF key`);
     ctx.status = created ? 201 : 200;
