@@ -8,6 +8,7 @@ import type { Repository } from '../repository/index.ts';
 import type { Schedule } from '../repository/types.ts';
 import { acceptRequest } from './accept-request.ts';
 import type { Clock } from './common.ts';
+import { startPeriodic } from './periodic.ts';
 
 export interface CronDeps {
   readonly repository: Pick<Repository, 'listSchedules' | 'getProject' | 'putRequest' | 'getCodeVersion'>;
@@ -70,14 +71,17 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
     }
   }
 
-  const safeReload = () => reload().catch((err: Error) => deps.logger.error({ err: { message: err.message } }, 'schedule reload failed'));
-  void safeReload();
-  const timer = setInterval(safeReload, deps.reloadMs);
+  const reloader = startPeriodic({
+    intervalMs: deps.reloadMs,
+    run: reload,
+    runAtStart: true,
+    onError: (err) => deps.logger.error({ err: { message: err.message } }, 'schedule reload failed'),
+  });
 
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      await reloader.stop();
       for (const task of tasks.values()) await task.destroy();
       tasks.clear();
     },

@@ -13,6 +13,7 @@ import { chainSettingsOf, connectChainReader } from '../chain/archway-client.ts'
 import { startChainInputter } from '../chain/chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
 import { acquireLease } from './lease.ts';
+import { startPeriodic } from './periodic.ts';
 
 export interface SchedulerDeps extends RoleBase {
   readonly repository: Repository;
@@ -24,7 +25,6 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, counterKey } = deps;
   const lease = acquireLease(deps.connection as Redis, repository.keys.lease('scheduler'), randomUUID(), config.roundMs * 3);
   let timer: NodeJS.Timeout | undefined;
-  let sweepTimer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
   let stopped = false;
 
@@ -84,8 +84,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     }
   }
 
-  const run = (work: () => Promise<void>, what: string) => {
-    ticking = ticking.then(work).catch((err: Error) => logger.error({ err: { message: err.message } }, `${what} failed`));
+  const runTick = () => {
+    ticking = ticking.then(tick).catch((err: Error) => logger.error({ err: { message: err.message } }, 'round tick failed'));
   };
   const ticketWorker = startWorker(deps, 'tickets', storeTicket, { concurrency: 4 });
   const cron = startCronSchedules({ repository, queues, clock, logger, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
@@ -93,16 +93,16 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   const inputter = chainSettings
     ? startChainInputter({ repository, queues, clock, logger, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
     : null;
-  run(tick, 'round tick');
+  runTick();
   const scheduleTick = () => {
     if (stopped) return;
     timer = setTimeout(() => {
-      run(tick, 'round tick');
+      runTick();
       scheduleTick();
     }, config.roundMs - (clock.now() % config.roundMs) || config.roundMs);
   };
   scheduleTick();
-  sweepTimer = setInterval(() => run(sweep, 'repair sweep'), config.sweepMs);
+  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: sweep, onError: (err) => logger.error({ err: { message: err.message } }, 'repair sweep failed') });
 
   return {
     name: 'scheduler',
@@ -110,7 +110,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     stop: once(async () => {
       stopped = true;
       clearTimeout(timer);
-      clearInterval(sweepTimer);
+      await sweeper.stop();
       await cron.stop();
       await inputter?.stop();
       await ticking;
