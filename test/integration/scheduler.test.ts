@@ -96,11 +96,11 @@ describe('scheduler', function () {
   it('puts ticket jobs at the head of each node queue, ahead of any backlog of runs', async () => {
     await seedFrozenRound(ctx, nodes);
     for (let i = 0; i < 5; i++) await ctx.queues.add('exec', `req_backlog${i}.${nodes[0].nodeId}`, { kind: 'run', requestId: `req_backlog${i}` }, { nodeId: nodes[0].nodeId });
-    handles.push(await startRole('scheduler', ctx));
-    const round = await waitFor(async () => {
-      const n = await ctx.repository.getLatestRoundNumber();
-      return n >= 3 ? n : undefined;
-    });
+    const scheduler = await startRole('scheduler', ctx);
+    await waitFor(async () => ((await ctx.repository.getLatestRoundNumber()) >= 3 ? true : undefined));
+    // Stopped, the scheduler has sent the ticket jobs of its last round and starts no other.
+    await scheduler.stop();
+    const round = await ctx.repository.getLatestRoundNumber();
     // Ascending order is the order a worker takes them in.
     const waiting = await ctx.queues.get('exec', nodes[0].nodeId).getJobs(['waiting'], 0, 0, true);
     expect(waiting[0].data).to.deep.equal({ kind: 'ticket', round });
