@@ -1,4 +1,5 @@
 // The trusted in-context bootstrap: seeded Math.random, a fixed clock, captured logs, the fetch shim and the result check.
+import { LOG_TRUNCATED_MARKER, MAX_ERROR_BYTES, MAX_RESULT_DEPTH } from './outcome.ts';
 
 /**
  * What the host passes into a fresh context (as JSON, argument `$0` of the bootstrap closure).
@@ -18,12 +19,12 @@ export interface BootstrapConfig {
   noEntryMessage: string;
 }
 
-/** What `invoke` resolves to: the result as JSON text or an error message, and the logs as a JSON array. */
-export interface InvokeResult {
-  json?: string;
-  error?: string;
-  logs: string;
-}
+/**
+ * What `invoke` resolves to: one string, built by hand from captured intrinsics so that nothing
+ * user code did to prototypes, getters or `then` can shape it:
+ * `{"logs":[…],"value":<result JSON>}` or `{"logs":[…],"error":"<message>"}` (see outcome.ts).
+ */
+export type InvokeResult = string;
 
 /**
  * Body of the closure evaluated in every fresh context before any user code (`$0` config JSON,
@@ -41,6 +42,7 @@ const { keys, getPrototypeOf, freeze, defineProperty, hasOwn, create } = O;
 const { apply, construct } = Reflect;
 const uncurry = (f) => Function.prototype.call.bind(f);
 const charCodeAt = uncurry(String.prototype.charCodeAt), sliceString = uncurry(String.prototype.slice);
+const MAX_ERROR_BYTES = ${MAX_ERROR_BYTES}, MAX_DEPTH = ${MAX_RESULT_DEPTH}, LOG_TRUNCATED = ${JSON.stringify(LOG_TRUNCATED_MARKER)};
 const symbolToString = uncurry(Symbol.prototype.toString);
 const isFinite = Number.isFinite, Str = String, Err = Error, RealDate = Date;
 const ObjectProto = O.prototype, ErrorProto = Err.prototype, dateToString = uncurry(RealDate.prototype.toString);
@@ -91,6 +93,35 @@ const isError = (v) => {
   return false;
 };
 const clip = (s, n) => (s.length > n ? sliceString(s, 0, n) + '…' : s);
+// UTF-8 bytes of one UTF-16 unit at i (a surrogate pair counts 4 at its first unit, a lone surrogate 3).
+const unitBytes = (s, i) => {
+  const u = charCodeAt(s, i);
+  if (u < 0x80) return 1;
+  if (u < 0x800) return 2;
+  if (u >= 0xd800 && u < 0xdc00 && i + 1 < s.length && (charCodeAt(s, i + 1) & 0xfc00) === 0xdc00) return 4;
+  return 3;
+};
+const utf8Length = (s) => {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const b = unitBytes(s, i);
+    n += b;
+    if (b === 4) i++;
+  }
+  return n;
+};
+// The deterministic cut of outcome.ts: at most MAX_ERROR_BYTES UTF-8 bytes, at a character boundary, then '…'.
+const cutMessage = (s) => {
+  if (s.length * 3 <= MAX_ERROR_BYTES) return s;
+  let bytes = 0, end = 0;
+  while (end < s.length) {
+    const b = unitBytes(s, end);
+    if (bytes + b > MAX_ERROR_BYTES) return sliceString(s, 0, end) + '…';
+    bytes += b;
+    end += b === 4 ? 2 : 1;
+  }
+  return s;
+};
 const describe = (v) => {
   switch (typeof v) {
     case 'string': return v;
@@ -104,25 +135,19 @@ const describe = (v) => {
   if (isError(v)) return Str(v.name) + ': ' + Str(v.message);
   try { return stringify(v) ?? '[object]'; } catch { return '[object]'; }
 };
+// String(e.message) for an Error, else String(thrown); a getter, proxy or toString that throws gives 'uncaught value'.
 const describeThrown = (e) => {
+  let message;
   try {
-    if (e !== null && (typeof e === 'object' || typeof e === 'function') && isError(e)) return clip(Str(e.message), 4096);
-    return 'threw a non-Error value: ' + clip(typeof e === 'string' ? stringify(e) : describe(e), 200);
+    message = e !== null && (typeof e === 'object' || typeof e === 'function') && isError(e) ? Str(e.message) : Str(e);
   } catch {
-    return 'threw a value that cannot be described';
+    return 'uncaught value';
   }
+  return cutMessage(message);
 };
 
 // console.* and ctx.log: captured lines, capped in count and UTF-8 bytes.
 let logJson = '', logCount = 0, logBytes = 0, isTruncated = false;
-const utf8Length = (s) => {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const u = charCodeAt(s, i);
-    n += u < 0x80 ? 1 : u < 0x800 ? 2 : u >= 0xd800 && u < 0xdc00 ? (i++, 4) : 3;
-  }
-  return n;
-};
 const log = function log(...args) {
   if (isTruncated || isFinished) return;
   let line = '';
@@ -192,7 +217,7 @@ const walk = (v, depth) => {
     case 'object': break;
     default: return fail(depth, 'a ' + typeof v + ' is not a JSON value');
   }
-  if (depth >= 256) fail(depth, 'nested deeper than 256 levels');
+  if (depth >= MAX_DEPTH) fail(depth, 'nested deeper than ' + MAX_DEPTH + ' levels');
   for (let i = 0; i < depth; i++) if (stack[i] === v) fail(depth, 'cyclic reference');
   stack[depth] = v;
   if (isArray(v)) {
@@ -218,10 +243,12 @@ const walk = (v, depth) => {
   }
   stack[depth] = undefined;
 };
+// The one string that leaves the isolate: concatenated from strings only, so no user getter, toJSON or then runs.
 const finish = (json, error) => {
   isFinished = true;
-  const marker = isTruncated ? (logCount === 0 ? '' : ',') + stringify('… logs truncated') : '';
-  return { json, error, logs: '[' + logJson + marker + ']' };
+  const marker = isTruncated ? (logCount === 0 ? '' : ',') + stringify(LOG_TRUNCATED) : '';
+  const logs = '{"logs":[' + logJson + marker + '],';
+  return json === undefined ? logs + '"error":' + stringify(cutMessage(Str(error))) + '}' : logs + '"value":' + json + '}';
 };
 
 const invoke = async function invoke(namespace, inputJson) {

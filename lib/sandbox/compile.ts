@@ -126,14 +126,16 @@ export function releaseAll(handles: ReadonlyArray<{ release(): void }>): void {
   }
 }
 
-/** The message of an error copied out of an isolate, or a short description of a thrown non-Error. */
+/**
+ * The message of an error copied out of an isolate: `message` for an Error, else `String(value)`
+ * (a value whose conversion throws is "uncaught value"), as the bootstrap describes thrown values.
+ */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : `threw a non-Error value: ${describeValue(error)}`;
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}…` : value);
-  return typeof value === 'object' && value !== null ? 'an object' : String(value);
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return 'uncaught value';
+  }
 }
 
 async function compileModule(isolate: ivm.Isolate, code: string): Promise<ivm.Module> {

@@ -60,7 +60,7 @@ const MAX_HEADER_BYTES = 16_384;
  * N reached", "fetch timed out after N ms", "response exceeds N bytes", or a validation message.
  * Throws GatewayError('invalid_config') at once when `policy.allow` has a bad entry.
  */
-export function createGuardedFetch(policy: FetchPolicy, options: { lookup?: HostLookup } = {}): GuardedFetch {
+export function createGuardedFetch(policy: FetchPolicy, options: { lookup?: HostLookup; signal?: AbortSignal } = {}): GuardedFetch {
   const allowList = parseAllowList(policy.allow);
   const lookup = options.lookup ?? lookupAll;
   const maxRedirects = policy.maxRedirects ?? 5;
@@ -70,6 +70,10 @@ export function createGuardedFetch(policy: FetchPolicy, options: { lookup?: Host
     calls++;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`fetch timed out after ${policy.timeoutMs} ms`)), policy.timeoutMs);
+    // The run's end aborts every exchange still open: nothing outlives the run that started it.
+    const onRunEnd = () => controller.abort(new Error('the run ended'));
+    if (options.signal?.aborted) onRunEnd();
+    options.signal?.addEventListener('abort', onRunEnd, { once: true });
     try {
       const deps: Deps = { allowList, lookup, maxResponseBytes: policy.maxResponseBytes, signal: controller.signal };
       return await follow(parseRequest(url, init, policy.maxRequestBytes), maxRedirects, deps);
@@ -77,6 +81,7 @@ export function createGuardedFetch(policy: FetchPolicy, options: { lookup?: Host
       throw error instanceof Error ? error : new Error(`fetch failed: ${String(error)}`);
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onRunEnd);
     }
   };
   return Object.defineProperty(fetch, 'calls', { get: () => calls, enumerable: true }) as GuardedFetch;

@@ -2,9 +2,7 @@
 // so a crashed V8 or an aborted allocation costs this process, never the executor.
 import { createSandboxRunner, SandboxLostError, type SandboxJob } from './runner.ts';
 import type { ChildMessage, ParentMessage } from './pool.ts';
-
-// Local-time Date methods in user code must agree across committee members on any host.
-process.env.TZ = 'UTC';
+import { trySend } from './sandbox-process.ts';
 
 const runner = createSandboxRunner({
   maxRunsPerIsolate: Number(process.argv[2]) || undefined,
@@ -12,16 +10,18 @@ const runner = createSandboxRunner({
 });
 
 // The parent may be gone by the time an answer is ready: a failed send is not this process's problem.
-const send = (message: ChildMessage) => {
-  if (process.connected) process.send!(message, undefined, {}, () => undefined);
+// An answer that cannot be serialized becomes an error result, so the run still gets a vote.
+const answer = (message: ChildMessage) => {
+  if (trySend(process, message)) return;
+  if (message.type === 'result') trySend(process, { type: 'result', id: message.id, outcome: { ok: false, error: 'the result could not be delivered to the executor', logs: [], durationMs: message.outcome.durationMs } });
 };
 
 process.on('message', (message: ParentMessage) => {
-  if (message.type !== 'run') return;
+  if (message?.type !== 'run') return;
   const { id, job } = message;
   runner.run(job as SandboxJob).then(
-    (outcome) => send({ type: 'result', id, outcome }),
-    (error: unknown) => send({ type: error instanceof SandboxLostError ? 'lost' : 'error', id, message: (error as Error)?.message ?? String(error) }),
+    (outcome) => answer({ type: 'result', id, outcome }),
+    (error: unknown) => answer({ type: error instanceof SandboxLostError ? 'lost' : 'error', id, message: (error as Error)?.message ?? String(error) }),
   );
 });
 
@@ -30,4 +30,4 @@ process.on('disconnect', () => {
   void runner.close().finally(() => process.exit(0));
 });
 
-send({ type: 'ready' });
+trySend(process, { type: 'ready' });

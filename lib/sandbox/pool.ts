@@ -1,9 +1,12 @@
 // A supervised pool of sandbox processes: jobs go to the least busy process; a process that
 // crashes, aborts or stops answering is killed and respawned, and the runs it held are retried
-// alone on a fresh process, so only the run that kills a process twice gets an error result.
-import { fork, type ChildProcess } from 'node:child_process';
+// alone on a fresh process, so only the run that kills a process twice gets an error result, and a
+// run that shared a process with the culprit is executed at most twice (once more, alone).
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { checkOutcome } from './outcome.ts';
 import { SandboxLostError, type SandboxJob, type SandboxOutcome, type SandboxRunner } from './runner.ts';
+import { forkSandboxProcess, trySend } from './sandbox-process.ts';
 
 export type ParentMessage = { type: 'run'; id: number; job: Omit<SandboxJob, 'fetch'> };
 export type ChildMessage =
@@ -20,6 +23,8 @@ export interface SandboxPoolOptions {
   readonly graceMs?: number;
   /** Called with the reason whenever a process is replaced (metrics, logs). */
   readonly onRestart?: (reason: string) => void;
+  /** Called with the byte count whenever a process writes to stderr (never its text: it may quote user values). */
+  readonly onStderrBytes?: (bytes: number) => void;
 }
 
 interface PendingRun {
@@ -51,30 +56,28 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxRunner & 
   let isClosed = false;
 
   function spawnWorker(): Worker {
-    const child = fork(CHILD_SCRIPT, [String(options.maxRunsPerIsolate ?? ''), String(options.heapRecycleRatio ?? '')], {
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [],
-    });
+    const child = forkSandboxProcess(CHILD_SCRIPT, [String(options.maxRunsPerIsolate ?? ''), String(options.heapRecycleRatio ?? '')], options.onStderrBytes);
     const worker: Worker = { child, inFlight: new Map(), isReady: false, isDead: false };
-    child.on('message', (message: ChildMessage) => onMessage(worker, message));
+    child.on('message', (message: unknown) => onMessage(worker, message));
     child.on('exit', (code, signal) => onExit(worker, signal ? `signal ${signal}` : `exit code ${code}`));
-    child.on('error', () => undefined);
     workers.push(worker);
     return worker;
   }
 
-  function onMessage(worker: Worker, message: ChildMessage): void {
+  // A sandbox process runs user code: what it says is re-checked like anything else from outside.
+  function onMessage(worker: Worker, raw: unknown): void {
+    const message = (typeof raw === 'object' && raw !== null ? raw : {}) as { type?: unknown; id?: unknown; message?: unknown; outcome?: { durationMs?: unknown } };
     if (message.type === 'ready') {
       worker.isReady = true;
       return pump();
     }
-    const run = worker.inFlight.get(message.id);
+    const run = typeof message.id === 'number' ? worker.inFlight.get(message.id) : undefined;
     if (!run) return;
     settle(worker, run);
-    if (message.type === 'result') run.resolve(message.outcome);
-    else if (message.type === 'lost') run.reject(new SandboxLostError(message.message));
-    else run.reject(new Error(message.message));
+    const text = typeof message.message === 'string' ? message.message.slice(0, 500) : 'no message';
+    if (message.type === 'result') run.resolve(checkOutcome(message.outcome, run.job.limits, Number(message.outcome?.durationMs) || 0));
+    else if (message.type === 'lost') run.reject(new SandboxLostError(text));
+    else run.reject(new Error(text));
     pump();
   }
 
@@ -119,7 +122,12 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxRunner & 
       worker.child.kill('SIGKILL');
       onExit(worker, 'hung', run);
     }, run.job.limits.timeoutMs + graceMs);
-    worker.child.send({ type: 'run', id: run.id, job: run.job } satisfies ParentMessage);
+    // A job that cannot be sent means a broken channel: the process is replaced and the run retried.
+    const fail = () => {
+      worker.child.kill('SIGKILL');
+      onExit(worker, 'ipc error');
+    };
+    if (!trySend(worker.child, { type: 'run', id: run.id, job: run.job } satisfies ParentMessage, fail)) fail();
   }
 
   function pump(): void {

@@ -1,16 +1,19 @@
-// Runs user code in warm isolates (one per code and memory limit), a fresh context per run, under a host wall-clock deadline.
+// Runs user code in warm isolates (one run per isolate at a time, recycled), a fresh context per run,
+// under a host wall-clock deadline and a CPU budget that spans every slice of the run.
 import ivm from 'isolated-vm';
-import type { JsonValue } from '../crypto/canonical-json.ts';
 import { fromHex } from '../crypto/bytes.ts';
 import { isGatewayError } from '../errors.ts';
 import { BOOTSTRAP_SOURCE, type BootstrapConfig, type InvokeResult } from './bootstrap.ts';
 import { createGuardedFetch, type FetchPolicy } from './guarded-fetch.ts';
 import { type CodeCache, loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
+import { cutUtf8, parseEnvelope, type SandboxOutcome } from './outcome.ts';
+
+export type { SandboxOutcome } from './outcome.ts';
 
 /** Per-run limits: wall clock (ms) over compile, evaluation and the awaited result; heap (MB); result and log caps. */
 export interface SandboxLimits {
   timeoutMs: number;
-  /** Time the code may run synchronously without yielding (isolated-vm's own timeout); defaults to timeoutMs. */
+  /** CPU time the run may use across all its slices (the isolate's CPU time); defaults to timeoutMs. */
   cpuMs?: number;
   memoryMb: number;
   maxOutputBytes: number;
@@ -28,13 +31,15 @@ export interface SandboxContext {
   secrets: Record<string, string>;
 }
 
+/** The host side of ctx.fetch; `signal` aborts when the run ends, so no exchange outlives its run. */
 export type SandboxFetch = (
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: string },
+  signal?: AbortSignal,
 ) => Promise<{ status: number; headers: Record<string, string>; body: string }>;
 
 export interface SandboxJob {
-  /** Cache key of the code, e.g. its content id: runs with the same key and memory limit share an isolate. */
+  /** Cache key of the code, e.g. its content id: runs with the same key and memory limit reuse warm isolates. */
   codeKey: string;
   code: string;
   /** A JSON value; the function receives a copy. */
@@ -47,10 +52,6 @@ export interface SandboxJob {
   fetchPolicy?: FetchPolicy;
 }
 
-export type SandboxOutcome =
-  | { ok: true; value: JsonValue; logs: string[]; durationMs: number }
-  | { ok: false; error: string; logs: string[]; durationMs: number };
-
 export interface SandboxRunner {
   /** Runs one job. Resolves to the user code's outcome; throws SandboxLostError when the run must be retried. */
   run(job: SandboxJob): Promise<SandboxOutcome>;
@@ -60,7 +61,7 @@ export interface SandboxRunner {
   stats(): Readonly<Record<string, number>>;
 }
 
-/** A run lost through no fault of its own code (another run killed the shared isolate, or close()); retry it. */
+/** A run lost through no fault of its own code (the runner or its process went away); retry it. */
 export class SandboxLostError extends Error {
   override readonly name = 'SandboxLostError';
 }
@@ -71,139 +72,126 @@ interface IsolateEntry {
   readonly memoryBytes: number;
   readonly code: CodeCache;
   runs: number;
-  inFlight: number;
-  isRetiring: boolean;
-  death?: Death;
 }
 
-// Why an isolate was disposed under runs: one run's timeout or memory kill (the others are lost), or close().
-interface Death {
-  readonly runId: number;
-  readonly cause: 'timeout' | 'cpu' | 'memory' | 'closed';
-}
-
-// One run on an entry: its handles (released in reverse), its context and entry function, and a way to fail it.
+// One run: its handles (released in reverse), its context and entry function, its CPU budget, and a way to fail it.
 interface RunState {
-  readonly id: number;
   readonly handles: Array<{ release(): void }>;
+  readonly signal: AbortSignal;
   context?: ivm.Context;
   invoke?: ivm.Reference;
   isDone: boolean;
-  hasStartedCode: boolean;
   fail(error: unknown): void;
+  /** CPU milliseconds the run may still use (at least 1: isolated-vm takes no zero timeout). */
+  remainingCpuMs(): number;
 }
 
-const CLOSED: Death = { runId: -1, cause: 'closed' };
-const MAX_ISOLATES = 64;
+const MAX_IDLE_ISOLATES = 64;
 const MEMORY_LIMIT = 'Isolate was disposed during execution due to memory limit';
+const TIMEOUT = Symbol('timeout');
 
 /**
- * Creates a runner. An isolate is recycled after `maxRunsPerIsolate` runs (default 500) or once
- * its used heap passes `heapRecycleRatio` (default 0.6) of its memory limit, when no run is in
- * flight on it; at most 64 isolates stay warm (least recently used go first).
+ * Creates a runner. Each run has an isolate to itself, so its CPU time is the isolate's and a
+ * memory or time kill ends no other run. Idle isolates stay warm per code and memory limit; one is
+ * recycled after `maxRunsPerIsolate` runs (default 500) or once its used heap passes
+ * `heapRecycleRatio` (default 0.6) of its memory limit; at most 64 stay idle (least recently used go first).
  */
 export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): SandboxRunner {
   const maxRuns = options.maxRunsPerIsolate ?? 500;
   const heapRatio = options.heapRecycleRatio ?? 0.6;
-  const warm = new Map<string, IsolateEntry>();
-  const live = new Set<IsolateEntry>();
+  const idle: IsolateEntry[] = [];
+  const busy = new Set<IsolateEntry>();
   const counts = { runs: 0, recycled: 0 };
   let isClosed = false;
 
-  const dispose = (entry: IsolateEntry, death?: Death): void => {
-    entry.death ??= death;
-    if (warm.get(entry.key) === entry) warm.delete(entry.key);
-    if (live.delete(entry) && !entry.isolate.isDisposed) entry.isolate.dispose();
-  };
-
-  const retire = (entry: IsolateEntry): void => {
-    entry.isRetiring = true;
-    if (warm.get(entry.key) === entry) warm.delete(entry.key);
-    if (entry.inFlight === 0 && live.has(entry)) {
-      counts.recycled++;
-      dispose(entry);
-    }
+  const dispose = (entry: IsolateEntry): void => {
+    if (!entry.isolate.isDisposed) entry.isolate.dispose();
   };
 
   const acquire = (limits: SandboxLimits, codeKey: string): IsolateEntry => {
     const key = `${limits.memoryMb}:${codeKey}`;
-    let entry = warm.get(key);
-    if (entry) warm.delete(key);
-    if (!entry || entry.isolate.isDisposed) {
-      if (entry) dispose(entry, CLOSED);
-      const isolate = new ivm.Isolate({ memoryLimit: limits.memoryMb });
-      entry = { key, isolate, memoryBytes: limits.memoryMb * 2 ** 20, code: {}, runs: 0, inFlight: 0, isRetiring: false };
-      live.add(entry);
-    }
-    warm.set(key, entry);
-    for (const oldest of warm.values()) {
-      if (warm.size <= MAX_ISOLATES) break;
-      retire(oldest);
-    }
+    const at = idle.findLastIndex((e) => e.key === key);
+    const entry = at >= 0 ? idle.splice(at, 1)[0] : { key, isolate: new ivm.Isolate({ memoryLimit: limits.memoryMb }), memoryBytes: limits.memoryMb * 2 ** 20, code: {}, runs: 0 };
+    busy.add(entry);
     entry.runs++;
-    entry.inFlight++;
     counts.runs++;
-    if (entry.runs >= maxRuns) retire(entry);
     return entry;
   };
 
-  const release = (entry: IsolateEntry): void => {
-    entry.inFlight--;
-    if (entry.inFlight > 0 || !live.has(entry)) return;
-    if (entry.isolate.isDisposed) return dispose(entry, CLOSED);
+  // Back to the idle list, unless the run ended it (a kill, a stray task) or it is due for recycling.
+  const release = (entry: IsolateEntry, isReusable: boolean): void => {
+    busy.delete(entry);
+    if (isClosed || !isReusable || entry.isolate.isDisposed) return dispose(entry);
+    let isWorn = entry.runs >= maxRuns;
     try {
       // Nothing runs in it now, so this synchronous call cannot wait behind user code.
-      if (entry.isolate.getHeapStatisticsSync().used_heap_size > heapRatio * entry.memoryBytes) entry.isRetiring = true;
+      isWorn ||= entry.isolate.getHeapStatisticsSync().used_heap_size > heapRatio * entry.memoryBytes;
     } catch {
-      entry.isRetiring = true; // a stray rejection surfaced in this task: start over clean
+      isWorn = true;
     }
-    if (entry.isRetiring) retire(entry);
+    if (isWorn) {
+      counts.recycled++;
+      return dispose(entry);
+    }
+    idle.push(entry);
+    if (idle.length > MAX_IDLE_ISOLATES) dispose(idle.shift()!);
   };
 
   const run = async (job: SandboxJob): Promise<SandboxOutcome> => {
     if (isClosed) throw new Error('the sandbox runner is closed');
     const startedMs = performance.now();
-    const { timeoutMs, memoryMb, maxOutputBytes } = job.limits;
+    const { timeoutMs, memoryMb } = job.limits;
     const cpuMs = Math.min(job.limits.cpuMs ?? timeoutMs, timeoutMs);
-    const failed = (error: string, logs: string[] = []): SandboxOutcome => ({ ok: false, error, logs, durationMs: performance.now() - startedMs });
+    const elapsedMs = () => performance.now() - startedMs;
+    const failed = (error: string): SandboxOutcome => ({ ok: false, error: cutUtf8(error), logs: [], durationMs: elapsedMs() });
     const entry = acquire(job.limits, job.codeKey);
-    const state: RunState = { id: entry.runs, handles: [], isDone: false, hasStartedCode: false, fail: () => undefined };
+    const cpuStartNs = entry.isolate.cpuTime;
+    const runEnd = new AbortController();
+    const state: RunState = {
+      handles: [],
+      signal: runEnd.signal,
+      isDone: false,
+      fail: () => undefined,
+      remainingCpuMs: () => {
+        try {
+          return Math.max(1, Math.ceil(cpuMs - Number(entry.isolate.cpuTime - cpuStartNs) / 1e6));
+        } catch {
+          return 1; // the isolate is gone; the call that asks will fail on its own
+        }
+      },
+    };
     let timer: NodeJS.Timeout | undefined;
+    let isReusable = true;
     // Settles first when the deadline passes or a fetch continuation fails.
-    const ending = new Promise<'timeout'>((resolve, reject) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    const ending = new Promise<typeof TIMEOUT>((resolve, reject) => {
+      timer = setTimeout(() => resolve(TIMEOUT), timeoutMs);
       state.fail = reject;
     });
     try {
       const work = execute(entry, job, state);
       work.catch(() => undefined); // settled later by the disposal when `ending` wins the race
       const result = await Promise.race([work, ending]);
-      if (result === 'timeout') {
-        // A run still queued behind others has run none of its code: it just stops (see execute).
-        if (state.hasStartedCode) dispose(entry, { runId: state.id, cause: 'timeout' });
+      if (result === TIMEOUT) {
+        isReusable = false;
         return failed(`timed out after ${timeoutMs} ms`);
       }
-      const logs = JSON.parse(result.logs) as string[];
-      if (result.json === undefined) return failed(result.error ?? 'no result', logs);
-      if (Buffer.byteLength(result.json, 'utf8') > maxOutputBytes) return failed(`result exceeds ${maxOutputBytes} bytes`, logs);
-      return { ok: true, value: JSON.parse(result.json) as JsonValue, logs, durationMs: performance.now() - startedMs };
+      return parseEnvelope(result, job.limits, elapsedMs());
     } catch (error) {
+      isReusable = false;
+      if (isClosed) throw new SandboxLostError('the sandbox runner is closed', { cause: error });
       if (isGatewayError(error, 'invalid_code')) return failed(`invalid code: ${error.message}`);
       const message = messageOf(error);
-      if (!entry.isolate.isDisposed && message !== TIMED_OUT) return failed(message);
-      // isolated-vm's own timeout may leave the interrupted run's microtasks queued: never reuse that isolate.
-      if (!entry.isolate.isDisposed) dispose(entry, { runId: state.id, cause: cpuMs < timeoutMs ? 'cpu' : 'timeout' });
       // isolated-vm disposes an isolate by itself only at the memory limit, failing the task it was running.
-      if (message === MEMORY_LIMIT) dispose(entry, { runId: state.id, cause: 'memory' });
-      const death = entry.death;
-      if (death?.runId !== state.id) throw new SandboxLostError(`the isolate was lost (${death?.cause ?? 'memory'} of another run)`, { cause: error });
-      if (death.cause === 'cpu') return failed(`CPU time limit of ${cpuMs} ms exceeded`);
-      return failed(death.cause === 'timeout' ? `timed out after ${timeoutMs} ms` : `memory limit of ${memoryMb} MB exceeded`);
+      if (message === MEMORY_LIMIT || entry.isolate.isDisposed) return failed(`memory limit of ${memoryMb} MB exceeded`);
+      // Every isolated-vm timeout of a run is its remaining CPU budget; the wall clock is the host's timer above.
+      if (message === TIMED_OUT) return failed(cpuMs < timeoutMs ? `CPU time limit of ${cpuMs} ms exceeded` : `timed out after ${timeoutMs} ms`);
+      return failed(message);
     } finally {
       state.isDone = true;
       clearTimeout(timer);
+      runEnd.abort();
       releaseAll(state.handles);
-      release(entry);
+      release(entry, isReusable);
     }
   };
 
@@ -211,9 +199,9 @@ export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapR
     run,
     close: async () => {
       isClosed = true;
-      for (const entry of [...live]) dispose(entry, CLOSED);
+      for (const entry of [...idle.splice(0), ...busy]) dispose(entry);
     },
-    stats: () => ({ isolates: live.size, runs: counts.runs, recycled: counts.recycled }),
+    stats: () => ({ isolates: idle.length + busy.size, runs: counts.runs, recycled: counts.recycled }),
   };
 }
 
@@ -230,17 +218,16 @@ async function execute(entry: IsolateEntry, job: SandboxJob, state: RunState): P
     return handle;
   };
   const context = (state.context = keep(await isolate.createContext()));
-  const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy) : undefined);
-  const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, job.limits.timeoutMs, state))) : undefined;
-  const cpuMs = Math.min(job.limits.cpuMs ?? job.limits.timeoutMs, job.limits.timeoutMs);
+  const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
+  const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
   const invoke = (state.invoke = keep(await context.evalClosure(BOOTSTRAP_SOURCE, [configJson(job), fetchRef], { result: { reference: true } })));
-  state.hasStartedCode = true;
-  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, cpuMs));
+  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, state.remainingCpuMs()));
   const inputJson = JSON.stringify(job.input ?? null);
-  return (await invoke.apply(undefined, [code.namespace?.derefInto(), inputJson], {
+  const result: unknown = await invoke.apply(undefined, [code.namespace?.derefInto(), inputJson], {
     result: { promise: true, copy: true },
-    timeout: cpuMs,
-  })) as InvokeResult;
+    timeout: state.remainingCpuMs(),
+  });
+  return typeof result === 'string' ? result : '';
 }
 
 function configJson(job: SandboxJob): string {
@@ -265,15 +252,16 @@ function configJson(job: SandboxJob): string {
 type FetchRequest = { url: string; method?: string; headers?: Record<string, string>; body?: string };
 
 // The isolate calls this with applyIgnored, so it must never reject: a host rejection nobody awaits
-// would crash the process. It answers through `invoke.deliver`, a task of this run: a continuation
-// that throws, loops or exhausts memory fails this run and no other.
-function bridgeFetch(fetch: SandboxFetch, timeoutMs: number, state: RunState) {
+// would crash the process. It answers through `invoke.deliver`, a task of this run under the run's
+// remaining CPU budget: a continuation that throws, loops or exhausts memory fails this run and no other.
+function bridgeFetch(fetch: SandboxFetch, state: RunState) {
   let deliver: ivm.Reference | undefined;
   return async (callId: number, request: FetchRequest): Promise<void> => {
     if (state.isDone) return;
     let reply: { status: number; headers: Record<string, string>; body: string } | { error: string };
     try {
-      const response = await fetch(request.url, { method: request.method, headers: request.headers ? { ...request.headers } : undefined, body: request.body });
+      const init = { method: request.method, headers: request.headers ? { ...request.headers } : undefined, body: request.body };
+      const response = await fetch(request.url, init, state.signal);
       reply = { status: response.status, headers: { ...response.headers }, body: response.body };
     } catch (error) {
       reply = { error: error instanceof Error ? error.message : String(error) };
@@ -285,7 +273,7 @@ function bridgeFetch(fetch: SandboxFetch, timeoutMs: number, state: RunState) {
         if (state.isDone) return ref.release();
         state.handles.push((deliver = ref));
       }
-      await deliver.apply(undefined, [callId, reply], { arguments: { copy: true }, timeout: timeoutMs });
+      await deliver.apply(undefined, [callId, reply], { arguments: { copy: true }, timeout: state.remainingCpuMs() });
     } catch (error) {
       if (!state.isDone) state.fail(error);
     }
