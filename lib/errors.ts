@@ -3,17 +3,20 @@
 export const ERROR_CODES = [
   'invalid_json',
   'invalid_body',
+  'invalid_query',
   'invalid_code',
   'invalid_value',
   'invalid_config',
   'unauthorized',
   'forbidden',
   'not_found',
+  'method_not_allowed',
   'conflict',
   'payload_too_large',
   'unsupported_media_type',
   'rate_limited',
   'unavailable',
+  'not_implemented',
   'internal',
 ] as const;
 
@@ -23,12 +26,15 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly details?: readonly string[];
+  /** For `rate_limited` and `unavailable`: when to try again (the `Retry-After` header), in seconds. */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: readonly string[] }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: readonly string[]; retryAfterSeconds?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     if (options?.details) this.details = options.details;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

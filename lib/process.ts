@@ -20,7 +20,7 @@ import { startReceiver } from './roles/receiver.ts';
 import { startScheduler } from './roles/scheduler.ts';
 import { startSender } from './roles/sender.ts';
 import { startWebserver } from './roles/webserver/webserver.ts';
-import { checkCode } from './sandbox/compile.ts';
+import { createCodeChecker } from './sandbox/code-checker.ts';
 import { createSandboxPool } from './sandbox/pool.ts';
 import { createSandboxRunner, type SandboxRunner } from './sandbox/runner.ts';
 
@@ -75,6 +75,7 @@ export function createSandbox(ctx: Pick<ProcessContext, 'config' | 'logger' | 'm
       ctx.metrics.sandboxRestarts.inc({ reason: reason.startsWith('signal') || reason === 'hung' ? reason : 'exit' });
       ctx.logger.warn({ reason }, 'sandbox process replaced');
     },
+    onStderrBytes: (bytes) => ctx.logger.warn({ bytes }, 'sandbox process wrote to stderr'),
   });
 }
 
@@ -82,8 +83,22 @@ export function createSandbox(ctx: Pick<ProcessContext, 'config' | 'logger' | 'm
 export async function startRole(role: RoleName, ctx: ProcessContext, isReady: () => boolean = () => true): Promise<RoleHandle> {
   const base = { ...ctx, clock: systemClock, logger: ctx.logger.child({ role }) };
   switch (role) {
-    case 'webserver':
-      return startWebserver({ ...base, checkCode, isReady, ...(ctx.config.counterKey ? { counterKey: fromHex(ctx.config.counterKey, 32) } : {}) });
+    case 'webserver': {
+      const checker = createCodeChecker({
+        processes: ctx.config.checkProcesses,
+        timeoutMs: ctx.config.checkTimeoutMs,
+        maxQueued: ctx.config.checkMaxQueued,
+        onRestart: (reason) => ctx.metrics.sandboxRestarts.inc({ reason: reason === 'deadline' ? 'check_deadline' : 'check_exit' }),
+        onStderrBytes: (bytes) => base.logger.warn({ bytes }, 'code-check process wrote to stderr'),
+      });
+      try {
+        const web = await startWebserver({ ...base, checkCode: checker.check, isReady, ...(ctx.config.counterKey ? { counterKey: fromHex(ctx.config.counterKey, 32) } : {}) });
+        return { ...web, stop: async () => { await web.stop(); await checker.close(); } };
+      } catch (error) {
+        await checker.close();
+        throw error;
+      }
+    }
     case 'receiver':
       return startReceiver(base);
     case 'consensus':

@@ -7,25 +7,32 @@ import type { Logger } from '../../logger.ts';
 const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_body: 400,
+  invalid_query: 400,
   invalid_code: 400,
   invalid_value: 400,
   invalid_config: 500,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
   unavailable: 503,
+  not_implemented: 501,
   internal: 500,
 };
 
-const KOA_STATUS_CODES: Record<number, ErrorCode> = { 400: 'invalid_body', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'not_found', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+const KOA_STATUS_CODES: Record<number, ErrorCode> = { 400: 'invalid_body', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type', 501: 'not_implemented' };
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** Sets `X-Request-Id`, turns every thrown error into the envelope, and answers unknown routes with 404. */
+/**
+ * Sets `X-Request-Id` and turns every thrown error into the envelope. Also puts the router's bare
+ * statuses into it: 404 for an unknown path, 405 `method_not_allowed` for a known path with another
+ * method (its `Allow` header is kept), 501 `not_implemented` for a method no route serves.
+ */
 export function createErrorMiddleware(logger: Logger) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('X-Request-Id');
@@ -33,21 +40,31 @@ export function createErrorMiddleware(logger: Logger) {
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined) throwBareStatus(ctx);
     } catch (error) {
       const gatewayError = toGatewayError(error);
       ctx.status = STATUS[gatewayError.code];
       ctx.body = { error: { code: gatewayError.code, message: gatewayError.message, ...(gatewayError.details ? { details: gatewayError.details } : {}) } };
-      if (gatewayError.code === 'rate_limited') ctx.set('Retry-After', '1');
-      if (ctx.status >= 500) logger.error({ httpRequestId: requestId, method: ctx.method, path: ctx.path, err: { message: (error as Error)?.message, name: (error as Error)?.name } }, 'request failed');
+      if (gatewayError.code === 'rate_limited' || gatewayError.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(gatewayError.retryAfterSeconds ?? 1));
+      if (ctx.status >= 500 && gatewayError.code !== 'not_implemented') logger.error({ httpRequestId: requestId, method: ctx.method, path: ctx.path, err: { message: (error as Error)?.message, name: (error as Error)?.name } }, 'request failed');
     }
   };
+}
+
+/** Throws for a status the router set without a body (allowedMethods, or no route at all). */
+function throwBareStatus(ctx: Context): void {
+  if (ctx.status === 404) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path}`);
+  if (ctx.status === 405) throw new GatewayError('method_not_allowed', `${ctx.method} is not allowed here; use ${ctx.response.get('Allow')}`);
+  if (ctx.status === 501) {
+    if (ctx.response.get('Allow') === '') ctx.remove('Allow');
+    throw new GatewayError('not_implemented', `the method ${ctx.method} is not supported`);
+  }
 }
 
 function toGatewayError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
   const status = (error as { status?: number; expose?: boolean })?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
+  if (typeof status === 'number' && ((status >= 400 && status < 500) || status === 501)) {
     return new GatewayError(KOA_STATUS_CODES[status] ?? 'invalid_body', (error as Error).message || 'bad request');
   }
   if (isRedisDown(error)) return new GatewayError('unavailable', 'the gateway cannot reach its store; try again shortly');

@@ -23,7 +23,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
   router.post('/v1/projects', async (ctx) => {
     requireAdmin(ctx);
     const draft = parseProjectBody(await deps.readBody(ctx), config);
-    checkCode(draft.code);
+    await checkCode(draft.code);
     const nowMs = clock.now();
     const { apiKey, hash } = createApiKey();
     const project: Project = {
@@ -59,7 +59,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
     requireProject(ctx, ctx.params.id);
     await loadProject(ctx.params.id);
     const code = parseCodeBody(await deps.readBody(ctx), config);
-    checkCode(code);
+    await checkCode(code);
     const version = await repository.putCodeVersion(ctx.params.id, computeContentId(utf8(code)), code, new Date(clock.now()).toISOString());
     if (!version) throw new GatewayError('not_found', `project ${ctx.params.id} not found`);
     ctx.body = { version: version.version, codeCid: version.codeCid };

@@ -21,8 +21,8 @@ export interface WebserverDeps extends RoleBase {
   readonly repository: Repository;
   readonly queues: QueueSet;
   readonly metrics: Metrics;
-  /** Compiles user code; throws GatewayError `invalid_code`. */
-  readonly checkCode: (code: string) => void;
+  /** Checks user code off this thread; rejects with GatewayError `invalid_code` (or `rate_limited` when too many wait). */
+  readonly checkCode: (code: string) => Promise<void>;
   readonly counterKey?: Uint8Array;
   /** Readiness of every role this process runs (the webserver's own is implied). */
   readonly isReady: () => boolean;
