@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { GatewayError } from './errors.ts';
 
 export interface EmbeddedRedis {
+  /** `redis://[:password@]127.0.0.1:<port>`: a secret when it carries the password; never print it. */
   readonly url: string;
   readonly port: number;
   readonly pid: number;
@@ -20,6 +21,8 @@ export interface EmbeddedRedisOptions {
   readonly port?: number;
   /** AOF persistence (`npm start`); tests run without it. */
   readonly appendOnly?: boolean;
+  /** `requirepass` (unset or empty: none), handed over on stdin so it never shows in `ps`; `url` carries it. */
+  readonly password?: string;
   readonly startTimeoutMs?: number;
 }
 
@@ -38,6 +41,8 @@ export async function findFreePort(): Promise<number> {
 
 /**
  * Starts `redis-server` from PATH bound to 127.0.0.1 and resolves once it accepts connections.
+ * A redis-server still running on `dir` (pid file) is stopped first: the caller makes sure no live
+ * process uses it (`npm start` holds the data folder's gateway pid file).
  * Throws GatewayError `unavailable` with install advice when redis-server is not on PATH.
  */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
@@ -45,18 +50,21 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   const pidFile = join(options.dir, 'gateway-redis.pid');
   await stopLeftover(pidFile);
   const port = options.port || (await findFreePort());
+  // `-` first: the rest of the configuration (the password) is read from stdin, not argv.
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
+    '-', '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
     '--appendonly', options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
     '--protected-mode', 'yes', '--logfile', '', '--loglevel', 'notice',
   ];
   // Its own process group: Ctrl-C in a terminal reaches the gateway, which stops Redis last.
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('redis-server', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(options.password ? `requirepass ${quoteConfigValue(options.password)}\n` : '');
   await waitForReady(child, options.startTimeoutMs ?? 10_000);
   writeFileSync(pidFile, String(child.pid));
   let stopped: Promise<void> | undefined;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}127.0.0.1:${port}`,
     port,
     pid: child.pid!,
     stop(graceMs = 5000) {
@@ -64,6 +72,15 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
       return stopped;
     },
   };
+}
+
+/** A redis.conf string literal: every byte but letters and digits as a `\xHH` escape. */
+function quoteConfigValue(value: string): string {
+  const escaped = [...Buffer.from(value, 'utf8')].map((byte) => {
+    const char = String.fromCharCode(byte);
+    return /[A-Za-z0-9]/.test(char) ? char : `\\x${byte.toString(16).padStart(2, '0')}`;
+  });
+  return `"${escaped.join('')}"`;
 }
 
 function waitForReady(child: ChildProcess, timeoutMs: number): Promise<void> {

@@ -6,14 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../lib/embedded-redis.ts';
 
 export interface TestRedis {
+  /** Carries the server's random password: every test connects with auth. */
   readonly url: string;
   readonly pid: number;
   stop(): Promise<void>;
 }
 
+/** Starts a password-protected redis-server on a free port in a fresh temp dir. */
 export async function startTestRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'));
-  const server: EmbeddedRedis = await startEmbeddedRedis({ dir });
+  const server: EmbeddedRedis = await startEmbeddedRedis({ dir, password: randomBytes(16).toString('hex') });
   return {
     url: server.url,
     pid: server.pid,
