@@ -93,6 +93,23 @@ export function createLedgerRepository(redis: Redis, keys: Keys) {
       return { items, nextCursor: docs.length > limit ? String(after + limit) : null };
     },
 
+    /** The number of entries the ledger list holds (LLEN), whatever its head key says. */
+    getLedgerLength: (): Promise<number> => redis.llen(keys.ledger),
+
+    /**
+     * Entries `fromSeq`..`fromSeq + count - 1` exactly as stored (JSON text), for the ledger check,
+     * which must report an entry that no longer parses rather than fail on it. One entry is read
+     * with LINDEX, more with LRANGE.
+     */
+    async listLedgerText(fromSeq: number, count: number): Promise<string[]> {
+      if (count <= 0) return [];
+      if (count === 1) {
+        const text = await redis.lindex(keys.ledger, fromSeq - 1);
+        return text === null ? [] : [text];
+      }
+      return redis.lrange(keys.ledger, fromSeq - 1, fromSeq + count - 2);
+    },
+
     async getLedgerHead(): Promise<{ length: number; head: string }> {
       const head = await redis.get(keys.ledgerHead);
       return head ? { length: Number(head.split(' ')[0]), head: head.split(' ')[1] } : { length: 0, head: GENESIS_PREV_HASH };
