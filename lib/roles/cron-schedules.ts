@@ -1,8 +1,13 @@
 // Project cron schedules: one node-cron task per stored schedule, reloaded periodically; each tick
 // enqueues a request under the idempotency key `sch.<scheduleId>.<tick ms>`, so two schedulers
-// (or a redelivered tick) never fire the same tick twice.
+// (or a redelivered tick) never fire the same tick twice. node-cron only ever sees expressions our
+// own bounded parser accepted (lib/cron-expression.ts), in its normalized form.
 import cron, { type ScheduledTask } from 'node-cron';
+import type { Config } from '../config.ts';
+import { computeNextRun, parseCronExpression } from '../cron-expression.ts';
+import { isGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
 import type { Schedule } from '../repository/types.ts';
@@ -11,10 +16,12 @@ import type { Clock } from './common.ts';
 import { startPeriodic } from './periodic.ts';
 
 export interface CronDeps {
-  readonly repository: Pick<Repository, 'listSchedules' | 'getProject' | 'putRequest' | 'getCodeVersion'>;
+  readonly repository: Pick<Repository, 'listSchedules' | 'getProject' | 'putRequest' | 'getCodeVersion' | 'recordRefusedTick'>;
   readonly queues: QueueSet;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly metrics: Pick<Metrics, 'admissionRefused'>;
+  readonly config: Pick<Config, 'projectMaxInFlight' | 'maxInputBytes'>;
   readonly isLeader: () => boolean;
   readonly reloadMs: number;
 }
@@ -24,14 +31,13 @@ export function scheduleTickKey(scheduleId: string, tickMs: number): string {
   return `sch.${scheduleId}.${tickMs}`;
 }
 
-/** When a cron expression fires next, or null if it is invalid. */
-export function computeNextRun(expression: string): Date | null {
-  if (!cron.validate(expression)) return null;
-  const task = cron.createTask(expression, () => undefined);
+/** When a stored cron expression fires next after `nowMs` (ISO), or null when it is invalid or never fires within the search horizon. */
+export function nextRunOf(expression: string, nowMs: number): string | null {
   try {
-    return task.getNextRuns(1)[0] ?? null;
-  } finally {
-    void task.destroy();
+    const next = computeNextRun(parseCronExpression(expression), nowMs);
+    return next === null ? null : new Date(next).toISOString();
+  } catch {
+    return null;
   }
 }
 
@@ -43,11 +49,19 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
     if (!deps.isLeader()) return;
     const project = await deps.repository.getProject(schedule.projectId);
     if (!project) return;
-    const { id, created } = await acceptRequest(
-      { repository: deps.repository, queues: deps.queues, nowMs: deps.clock.now() },
-      { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs) },
-    );
-    if (created) deps.logger.info({ scheduleId: schedule.id, requestId: id }, 'schedule fired');
+    try {
+      const { id, created } = await acceptRequest(
+        { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
+        { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs) },
+      );
+      if (created) deps.logger.info({ scheduleId: schedule.id, requestId: id }, 'schedule fired');
+    } catch (error) {
+      if (!isGatewayError(error, 'rate_limited')) throw error;
+      // Counted on the schedule, never dropped in silence.
+      await deps.repository.recordRefusedTick(schedule.id, tickMs, `the project had ${deps.config.projectMaxInFlight} requests in flight`);
+      deps.metrics.admissionRefused.inc({ source: 'schedule' });
+      deps.logger.warn({ scheduleId: schedule.id, projectId: schedule.projectId }, 'schedule tick refused: project at its in-flight limit');
+    }
   }
 
   async function reload(): Promise<void> {
@@ -61,8 +75,14 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
       }
     }
     for (const schedule of schedules) {
-      if (tasks.has(schedule.id) || !cron.validate(schedule.cron)) continue;
-      const task = cron.schedule(schedule.cron, (context) => {
+      if (tasks.has(schedule.id)) continue;
+      let expression: string;
+      try {
+        expression = parseCronExpression(schedule.cron).expression;
+      } catch {
+        continue; // stored before the parser existed and refused by it: never handed to node-cron
+      }
+      const task = cron.schedule(expression, (context) => {
         // The scheduled second, not the moment the callback ran: the same on every scheduler.
         const tickMs = Math.floor(context.date.getTime() / 1000) * 1000;
         fire(schedule, tickMs).catch((err: Error) => deps.logger.error({ scheduleId: schedule.id, err: { message: err.message } }, 'schedule tick failed'));
