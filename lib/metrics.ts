@@ -22,6 +22,10 @@ export interface Metrics {
   readonly failures: Counter<'code'>;
   readonly sandboxRestarts: Counter<'reason'>;
   readonly chainTxs: Counter<'outcome'>;
+  /** Requests refused at admission (project in-flight cap), by source: api, schedule, chain. */
+  readonly admissionRefused: Counter<'source'>;
+  /** Run jobs an executor put back because their project held its share of the node's slots. */
+  readonly runsDeferred: Counter;
   /** Installs the source of queue gauges (read on every scrape). */
   setQueueSource(source: () => Promise<readonly QueueSnapshot[]>): void;
 }
@@ -59,6 +63,8 @@ export function createMetrics(): Metrics {
     failures: new Counter({ name: 'gateway_requests_failed_total', help: 'requests failed, by code', labelNames: ['code'], registers }),
     sandboxRestarts: new Counter({ name: 'gateway_sandbox_restarts_total', help: 'sandbox processes replaced, by reason', labelNames: ['reason'], registers }),
     chainTxs: new Counter({ name: 'gateway_chain_txs_total', help: 'chain transactions by outcome', labelNames: ['outcome'], registers }),
+    admissionRefused: new Counter({ name: 'gateway_admission_refused_total', help: 'requests refused because their project had too many in flight, by source', labelNames: ['source'], registers }),
+    runsDeferred: new Counter({ name: 'gateway_runs_deferred_total', help: "run jobs put back because their project held its share of a node's run slots", registers }),
     setQueueSource(source) {
       queueSource = source;
     },

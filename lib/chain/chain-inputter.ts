@@ -1,7 +1,10 @@
 // The chain inputter (run by the scheduler, under its lease): polls the contract for the pending
 // requests of every bound project and accepts each as a gateway request under the idempotency key
 // `chain.<projectId>.<reqId>`, so restarts and overlapping polls never miss or duplicate one.
+import type { Config } from '../config.ts';
+import { isGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
 import { acceptRequest } from '../roles/accept-request.ts';
@@ -14,6 +17,8 @@ export interface ChainInputterDeps {
   readonly queues: QueueSet;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly metrics: Pick<Metrics, 'admissionRefused'>;
+  readonly config: Pick<Config, 'projectMaxInFlight' | 'maxInputBytes'>;
   readonly connect: () => Promise<ChainReader>;
   readonly isLeader: () => boolean;
   readonly pollMs: number;
@@ -24,14 +29,22 @@ export function chainRequestKey(chainProjectId: number, reqId: number): string {
   return `chain.${chainProjectId}.${reqId}`;
 }
 
-/** A contract input is a string: JSON when it parses as JSON, else the string itself. */
-export function parseChainInput(input: string): unknown {
+/**
+ * A contract input is a string: JSON when it parses as JSON, else the string itself. A string
+ * longer than `maxInputBytes` is not parsed at all: it is refused by size (see acceptRequest).
+ */
+export function parseChainInput(input: string, maxInputBytes: number): unknown {
+  if (Buffer.byteLength(input) > maxInputBytes) return input;
   try {
     return JSON.parse(input) as unknown;
   } catch {
     return input;
   }
 }
+
+// What the contract said comes from outside: a pending request larger than any input keeps only a
+// short head of its text in the record (the request itself is refused by size).
+const MAX_ORIGIN_INPUT_CHARS = 1024;
 
 export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promise<number>; stop(): Promise<void> } {
   let reader: ChainReader | undefined;
@@ -46,19 +59,28 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
       const state = await reader.queryProject(chainProjectId);
       for (const pending of state.pending) {
         if (state.answered.has(pending.reqId)) continue;
-        const { id, created } = await acceptRequest(
-          { repository: deps.repository, queues: deps.queues, nowMs: deps.clock.now() },
-          {
-            project,
-            input: parseChainInput(pending.input),
-            source: 'chain',
-            idempotencyKey: chainRequestKey(chainProjectId, pending.reqId),
-            origin: { chainProjectId, reqId: pending.reqId, user: pending.user, input: pending.input },
-          },
-        );
-        if (created) {
-          accepted++;
-          deps.logger.info({ requestId: id, projectId, chainProjectId, reqId: pending.reqId }, 'chain request accepted');
+        // One pending request never stops intake for the others: each is accepted (or refused) on its own.
+        try {
+          const isOversized = Buffer.byteLength(pending.input) > deps.config.maxInputBytes;
+          const { id, created } = await acceptRequest(
+            { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
+            {
+              project,
+              input: parseChainInput(pending.input, deps.config.maxInputBytes),
+              source: 'chain',
+              idempotencyKey: chainRequestKey(chainProjectId, pending.reqId),
+              origin: { chainProjectId, reqId: pending.reqId, user: pending.user.slice(0, 128), input: isOversized ? pending.input.slice(0, MAX_ORIGIN_INPUT_CHARS) : pending.input },
+            },
+          );
+          if (created) {
+            accepted++;
+            deps.logger.info({ requestId: id, projectId, chainProjectId, reqId: pending.reqId }, 'chain request accepted');
+          }
+        } catch (error) {
+          // Refused at admission: the contract keeps the request pending, so the next poll offers it again.
+          if (!isGatewayError(error, 'rate_limited')) throw error;
+          deps.metrics.admissionRefused.inc({ source: 'chain' });
+          deps.logger.warn({ projectId, chainProjectId, reqId: pending.reqId }, 'chain request deferred: project at its in-flight limit');
         }
       }
     }

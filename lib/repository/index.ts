@@ -9,14 +9,19 @@ import { createRequestRepository } from './requests.ts';
 
 export type Repository = ReturnType<typeof createRepository>;
 
-/** One repository over one connection; `masterKey` is needed only where secrets are read or written. */
-export function createRepository(redis: Redis, options: { prefix: string; masterKey?: Uint8Array }) {
+const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
+/**
+ * One repository over one connection; `masterKey` is needed only where secrets are read or written;
+ * idempotency keys expire after `idempotencyTtlMs` (default 24 h; chain keys excepted).
+ */
+export function createRepository(redis: Redis, options: { prefix: string; masterKey?: Uint8Array; idempotencyTtlMs?: number }) {
   const keys = createKeys(options.prefix);
   const ledger = createLedgerRepository(redis, keys);
   return {
     keys,
     ...createProjectRepository(redis, keys, options.masterKey),
-    ...createRequestRepository(redis, keys),
+    ...createRequestRepository(redis, keys, { idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS }),
     ...createNodeRepository(redis, keys),
     ...createChainRepository(redis, keys),
     ...ledger,

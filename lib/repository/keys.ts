@@ -14,12 +14,16 @@ export function createKeys(prefix: string) {
     projectSchedules: (id: string) => `${p}:project:${id}:schedules`,
     projects: `${p}:projects`,
     code: (cid: string) => `${p}:code:${cid}`,
+    /** Projects with a code version of this content id: the blob goes when the last one deletes it. */
+    codeUsers: (cid: string) => `${p}:code:${cid}:users`,
     apiKey: (hash: string) => `${p}:apikey:${hash}`,
     request: (id: string) => `${p}:req:${id}`,
     requestVotes: (id: string) => `${p}:req:${id}:votes`,
     idempotency: (projectId: string, keyHash: string) => `${p}:idem:${projectId}:${keyHash}`,
     /** Requests by status entered at (ms): what the repair sweep reads instead of scanning. */
     stateIndex: (status: 'queued' | 'assigned' | 'agreed') => `${p}:idx:${status}`,
+    /** Open (not final) requests per project (`<projectId>`) and per code version (`<projectId>.v<n>`): admission and version deletion. */
+    openRequests: `${p}:open`,
     /** The newest requests of all projects (status page), trimmed to a few hundred. */
     recentRequests: `${p}:recent`,
     /** Requests that reached a final state, by time (throughput), trimmed to ten minutes. */
@@ -34,6 +38,7 @@ export function createKeys(prefix: string) {
     ledgerHead: `${p}:ledger:head`,
     schedule: (id: string) => `${p}:schedule:${id}`,
     schedules: `${p}:schedules`,
+    scheduleRefusals: (id: string) => `${p}:schedule:${id}:refusals`,
     lease: (name: string) => `${p}:lease:${name}`,
     chainBindings: `${p}:chain:bindings`,
     chainBindingOf: `${p}:chain:binding-of`,

@@ -9,23 +9,45 @@ import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecor
 const RECENT_KEPT = 200;
 const FINISHED_KEPT_MS = 600_000;
 
-// KEYS: request, idempotency (or ''), project list, queued index, recent list. ARGV: id, base JSON, createdAtMs.
+// KEYS: request, idempotency (or ''), project list, queued index, recent list, open counts, finished index.
+// ARGV: id, base JSON, createdAtMs, project id, version, most open requests of the project,
+// idempotency TTL ms (0 = none), failure JSON ('' = a request to run), final channel, createdAt (ISO).
+// Admission and creation are one step: a request is refused (-1, open count) while its project has
+// the most requests not yet final, and then nothing is written, not even the idempotency key.
+// A request refused for its input is stored as failed at once, so a retried intake finds it.
 const CREATE = createScript(`
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
-  redis.call('SET', KEYS[2], ARGV[1])
 end
-redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'queued')
+local isRejected = ARGV[8] ~= ''
+if not isRejected then
+  local open = tonumber(redis.call('HGET', KEYS[6], ARGV[4]) or '0')
+  if open >= tonumber(ARGV[6]) then return {-1, tostring(open)} end
+end
+if KEYS[2] ~= '' then
+  if ARGV[7] == '0' then redis.call('SET', KEYS[2], ARGV[1]) else redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[7]) end
+end
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -${RECENT_KEPT + 1})
+if isRejected then
+  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'failed', 'failure', ARGV[8], 'finishedAt', ARGV[10], 'idem', KEYS[2])
+  redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
+  redis.call('PUBLISH', ARGV[9], ARGV[1])
+  return {1, ARGV[1]}
+end
+redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'queued', 'open', ARGV[4] .. ' ' .. ARGV[5], 'idem', KEYS[2])
+redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
+redis.call('HINCRBY', KEYS[6], ARGV[4] .. '.v' .. ARGV[5], 1)
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return {1, ARGV[1]}
 `);
 
-// KEYS: request, queued idx, assigned idx, agreed idx, finished idx. ARGV: id, allowed statuses (comma list),
-// new status, now ms, final channel, then field/value pairs. Returns {applied, statusBefore}.
+// KEYS: request, queued idx, assigned idx, agreed idx, finished idx, open counts. ARGV: id, allowed
+// statuses (comma list), new status, now ms, final channel, then field/value pairs. Returns
+// {applied, statusBefore}. A request leaving the open states gives back its project's admission slot
+// and its code version's use count, once: the guard admits one final transition.
 const TRANSITION = createScript(`
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -39,6 +61,14 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 if ARGV[3] == 'assigned' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
 if ARGV[3] == 'agreed' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
 if ARGV[3] == 'published' or ARGV[3] == 'failed' then
+  local open = redis.call('HGET', KEYS[1], 'open')
+  if open then
+    local project, version = string.match(open, '^(%S+) (%S+)$')
+    for _, field in ipairs({project, project .. '.v' .. version}) do
+      if redis.call('HINCRBY', KEYS[6], field, -1) <= 0 then redis.call('HDEL', KEYS[6], field) end
+    end
+    redis.call('HDEL', KEYS[1], 'open')
+  end
   redis.call('PUBLISH', ARGV[5], ARGV[1])
   redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[4]) - ${FINISHED_KEPT_MS})
@@ -71,10 +101,20 @@ export type VoteRecording = { outcome: 'recorded' | 'duplicate' | 'not_assigned'
 export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input' | 'origin'> & {
   readonly createdAtMs: number;
   readonly idempotencyKey?: string;
+  /** Requests of the project that may be open (not final) at once, this one included. */
+  readonly maxOpen: number;
+  /** Set when the request is refused for its input: it is stored as failed, never run. */
+  readonly rejection?: Failure;
 };
 
-export function createRequestRepository(redis: Redis, keys: Keys) {
-  const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed'), keys.finishedRequests];
+/** What putRequest did: created the request, found it under its idempotency key, or refused it (the project has `open` requests not yet final). */
+export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number };
+
+/** Idempotency keys of chain requests (`chain.…`) live until the contract holds the result. */
+export const CHAIN_IDEMPOTENCY_PREFIX = 'chain.';
+
+export function createRequestRepository(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }) {
+  const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed'), keys.finishedRequests, keys.openRequests];
 
   async function transition(id: string, from: readonly RequestStatus[], to: RequestStatus, nowMs: number, fields: Record<string, string>) {
     const pairs = Object.entries(fields).flat();
@@ -96,13 +136,36 @@ export function createRequestRepository(redis: Redis, keys: Keys) {
   }
 
   return {
-    /** Persists a `queued` request, or returns the id already stored under the same idempotency key. */
-    async putRequest(request: NewRequest): Promise<{ id: string; created: boolean }> {
-      const { idempotencyKey, createdAtMs, ...rest } = request;
+    /**
+     * Persists a `queued` request (or a failed one, with `rejection`), or returns the id already
+     * stored under the same idempotency key; refuses it while the project has `maxOpen` open requests.
+     * Idempotency keys expire after the configured TTL, except chain keys (see putChainPublication).
+     */
+    async putRequest(request: NewRequest): Promise<PutRequestResult> {
+      const { idempotencyKey, createdAtMs, maxOpen, rejection, ...rest } = request;
       const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
-      const base = JSON.stringify({ ...rest, createdAt: new Date(createdAtMs).toISOString() });
-      const [created, id] = (await CREATE(redis, [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued'), keys.recentRequests], [request.id, base, createdAtMs])) as [number, string];
-      return { id, created: created === 1 };
+      const ttlMs = idempotencyKey?.startsWith(CHAIN_IDEMPOTENCY_PREFIX) ? 0 : options.idempotencyTtlMs;
+      const createdAt = new Date(createdAtMs).toISOString();
+      const base = JSON.stringify({ ...rest, createdAt });
+      const [code, value] = (await CREATE(
+        redis,
+        [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued'), keys.recentRequests, keys.openRequests, keys.finishedRequests],
+        [request.id, base, createdAtMs, request.projectId, request.version, maxOpen, ttlMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt],
+      )) as [number, string];
+      if (code === -1) return { outcome: 'refused', open: Number(value) };
+      return { outcome: code === 1 ? 'created' : 'existing', id: value };
+    },
+
+    /** Requests of the project not yet final (what admission counts). */
+    countOpenRequests: async (projectId: string): Promise<number> => Number((await redis.hget(keys.openRequests, projectId)) ?? 0),
+
+    /** Open requests that run the project's code version `version` (a version in use cannot be deleted). */
+    countOpenOfVersion: async (projectId: string, version: number): Promise<number> => Number((await redis.hget(keys.openRequests, `${projectId}.v${version}`)) ?? 0),
+
+    /** Lets the idempotency key of a request expire after `ttlMs` (a chain request, once the contract holds its result). */
+    async expireIdempotencyKey(requestId: string, ttlMs: number): Promise<void> {
+      const idemKey = await redis.hget(keys.request(requestId), 'idem');
+      if (idemKey) await redis.pexpire(idemKey, ttlMs);
     },
 
     async getRequest(id: string): Promise<RequestRecord | null> {

@@ -136,6 +136,12 @@ export interface Schedule {
   readonly createdAt: string;
 }
 
+/** Ticks of a schedule that admission refused (the project had too many open requests). */
+export interface ScheduleRefusals {
+  readonly refusedTicks: number;
+  readonly lastRefusal?: { readonly at: string; readonly reason: string };
+}
+
 /** A page of a list: `nextCursor` is null on the last page. */
 export interface Page<T> {
   readonly items: T[];

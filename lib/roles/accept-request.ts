@@ -1,4 +1,7 @@
-// Accepting a request (API, schedule or chain): persist it as `queued`, then hand it to the receiver.
+// Accepting a request (API, schedule or chain): admission, input checks, persist it as `queued`,
+// then hand it to the receiver.
+import type { Config } from '../config.ts';
+import { findNonJson } from '../crypto/canonical-json.ts';
 import { GatewayError } from '../errors.ts';
 import { createId } from '../ids.ts';
 import { jobIds, type QueueSet } from '../queues.ts';
@@ -14,15 +17,34 @@ export interface AcceptInput {
   readonly origin?: ChainOrigin;
 }
 
+export interface AcceptDeps {
+  readonly repository: Pick<Repository, 'putRequest' | 'getCodeVersion'>;
+  readonly queues: QueueSet;
+  readonly config: Pick<Config, 'projectMaxInFlight' | 'maxInputBytes'>;
+  readonly nowMs: number;
+}
+
+/**
+ * Why `input` cannot be a request's input, or null: the same checks for every source (a JSON value
+ * nested at most 256 levels, at most `maxInputBytes` bytes as JSON). Costs one pass over the value.
+ */
+export function findInputProblem(input: unknown, maxInputBytes: number): { code: 'invalid_body' | 'payload_too_large'; reason: string } | null {
+  const shape = findNonJson(input);
+  if (shape) return { code: 'invalid_body', reason: `input: ${shape.replace(/^\$/, '')}`.replace('input: :', 'input:') };
+  const bytes = Buffer.byteLength(JSON.stringify(input ?? null));
+  return bytes > maxInputBytes ? { code: 'payload_too_large', reason: `input: ${bytes} bytes, at most ${maxInputBytes}` } : null;
+}
+
 /**
  * Persists the request, then enqueues it. "Accepted" means persisted: if the process dies between
  * the two steps, the scheduler's repair sweep enqueues the request it finds `queued` without a job.
+ * Admission counts the project's requests in flight (not final): past `projectMaxInFlight` the
+ * request is refused with GatewayError `rate_limited` and nothing is stored. An input that fails
+ * the checks is refused with `invalid_body` / `payload_too_large` from the API; from a schedule or
+ * the chain it is stored as a failed request (`rejected`, with the reason), so intake goes on.
  * Throws GatewayError `not_found` for an unknown code version.
  */
-export async function acceptRequest(
-  deps: { repository: Pick<Repository, 'putRequest' | 'getCodeVersion'>; queues: QueueSet; nowMs: number },
-  accept: AcceptInput,
-): Promise<{ id: string; created: boolean }> {
+export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Promise<{ id: string; created: boolean }> {
   const { project } = accept;
   let codeCid = project.codeCid;
   const version = accept.version ?? project.version;
@@ -31,17 +53,26 @@ export async function acceptRequest(
     if (!stored) throw new GatewayError('not_found', `project ${project.id} has no code version ${version}`);
     codeCid = stored.codeCid;
   }
+  const problem = findInputProblem(accept.input, deps.config.maxInputBytes);
+  if (problem && accept.source === 'api') throw new GatewayError(problem.code, problem.reason, { details: [problem.reason] });
   const result = await deps.repository.putRequest({
     id: createId('req', deps.nowMs),
     projectId: project.id,
     version,
     codeCid,
     source: accept.source,
-    input: accept.input ?? null,
+    // A refused input is not kept: the reason says what was wrong with it.
+    input: problem ? null : (accept.input ?? null),
     createdAtMs: deps.nowMs,
     idempotencyKey: accept.idempotencyKey,
+    maxOpen: deps.config.projectMaxInFlight,
+    ...(problem ? { rejection: { code: 'rejected' as const, message: problem.reason } } : {}),
     ...(accept.origin ? { origin: accept.origin } : {}),
   });
-  if (result.created) await deps.queues.add('incoming', jobIds.incoming(result.id), { requestId: result.id });
-  return result;
+  if (result.outcome === 'refused') {
+    throw new GatewayError('rate_limited', `project ${project.id} has ${result.open} requests in flight, the most allowed is ${deps.config.projectMaxInFlight}; retry shortly`, { retryAfterSeconds: 1 });
+  }
+  const created = result.outcome === 'created';
+  if (created && !problem) await deps.queues.add('incoming', jobIds.incoming(result.id), { requestId: result.id });
+  return { id: result.id, created };
 }

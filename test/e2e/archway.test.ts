@@ -50,7 +50,7 @@ describe('Archway', function () {
   async function publishedChainRequest(chainProjectId: number, reqId: number, input: string, value: unknown): Promise<string> {
     const id = `req_0000000000${String(chainProjectId).padStart(4, '0')}${String(reqId).padStart(12, '0')}`;
     const now = Date.now();
-    await ctx.repository.putRequest({ id, projectId: 'prj_0000000000000000000000chain', version: 1, codeCid: 'bafkreichain', source: 'chain', input, createdAtMs: now, origin: { chainProjectId, reqId, user: USER, input } });
+    await ctx.repository.putRequest({ id, projectId: 'prj_0000000000000000000000chain', version: 1, codeCid: 'bafkreichain', source: 'chain', input, createdAtMs: now, maxOpen: 1000, origin: { chainProjectId, reqId, user: USER, input } });
     await ctx.repository.assignRequest(id, { round: 2, roundSeed: '00'.repeat(32), committee: ['node_x'], quorum: 1, aggregation: 'exact', assignedAt: new Date(now).toISOString() }, now);
     await ctx.repository.agreeRequest(id, { ok: true, value, resultHash: 'ab'.repeat(32), supporters: ['node_x'], agreedAt: new Date(now).toISOString() }, now);
     await ctx.repository.publishRequest(id, { seq: 1, hash: 'cd'.repeat(32) }, now);

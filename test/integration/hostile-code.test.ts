@@ -72,7 +72,7 @@ describe('hostile code', function () {
       aggregation: 'exact', limits: LIMITS, version: 1, codeCid: computeContentId(utf8(code)), createdAt: new Date(nowMs).toISOString(),
     };
     await ctx.repository.putProject(project, code, `hash-${project.id}`, nowMs);
-    const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, nowMs }, { project, input, source: 'api' });
+    const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, config: ctx.config, nowMs }, { project, input, source: 'api' });
     return waitFor(async () => {
       const request = await ctx.repository.getRequest(id);
       return request && (request.status === 'published' || request.status === 'failed') ? request : undefined;

@@ -60,7 +60,7 @@ describe('pipeline hand-offs', function () {
   }
 
   async function accept(project: Project, input: unknown = { a: 2, b: 3 }): Promise<string> {
-    const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, nowMs: Date.now() }, { project, input, source: 'api' });
+    const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, config: ctx.config, nowMs: Date.now() }, { project, input, source: 'api' });
     return id;
   }
 

@@ -121,17 +121,25 @@ export function parseCodeBody(body: unknown, config: Config): string {
 
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
-/** `PUT /v1/projects/:id/secrets` body: `{NAME: "value"}`, at most 100 names of 64 KiB each. */
-export function parseSecretsBody(body: unknown): Record<string, string> {
+/**
+ * `PUT /v1/projects/:id/secrets` body: `{NAME: "value"}` replacing every secret, at most
+ * `maxSecrets` names and `maxSecretBytes` UTF-8 bytes of values together (413 past the bytes).
+ */
+export function parseSecretsBody(body: unknown, config: Pick<Config, 'maxSecrets' | 'maxSecretBytes'>): Record<string, string> {
   if (!isObject(body)) fail(['body: must be a JSON object of NAME: "value"']);
   const problems: string[] = [];
   const entries = Object.entries(body);
-  if (entries.length > 100) problems.push('body: at most 100 secrets');
+  if (entries.length > config.maxSecrets) fail([`body: at most ${config.maxSecrets} secrets`]);
+  let bytes = 0;
   for (const [name, value] of entries) {
     if (!SECRET_NAME.test(name)) problems.push(`${name.slice(0, 64)}: names are letters, digits and _ (not starting with a digit), up to 64`);
-    if (typeof value !== 'string' || value.length > 65536) problems.push(`${name.slice(0, 64)}: must be a string of at most 65536 characters`);
+    if (typeof value !== 'string') problems.push(`${name.slice(0, 64)}: must be a string`);
+    else bytes += Buffer.byteLength(value);
   }
   if (problems.length > 0) fail(problems);
+  if (bytes > config.maxSecretBytes) {
+    throw new GatewayError('payload_too_large', `the secrets hold ${bytes} bytes, at most ${config.maxSecretBytes}`, { details: [`body: ${bytes} bytes of secret values, at most ${config.maxSecretBytes}`] });
+  }
   return body as Record<string, string>;
 }
 
@@ -170,18 +178,6 @@ export function parseNodeBody(body: unknown): { name?: string; signPublicKey: st
   return { ...(name ? { name } : {}), signPublicKey: (b.signPublicKey as string).toLowerCase(), vrfPublicKey: (b.vrfPublicKey as string).toLowerCase() };
 }
 
-/** `?limit=` (default 50, max 500) and `?cursor=`. */
-export function parseListQuery(query: Record<string, unknown>): { limit: number; cursor?: string } {
-  const raw = query.limit;
-  let limit = 50;
-  if (raw !== undefined) {
-    limit = Number(raw);
-    if (typeof raw !== 'string' || !Number.isSafeInteger(limit) || limit < 1 || limit > 500) fail(['limit: must be an integer in 1..500']);
-  }
-  const cursor = query.cursor;
-  if (cursor !== undefined && (typeof cursor !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(cursor))) fail(['cursor: not a cursor this API returned']);
-  return { limit, ...(cursor ? { cursor } : {}) };
-}
 
 /** `PUT /v1/projects/:id/chain` body: `{chainProjectId}`, the contract's project id (a positive i32). */
 export function parseChainBindingBody(body: unknown): number {

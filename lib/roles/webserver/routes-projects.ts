@@ -5,9 +5,12 @@ import { computeContentId, parseContentId } from '../../crypto/content-id.ts';
 import { GatewayError } from '../../errors.ts';
 import { createId, isId } from '../../ids.ts';
 import type { Project, Schedule } from '../../repository/types.ts';
-import { computeNextRun } from '../cron-schedules.ts';
+import { computeNextRun, parseCronExpression } from '../../cron-expression.ts';
+import { findInputProblem } from '../accept-request.ts';
+import { nextRunOf } from '../cron-schedules.ts';
 import { createApiKey, requireAdmin, requireProject } from './auth.ts';
-import { parseChainBindingBody, parseCodeBody, parseListQuery, parseProjectBody, parseScheduleBody, parseSecretsBody } from './parse-body.ts';
+import { parseChainBindingBody, parseCodeBody, parseProjectBody, parseScheduleBody, parseSecretsBody } from './parse-body.ts';
+import { parseListQuery } from './parse-query.ts';
 import { projectView } from './views.ts';
 import type { WebDeps } from './webserver.ts';
 
@@ -45,7 +48,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/projects', async (ctx) => {
     requireAdmin(ctx);
-    const { limit, cursor } = parseListQuery(ctx.query);
+    const { limit, cursor } = parseListQuery(ctx.query, 'timestamp');
     const page = await repository.listProjects(limit, cursor);
     ctx.body = { items: page.items.map(projectView), nextCursor: page.nextCursor };
   });
@@ -57,12 +60,26 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.put('/v1/projects/:id/code', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
+    const project = await loadProject(ctx.params.id);
     const code = parseCodeBody(await deps.readBody(ctx), config);
-    await checkCode(code);
-    const version = await repository.putCodeVersion(ctx.params.id, computeContentId(utf8(code)), code, new Date(clock.now()).toISOString());
-    if (!version) throw new GatewayError('not_found', `project ${ctx.params.id} not found`);
-    ctx.body = { version: version.version, codeCid: version.codeCid };
+    const codeCid = computeContentId(utf8(code));
+    // The latest code again is that version: it passed its check when it was uploaded.
+    if (codeCid !== project.codeCid) await checkCode(code);
+    const stored = await repository.putCodeVersion(ctx.params.id, codeCid, code, new Date(clock.now()).toISOString(), config.maxCodeVersions);
+    if (stored.outcome === 'missing') throw new GatewayError('not_found', `project ${ctx.params.id} not found`);
+    if (stored.outcome === 'full') throw new GatewayError('conflict', `project ${ctx.params.id} holds ${config.maxCodeVersions} code versions, the most allowed; delete an old one first`);
+    ctx.body = { version: stored.version.version, codeCid: stored.version.codeCid };
+  });
+
+  router.delete('/v1/projects/:id/versions/:n', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    await loadProject(ctx.params.id);
+    const version = /^[1-9]\d{0,8}$/.test(ctx.params.n) ? Number(ctx.params.n) : null;
+    const outcome = version === null ? 'not_found' : await repository.deleteCodeVersion(ctx.params.id, version);
+    if (outcome === 'not_found') throw new GatewayError('not_found', `project ${ctx.params.id} has no code version ${ctx.params.n}`);
+    if (outcome === 'latest') throw new GatewayError('conflict', `version ${version} is the project's latest code; upload another before deleting it`);
+    if (outcome === 'in_use') throw new GatewayError('conflict', `version ${version} runs in requests not yet final; delete it once they finish`);
+    ctx.status = 204;
   });
 
   router.get('/v1/projects/:id/versions', async (ctx) => {
@@ -83,7 +100,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
   router.put('/v1/projects/:id/secrets', async (ctx) => {
     requireProject(ctx, ctx.params.id);
     await loadProject(ctx.params.id);
-    const secrets = parseSecretsBody(await deps.readBody(ctx));
+    const secrets = parseSecretsBody(await deps.readBody(ctx), config);
     if (!deps.hasMasterKey) throw new GatewayError('unavailable', 'the operator has not configured GATEWAY_MASTER_KEY');
     await repository.putSecrets(ctx.params.id, secrets);
     ctx.status = 204;
@@ -116,20 +133,27 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
     requireProject(ctx, ctx.params.id);
     await loadProject(ctx.params.id);
     const body = parseScheduleBody(await deps.readBody(ctx));
-    const nextRun = computeNextRun(body.cron);
-    if (!nextRun) throw new GatewayError('invalid_body', `cron: "${body.cron}" is not a valid node-cron expression`, { details: ['cron: not a valid node-cron expression'] });
+    const cron = parseCronExpression(body.cron);
     const nowMs = clock.now();
-    const schedule: Schedule = { id: createId('sch', nowMs), projectId: ctx.params.id, cron: body.cron, input: body.input, createdAt: new Date(nowMs).toISOString() };
-    await repository.putSchedule(schedule);
+    const nextRun = computeNextRun(cron, nowMs);
+    if (nextRun === null) throw new GatewayError('invalid_body', 'cron: the expression never fires within five years', { details: ['cron: never fires within five years'] });
+    const inputProblem = findInputProblem(body.input, config.maxInputBytes);
+    if (inputProblem) throw new GatewayError(inputProblem.code, inputProblem.reason, { details: [inputProblem.reason] });
+    const schedule: Schedule = { id: createId('sch', nowMs), projectId: ctx.params.id, cron: cron.expression, input: body.input, createdAt: new Date(nowMs).toISOString() };
+    if (!(await repository.putSchedule(schedule, config.maxSchedules))) {
+      throw new GatewayError('conflict', `project ${ctx.params.id} has ${config.maxSchedules} schedules, the most allowed; delete one first`);
+    }
     ctx.status = 201;
-    ctx.body = { ...schedule, nextRunAt: nextRun.toISOString() };
+    ctx.body = { ...schedule, nextRunAt: new Date(nextRun).toISOString() };
   });
 
   router.get('/v1/projects/:id/schedules', async (ctx) => {
     requireProject(ctx, ctx.params.id);
     await loadProject(ctx.params.id);
     const schedules = await repository.listSchedules(ctx.params.id);
-    ctx.body = { items: schedules.map((s) => ({ ...s, nextRunAt: computeNextRun(s.cron)?.toISOString() ?? null })) };
+    const nowMs = clock.now();
+    const refusals = await Promise.all(schedules.map((s) => repository.getRefusedTicks(s.id)));
+    ctx.body = { items: schedules.map((s, i) => ({ ...s, nextRunAt: nextRunOf(s.cron, nowMs), ...refusals[i] })) };
   });
 
   router.delete('/v1/schedules/:id', async (ctx) => {

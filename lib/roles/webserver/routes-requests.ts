@@ -5,11 +5,11 @@ import { isId } from '../../ids.ts';
 import { FINAL_STATUSES, type RequestRecord } from '../../repository/types.ts';
 import { acceptRequest } from '../accept-request.ts';
 import { requireProject } from './auth.ts';
-import { parseListQuery, parseRequestBody } from './parse-body.ts';
+import { parseRequestBody } from './parse-body.ts';
+import { parseListQuery, parseWaitQuery } from './parse-query.ts';
 import { requestView } from './views.ts';
 import type { WebDeps } from './webserver.ts';
 
-const MAX_WAIT_MS = 30_000;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
 const BACKLOG_CHECK_MS = 250;
@@ -36,7 +36,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
     const body = parseRequestBody(await deps.readBody(ctx));
     if (await isOverloaded()) throw new GatewayError('rate_limited', `more than ${deps.config.maxQueued} requests are waiting; retry shortly`);
     const { id, created } = await acceptRequest(
-      { repository, queues: deps.queues, nowMs: clock.now() },
+      { repository, queues: deps.queues, config: deps.config, nowMs: clock.now() },
       { project, input: body.input, version: body.version, source: 'api', idempotencyKey },
     );
     deps.onAccepted?.();
@@ -46,7 +46,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
   });
 
   router.get('/v1/requests/:id', async (ctx) => {
-    const waitMs = parseWait(ctx.query.wait);
+    const waitMs = parseWaitQuery(ctx.query);
     let request = await loadRequest(ctx.params.id);
     requireProject(ctx, request.projectId);
     if (waitMs > 0 && !FINAL_STATUSES.includes(request.status)) {
@@ -66,8 +66,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/projects/:id/requests', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    const { limit, cursor } = parseListQuery(ctx.query);
-    if (cursor && !isId('req', cursor)) throw new GatewayError('invalid_body', 'cursor: not a cursor this API returned', { details: ['cursor: not a cursor this API returned'] });
+    const { limit, cursor } = parseListQuery(ctx.query, 'request');
     const page = await repository.listProjectRequests(ctx.params.id, limit, cursor);
     ctx.body = { items: page.items.map(requestView), nextCursor: page.nextCursor };
   });
@@ -77,13 +76,4 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
     if (!request) throw new GatewayError('not_found', `request ${id} not found`);
     return request;
   }
-}
-
-function parseWait(raw: unknown): number {
-  if (raw === undefined) return 0;
-  const value = Number(raw);
-  if (typeof raw !== 'string' || !Number.isSafeInteger(value) || value < 0 || value > MAX_WAIT_MS) {
-    throw new GatewayError('invalid_body', `wait: must be an integer in 0..${MAX_WAIT_MS}`, { details: [`wait: must be an integer in 0..${MAX_WAIT_MS}`] });
-  }
-  return value;
 }
