@@ -41,7 +41,7 @@ export interface ProcessContext {
 export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel)): Promise<ProcessContext> {
   const connection = createRedis(redisUrl, `gateway-${name}`);
   connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  const repository = createRepository(connection, { prefix: config.keyPrefix, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
+  const repository = createRepository(connection, { prefix: config.keyPrefix, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
   const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   const metrics = createMetrics();
   metrics.setQueueSource(() => snapshotQueues(queues, repository));
@@ -198,7 +198,7 @@ async function snapshotQueues(queues: QueueSet, repository: Repository): Promise
   const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
   const targets: [QueueKind, string | undefined][] = [
     ...(['incoming', 'votes', 'tickets', 'publish'] as const).map((kind): [QueueKind, undefined] => [kind, undefined]),
-    ...nodes.map((n): [QueueKind, string] => ['exec', n.id]),
+    ...nodes.flatMap((n): [QueueKind, string][] => [['exec', n.id], ['ticketRequests', n.id]]),
   ];
   const now = Date.now();
   return Promise.all(targets.map(async ([kind, nodeId]) => {

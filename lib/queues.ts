@@ -7,8 +7,10 @@ import type { Vote } from './protocol/vote.ts';
 export interface JobPayloads {
   /** webserver/scheduler → receiver: a request persisted as `queued`. */
   incoming: { requestId: string };
-  /** receiver/scheduler → one executor node. */
-  exec: { kind: 'run'; requestId: string } | { kind: 'ticket'; round: number };
+  /** receiver → one executor node: run a request. */
+  exec: { kind: 'run'; requestId: string };
+  /** scheduler → one executor node: prove the ticket of a round. A queue of its own, with a worker of its own, so tickets never wait behind runs. */
+  ticketRequests: { kind: 'ticket'; round: number };
   /** executor → consensus (votes); receiver → consensus (delayed deadline). */
   votes: { kind: 'vote'; vote: Vote; logs?: string[] } | { kind: 'deadline'; requestId: string };
   /** executor → scheduler. */
@@ -19,11 +21,11 @@ export interface JobPayloads {
 
 export type QueueKind = keyof JobPayloads;
 
-/** BullMQ queue name of a kind; executor queues are per node (`exec.<nodeId>`). */
+/** BullMQ queue name of a kind; executor queues are per node (`exec.<nodeId>`, `exec.<nodeId>.tickets`). */
 export function queueName(kind: QueueKind, nodeId?: string): string {
-  if (kind !== 'exec') return kind;
-  if (!nodeId || nodeId.includes(':')) throw new RangeError('exec queues need a node id without ":"');
-  return `exec.${nodeId}`;
+  if (kind !== 'exec' && kind !== 'ticketRequests') return kind;
+  if (!nodeId || nodeId.includes(':')) throw new RangeError('executor queues need a node id without ":"');
+  return kind === 'exec' ? `exec.${nodeId}` : `exec.${nodeId}.tickets`;
 }
 
 /** Deterministic job ids: a redelivered or re-added job never becomes a second job while the first exists. */
@@ -52,8 +54,7 @@ export type TypedQueue<K extends QueueKind> = Queue<JobPayloads[K], unknown, str
 export interface QueueSet {
   get<K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K>;
   /** Adds one job with its deterministic id. */
-  /** `first` puts the job at the head of the queue (ticket jobs must not wait behind a backlog of runs). */
-  add<K extends QueueKind>(kind: K, jobId: string, data: JobPayloads[K], options?: { nodeId?: string; delayMs?: number; first?: boolean }): Promise<void>;
+  add<K extends QueueKind>(kind: K, jobId: string, data: JobPayloads[K], options?: { nodeId?: string; delayMs?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,7 +74,7 @@ export function createQueueSet(connection: Redis, prefix: string, onError: (erro
     get,
     async add(kind, jobId, data, options = {}) {
       const queue = get(kind, options.nodeId) as unknown as Queue;
-      await queue.add(kind, data, { jobId, ...(options.delayMs ? { delay: options.delayMs } : {}), ...(options.first ? { lifo: true } : {}) });
+      await queue.add(kind, data, { jobId, ...(options.delayMs ? { delay: options.delayMs } : {}) });
     },
     async close() {
       const all = [...queues.values()];

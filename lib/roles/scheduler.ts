@@ -37,9 +37,9 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     const started = await repository.startRound({ round: round.round, seed: toHex(round.seed), proof: toHex(round.proof), startedAt: new Date(clock.now()).toISOString() });
     if (!started) return;
     const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
-    // A ticket that waits behind a backlog of runs arrives after its round froze and the node drops
-    // out of the next committees, just when it is busiest: tickets jump the queue.
-    await Promise.all(nodes.map((n) => queues.add('exec', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id, first: true })));
+    // A ticket that waited behind runs would arrive after its round froze and drop the node from the
+    // next committees just when it is busiest: ticket requests have their own queue and worker.
+    await Promise.all(nodes.map((n) => queues.add('ticketRequests', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id })));
     logger.debug({ round: round.round, nodes: nodes.length }, 'round started');
   }
 
@@ -48,7 +48,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     const [node, record] = await Promise.all([repository.getNode(nodeId), repository.getRound(round)]);
     if (!node || node.status !== 'active') return 'refused: unknown node';
     if (!record) return 'refused: unknown round';
-    if (record.frozen) return 'refused: late';
+    // The proof first: a forged ticket is reported as forged, late or not.
     let valid = false;
     try {
       valid = verifyTicket(fromHex(node.vrfPublicKey, 32), round, fromHex(record.seed, 32), { nodeId, beta: fromHex(beta, 64), proof: fromHex(proof, 80) });
@@ -59,6 +59,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
       logger.warn({ nodeId, round }, 'ticket refused: bad proof');
       return 'refused: bad proof';
     }
+    if (record.frozen) return 'refused: late';
     const stored = await repository.putTicket(round, { nodeId, beta, proof });
     return stored === 'stored' ? 'stored' : `refused: ${stored}`;
   }
@@ -88,10 +89,10 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     ticking = ticking.then(tick).catch((err: Error) => logger.error({ err: { message: err.message } }, 'round tick failed'));
   };
   const ticketWorker = startWorker(deps, 'tickets', storeTicket, { concurrency: 4 });
-  const cron = startCronSchedules({ repository, queues, clock, logger, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
+  const cron = startCronSchedules({ repository, queues, clock, logger, config, metrics: deps.metrics, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
   const chainSettings = chainSettingsOf(config);
   const inputter = chainSettings
-    ? startChainInputter({ repository, queues, clock, logger, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
+    ? startChainInputter({ repository, queues, clock, logger, config, metrics: deps.metrics, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
     : null;
   runTick();
   const scheduleTick = () => {
@@ -99,7 +100,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     timer = setTimeout(() => {
       runTick();
       scheduleTick();
-    }, config.roundMs - (clock.now() % config.roundMs) || config.roundMs);
+    }, nextTickDelayMs(clock.now(), config.roundMs));
   };
   scheduleTick();
   const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: sweep, onError: (err) => logger.error({ err: { message: err.message } }, 'repair sweep failed') });
@@ -118,4 +119,14 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
       await lease.release();
     }),
   };
+}
+
+/**
+ * Time to the next round boundary. A timer may fire a millisecond before the boundary it aimed at
+ * (timers and the wall clock drift apart): the boundary right after it is then skipped, so two
+ * rounds never start a millisecond apart (the first would freeze with no tickets).
+ */
+export function nextTickDelayMs(nowMs: number, roundMs: number): number {
+  const delay = roundMs - (nowMs % roundMs);
+  return delay < roundMs / 2 ? delay + roundMs : delay;
 }

@@ -93,7 +93,7 @@ describe('scheduler', function () {
     expect(verifyRoundChain(publicKey(COUNTER_KEY), rounds)).to.deep.equal({ ok: true });
   });
 
-  it('puts ticket jobs at the head of each node queue, ahead of any backlog of runs', async () => {
+  it('sends ticket requests to a ticket queue of each node, never behind a backlog of runs', async () => {
     await seedFrozenRound(ctx, nodes);
     for (let i = 0; i < 5; i++) await ctx.queues.add('exec', `req_backlog${i}.${nodes[0].nodeId}`, { kind: 'run', requestId: `req_backlog${i}` }, { nodeId: nodes[0].nodeId });
     const scheduler = await startRole('scheduler', ctx);
@@ -101,9 +101,10 @@ describe('scheduler', function () {
     // Stopped, the scheduler has sent the ticket jobs of its last round and starts no other.
     await scheduler.stop();
     const round = await ctx.repository.getLatestRoundNumber();
-    // Ascending order is the order a worker takes them in.
-    const waiting = await ctx.queues.get('exec', nodes[0].nodeId).getJobs(['waiting'], 0, 0, true);
-    expect(waiting[0].data).to.deep.equal({ kind: 'ticket', round });
+    const tickets = await ctx.queues.get('ticketRequests', nodes[0].nodeId).getJobs(['waiting'], 0, -1, true);
+    expect(tickets.map((job) => job.data).at(-1)).to.deep.equal({ kind: 'ticket', round });
+    const runs = await ctx.queues.get('exec', nodes[0].nodeId).getJobs(['waiting'], 0, -1, true);
+    expect(runs.map((job) => job.data.kind)).to.deep.equal(['run', 'run', 'run', 'run', 'run']);
   });
 
   it('refuses a ticket for a frozen round as late and one with a bad proof', async () => {
@@ -123,7 +124,7 @@ describe('scheduler', function () {
 
   it('fires a cron schedule, and the same tick never makes a second request', async () => {
     const project = await putProject();
-    await ctx.repository.putSchedule({ id: 'sch_0000000000000000000000test', projectId: project.id, cron: '* * * * * *', input: { tick: true }, createdAt: new Date().toISOString() });
+    await ctx.repository.putSchedule({ id: 'sch_0000000000000000000000test', projectId: project.id, cron: '* * * * * *', input: { tick: true }, createdAt: new Date().toISOString() }, 20);
     handles.push(await startRole('scheduler', ctx), await startRole('scheduler', ctx));
     const page = await waitFor(async () => {
       const list = await ctx.repository.listProjectRequests(project.id, 50);
@@ -131,7 +132,7 @@ describe('scheduler', function () {
     }, 10_000, 'two scheduled requests');
     expect(page.items[0]).to.deep.include({ source: 'schedule', input: { tick: true } });
     const tickMs = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const deps = { repository: ctx.repository, queues: ctx.queues, nowMs: Date.now() };
+    const deps = { repository: ctx.repository, queues: ctx.queues, config: ctx.config, nowMs: Date.now() };
     const first = await acceptRequest(deps, { project, input: null, source: 'schedule', idempotencyKey: scheduleTickKey('sch_x', tickMs) });
     const second = await acceptRequest(deps, { project, input: null, source: 'schedule', idempotencyKey: scheduleTickKey('sch_x', tickMs) });
     expect(second).to.deep.equal({ id: first.id, created: false });
@@ -143,7 +144,7 @@ describe('scheduler', function () {
     await seedFrozenRound(ctx, nodes);
     const project = await putProject();
     const stranded = Date.now() - 10_000;
-    await ctx.repository.putRequest({ id: 'req_0000000000stranded00000000', projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, createdAtMs: stranded });
+    await ctx.repository.putRequest({ id: 'req_0000000000stranded00000000', projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, createdAtMs: stranded, maxOpen: 1000 });
     handles.push(await startRole('receiver', ctx));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await ctx.repository.getRequest('req_0000000000stranded00000000'))?.status).to.equal('queued');

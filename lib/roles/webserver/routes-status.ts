@@ -77,7 +77,7 @@ export function mountQueueBoard(app: Koa, deps: WebDeps): void {
     const nodes = (await deps.repository.listNodes()).filter((n) => n.status === 'active').map((n) => n.id);
     if (nodes.join() !== shownNodes) {
       shownNodes = nodes.join();
-      board.replaceQueues([...fixed.map((kind) => deps.queues.get(kind)), ...nodes.map((id) => deps.queues.get('exec', id))].map((q) => new BullMQAdapter(q)));
+      board.replaceQueues([...fixed.map((kind) => deps.queues.get(kind)), ...nodes.flatMap((id) => [deps.queues.get('exec', id), deps.queues.get('ticketRequests', id)])].map((q) => new BullMQAdapter(q)));
     }
     return plugin(ctx, next);
   });
