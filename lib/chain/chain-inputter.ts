@@ -3,7 +3,7 @@
 // `chain.<projectId>.<reqId>`, so restarts and overlapping polls never miss or duplicate one.
 import type { Config } from '../config.ts';
 import { isGatewayError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { errorForLog, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
@@ -95,7 +95,7 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
       // A broken connection is rebuilt on the next poll.
       reader?.disconnect();
       reader = undefined;
-      deps.logger.warn({ err: { message: err.message } }, 'chain poll failed');
+      deps.logger.warn({ err: errorForLog(err) }, 'chain poll failed');
     },
   });
   return {

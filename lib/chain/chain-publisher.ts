@@ -2,7 +2,7 @@
 // sequence): takes published chain requests from the outbox, skips results the contract already
 // holds, and saves the rest with SaveResultMsg, several per transaction, retrying with backoff.
 import { canonicalJson } from '../crypto/canonical-json.ts';
-import type { Logger } from '../logger.ts';
+import { errorForLog, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Repository } from '../repository/index.ts';
 import type { ChainProjectState, ChainResult } from './contract-schema.ts';
@@ -44,7 +44,7 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
     const attempts = (request.chain?.attempts ?? 0) + 1;
     if (attempts >= deps.maxAttempts) {
       metrics.chainTxs.inc({ outcome: 'failed' });
-      logger.error({ requestId: request.id, attempts, error }, 'chain publication failed for good');
+      logger.error({ requestId: request.id, attempts, errorBytes: Buffer.byteLength(error) }, 'chain publication failed for good');
       return repository.putChainPublication(request.id, { ...request.chain, status: 'failed', error, attempts }, null);
     }
     const backoffMs = Math.min(60_000, 500 * 2 ** attempts);
@@ -85,7 +85,8 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
           return;
         }
         metrics.chainTxs.inc({ outcome: 'rejected' });
-        logger.warn({ txHash: outcome.txHash, code: outcome.code, log: outcome.log }, 'chain transaction rejected');
+        // The chain's log may quote the results (user output): its length only.
+        logger.warn({ txHash: outcome.txHash, code: outcome.code, logBytes: Buffer.byteLength(outcome.log ?? '') }, 'chain transaction rejected');
         // One bad result must not hold the others back: resend them one by one.
         if (batch.length > 1) {
           for (const r of batch) await send(chain, [r]);
@@ -137,7 +138,7 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
     onError: (err) => {
       writer?.disconnect();
       writer = undefined;
-      logger.warn({ err: { message: err.message } }, 'chain publication round failed');
+      logger.warn({ err: errorForLog(err) }, 'chain publication round failed');
     },
   });
   return {

@@ -2,7 +2,7 @@
 import { Worker, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
+import { errorForLog, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { queueName, type JobPayloads, type QueueKind } from '../queues.ts';
 
@@ -56,9 +56,9 @@ export function startWorker<K extends QueueKind>(
     maxStalledCount: 5,
   });
   worker.on('failed', (job, err) => {
-    base.logger.warn({ queue: name, jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message, name: err.name } }, 'job failed');
+    base.logger.warn({ queue: name, jobId: job?.id, attempts: job?.attemptsMade, err: errorForLog(err) }, 'job failed');
   });
-  worker.on('error', (err) => base.logger.error({ queue: name, err: { message: err.message } }, 'worker error'));
+  worker.on('error', (err) => base.logger.error({ queue: name, err: errorForLog(err) }, 'worker error'));
   return worker;
 }
 

@@ -7,6 +7,7 @@ import { computeTally } from '../protocol/vote-tally.ts';
 import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
 import type { RequestRecord, StoredVote } from '../repository/types.ts';
+import { capLogs, MAX_ERROR_BYTES, utf8Length } from '../sandbox/outcome.ts';
 import { createCommitteeCache } from './committee-cache.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
 
@@ -87,15 +88,31 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     }
     if (refusal === 'already_final' && request.status === 'agreed') await queues.add('publish', jobIds.publish(request.id), { requestId: request.id });
     if (refusal) return refuse(refusal, vote);
+    // A vote carries user output: nothing larger than the operator's ceilings is stored.
+    if (isOversized(vote)) return refuse('oversized', vote);
     const recording = await repository.recordVote(request.id, {
       nodeId: vote.nodeId, round: vote.round, ok: vote.ok, resultHash: vote.resultHash, value: vote.value, signature: vote.signature,
-      ...(logs ? { logs: capLogs(logs, config.maxLogLines + 1, config.maxLogBytes) } : {}),
+      ...(logs ? { logs: capLogs(logs, { maxLogLines: config.maxLogLines, maxLogBytes: config.maxLogBytes }) } : {}),
     });
     if (recording.outcome === 'not_assigned') return refuse('already_final', vote);
     if (recording.outcome === 'duplicate') return refuse('duplicate', vote);
     metrics.votes.inc({ result: 'accepted', reason: '' });
     logger.info({ requestId: request.id, nodeId: vote.nodeId, round: vote.round }, 'vote accepted');
     return finalize(request, recording.votes);
+  }
+
+  // A result above the operator's output ceiling, or an error message above the cut every sandbox
+  // applies (4,096 bytes and the ellipsis).
+  function isOversized(vote: Vote): boolean {
+    try {
+      if (!vote.ok) {
+        const message = (vote.value as { error?: unknown } | null)?.error;
+        return typeof message !== 'string' || utf8Length(message) > MAX_ERROR_BYTES + utf8Length('…');
+      }
+      return utf8Length(JSON.stringify(vote.value) ?? '') > config.maxOutputBytes;
+    } catch {
+      return true; // not serializable (nested too deep): nothing to store
+    }
   }
 
   function refuse(reason: string, vote: Vote): string {
@@ -123,15 +140,4 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
   return { name: 'consensus', isReady: () => worker.isRunning(), stop: once(() => worker.close()) };
 }
 
-/** Logs ride unsigned beside a vote: keep at most the operator's ceilings of them. */
-function capLogs(logs: readonly unknown[], maxLines: number, maxBytes: number): string[] {
-  const kept: string[] = [];
-  let bytes = 0;
-  for (const line of logs.slice(0, maxLines)) {
-    const text = String(line);
-    bytes += Buffer.byteLength(text);
-    if (bytes > maxBytes) break;
-    kept.push(text);
-  }
-  return kept;
-}
+

@@ -6,7 +6,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config.ts';
 import { computeNextRun, parseCronExpression } from '../cron-expression.ts';
 import { isGatewayError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { errorForLog, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
@@ -85,7 +85,7 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
       const task = cron.schedule(expression, (context) => {
         // The scheduled second, not the moment the callback ran: the same on every scheduler.
         const tickMs = Math.floor(context.date.getTime() / 1000) * 1000;
-        fire(schedule, tickMs).catch((err: Error) => deps.logger.error({ scheduleId: schedule.id, err: { message: err.message } }, 'schedule tick failed'));
+        fire(schedule, tickMs).catch((err: Error) => deps.logger.error({ scheduleId: schedule.id, err: errorForLog(err) }, 'schedule tick failed'));
       }, { name: schedule.id, noOverlap: false, suppressMissedWarning: true });
       tasks.set(schedule.id, task);
     }
@@ -95,7 +95,7 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
     intervalMs: deps.reloadMs,
     run: reload,
     runAtStart: true,
-    onError: (err) => deps.logger.error({ err: { message: err.message } }, 'schedule reload failed'),
+    onError: (err) => deps.logger.error({ err: errorForLog(err) }, 'schedule reload failed'),
   });
 
   return {

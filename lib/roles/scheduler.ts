@@ -7,6 +7,7 @@ import { fromHex, toHex } from '../crypto/bytes.ts';
 import { GENESIS_SEED, createRound } from '../protocol/rounds.ts';
 import { verifyTicket } from '../protocol/tickets.ts';
 import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
+import { errorForLog } from '../logger.ts';
 import type { Repository } from '../repository/index.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
 import { chainSettingsOf, connectChainReader } from '../chain/archway-client.ts';
@@ -86,7 +87,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   }
 
   const runTick = () => {
-    ticking = ticking.then(tick).catch((err: Error) => logger.error({ err: { message: err.message } }, 'round tick failed'));
+    ticking = ticking.then(tick).catch((err: Error) => logger.error({ err: errorForLog(err) }, 'round tick failed'));
   };
   const ticketWorker = startWorker(deps, 'tickets', storeTicket, { concurrency: 4 });
   const cron = startCronSchedules({ repository, queues, clock, logger, config, metrics: deps.metrics, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
@@ -103,7 +104,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     }, nextTickDelayMs(clock.now(), config.roundMs));
   };
   scheduleTick();
-  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: sweep, onError: (err) => logger.error({ err: { message: err.message } }, 'repair sweep failed') });
+  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: sweep, onError: (err) => logger.error({ err: errorForLog(err) }, 'repair sweep failed') });
 
   return {
     name: 'scheduler',

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { GatewayError, type ErrorCode } from '../../errors.ts';
-import type { Logger } from '../../logger.ts';
+import { errorForLog, type Logger } from '../../logger.ts';
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
@@ -46,7 +46,7 @@ export function createErrorMiddleware(logger: Logger) {
       ctx.status = STATUS[gatewayError.code];
       ctx.body = { error: { code: gatewayError.code, message: gatewayError.message, ...(gatewayError.details ? { details: gatewayError.details } : {}) } };
       if (gatewayError.code === 'rate_limited' || gatewayError.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(gatewayError.retryAfterSeconds ?? 1));
-      if (ctx.status >= 500 && gatewayError.code !== 'not_implemented') logger.error({ httpRequestId: requestId, method: ctx.method, path: ctx.path, err: { message: (error as Error)?.message, name: (error as Error)?.name } }, 'request failed');
+      if (ctx.status >= 500 && gatewayError.code !== 'not_implemented') logger.error({ httpRequestId: requestId, method: ctx.method, route: String((ctx as { _matchedRoute?: unknown })._matchedRoute ?? 'unmatched'), err: errorForLog(error) }, 'request failed');
     }
   };
 }
