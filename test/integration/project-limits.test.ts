@@ -1,0 +1,175 @@
+// Per-project limits through the real Koa app on a real redis-server: admission by requests in
+// flight, caps on schedules, code versions, secrets and input bytes, version deletion, idempotency
+// expiry, and cron expressions checked by our own parser.
+import { expect } from 'chai';
+import type { ProcessContext } from '../../lib/process.ts';
+import { startRole } from '../../lib/process.ts';
+import type { RoleHandle } from '../../lib/roles/common.ts';
+import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
+import { createClient } from '../support/http.ts';
+import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { allowSharedFixtures } from '../support/root-hooks.ts';
+
+const CODE = 'export default (input) => input';
+
+describe('project limits', function () {
+  this.timeout(60_000);
+  // The webserver's check process is shared by every case.
+  allowSharedFixtures(this);
+  let redis: TestRedis;
+  let ctx: ProcessContext;
+  let web: RoleHandle & { url: string };
+  let call: ReturnType<typeof createClient>;
+
+  before(async () => {
+    redis = await startTestRedis();
+    ctx = await openTestProcess(redis.url, {
+      GATEWAY_PROJECT_MAX_IN_FLIGHT: '3', GATEWAY_MAX_SCHEDULES: '2', GATEWAY_MAX_CODE_VERSIONS: '3', GATEWAY_MAX_SECRETS: '2',
+      GATEWAY_MAX_SECRET_BYTES: '64', GATEWAY_MAX_INPUT_BYTES: '100', GATEWAY_IDEMPOTENCY_TTL_MS: '60000',
+    });
+    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
+    call = createClient(web.url);
+  });
+  after(async () => {
+    await web.stop();
+    await ctx.close();
+    await redis.stop();
+  });
+
+  async function createProject(code = CODE): Promise<{ id: string; apiKey: string; codeCid: string }> {
+    const reply = await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'limits', code } });
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
+    return reply.body;
+  }
+
+  const send = (project: { id: string; apiKey: string }, body: unknown, headers: Record<string, string> = {}) =>
+    call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body, headers });
+
+  it('refuses a project past its requests in flight with 429 and Retry-After, and admits again once one is final', async () => {
+    const project = await createProject();
+    const other = await createProject();
+    const accepted = [];
+    for (let i = 0; i < 3; i++) accepted.push(await send(project, { input: i }, { 'Idempotency-Key': `k${i}` }));
+    expect(accepted.map((r) => r.status)).to.deep.equal([202, 202, 202]);
+    const refused = await send(project, { input: 3 });
+    expect(refused.status).to.equal(429);
+    expect(refused.body.error.code).to.equal('rate_limited');
+    expect(refused.headers.get('retry-after')).to.equal('1');
+    // A known idempotency key still answers with its request; another project is not affected.
+    const again = await send(project, { input: 0 }, { 'Idempotency-Key': 'k0' });
+    expect(again.status).to.equal(200);
+    expect(again.body.id).to.equal(accepted[0].body.id);
+    expect((await send(other, { input: 1 })).status).to.equal(202);
+    // One request reaching a final state gives its slot back, once.
+    await ctx.repository.failRequest(accepted[1].body.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
+    await ctx.repository.failRequest(accepted[1].body.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
+    expect(await ctx.repository.countOpenRequests(project.id)).to.equal(2);
+    expect((await send(project, { input: 4 })).status).to.equal(202);
+    expect((await send(project, { input: 5 })).status).to.equal(429);
+  });
+
+  it('refuses an input above the byte limit with 413, and a deep one with 400', async () => {
+    const project = await createProject();
+    const big = await send(project, { input: 'x'.repeat(200) });
+    expect(big.status).to.equal(413);
+    expect(big.body.error).to.deep.include({ code: 'payload_too_large', details: ['input: 202 bytes, at most 100'] });
+    let deep: unknown = 1;
+    for (let i = 0; i < 300; i++) deep = [deep];
+    const nested = await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, raw: JSON.stringify({ input: deep }), headers: { 'content-type': 'application/json' } });
+    expect(nested.status).to.equal(400);
+    expect(nested.body.error.code).to.equal('invalid_body');
+  });
+
+  it('lets idempotency keys expire after the configured time', async () => {
+    const project = await createProject();
+    const reply = await send(project, { input: 1 }, { 'Idempotency-Key': 'expiring' });
+    expect(reply.status).to.equal(202);
+    const [idemKey] = await ctx.connection.keys(`${ctx.config.keyPrefix}:idem:${project.id}:*`);
+    const ttl = await ctx.connection.pttl(idemKey);
+    expect(ttl).to.be.within(1, 60_000);
+  });
+
+  it('keeps one version for the latest code uploaded again, caps versions, and deletes old ones not in use', async () => {
+    const project = await createProject();
+    const put = (code: string) => call('PUT', `/v1/projects/${project.id}/code`, { token: project.apiKey, body: { code } });
+    expect((await put(CODE)).body).to.deep.equal({ version: 1, codeCid: project.codeCid });
+    const v2 = await put('export default () => 2');
+    const v3 = await put('export default () => 3');
+    expect([v2.body.version, v3.body.version]).to.deep.equal([2, 3]);
+    expect((await put('export default () => 3')).body).to.deep.equal({ version: 3, codeCid: v3.body.codeCid });
+    const full = await put('export default () => 4');
+    expect(full.status).to.equal(409);
+    expect(full.body.error.code).to.equal('conflict');
+    const del = (n: string) => call('DELETE', `/v1/projects/${project.id}/versions/${n}`, { token: project.apiKey });
+    expect((await del('3')).status).to.equal(409);
+    // Version 2 runs in a request not yet final: it stays until the request finishes.
+    const pinned = await send(project, { version: 2 });
+    expect(pinned.status).to.equal(202);
+    const inUse = await del('2');
+    expect(inUse.status).to.equal(409);
+    expect(inUse.body.error.message).to.match(/not yet final/);
+    await ctx.repository.failRequest(pinned.body.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
+    expect((await del('2')).status).to.equal(204);
+    expect((await call('GET', `/v1/code/${v2.body.codeCid}`)).status).to.equal(404);
+    expect((await del('2')).status).to.equal(404);
+    expect((await del('abc')).status).to.equal(404);
+    const versions = await call('GET', `/v1/projects/${project.id}/versions`, { token: project.apiKey });
+    expect(versions.body.items.map((v: { version: number }) => v.version)).to.deep.equal([1, 3]);
+    expect((await put('export default () => 4')).body.version).to.equal(4);
+  });
+
+  it('caps secrets by count and bytes', async () => {
+    const project = await createProject();
+    const put = (body: unknown) => call('PUT', `/v1/projects/${project.id}/secrets`, { token: project.apiKey, body });
+    expect((await put({ A: 'a', B: 'b' })).status).to.equal(204);
+    const many = await put({ A: 'a', B: 'b', C: 'c' });
+    expect(many.status).to.equal(400);
+    expect(many.body.error.details).to.deep.equal(['body: at most 2 secrets']);
+    const heavy = await put({ A: 'x'.repeat(65) });
+    expect(heavy.status).to.equal(413);
+    expect(heavy.body.error.code).to.equal('payload_too_large');
+  });
+
+  it('caps schedules, checks cron with our own parser, and refuses expressions that never fire', async () => {
+    const project = await createProject();
+    const add = (cron: string, input?: unknown) => call('POST', `/v1/projects/${project.id}/schedules`, { token: project.apiKey, body: { cron, ...(input === undefined ? {} : { input }) } });
+    const cases: Array<[string, string]> = [
+      ['0-59/1 0-59 0-23 1-31 1-12 0-7 *', 'cron: expected 5 or 6 fields, got 7'],
+      ['99999999 * * * *', 'cron: minute value "99999999" has more than 2 digits'],
+      ['* 25 * * *', 'cron: hour value 25 is outside 0-23'],
+      ['0 0 30 2 *', 'cron: day-of-month 30 never occurs in month 2'],
+    ];
+    for (const [cron, detail] of cases) {
+      const reply = await add(cron);
+      expect(reply.status, cron).to.equal(400);
+      expect(reply.body.error.details, cron).to.deep.equal([detail]);
+    }
+    // A Monday 29 February is years away (2044): beyond the five-year search, so refused.
+    expect((await add('0 0 29 2 1')).body.error.details).to.deep.equal(['cron: never fires within five years']);
+    expect((await add('0 0 29 2 *')).status).to.equal(201);
+    expect((await add('*  */5   * * *')).body.cron).to.equal('* */5 * * *');
+    const third = await add('0 * * * *');
+    expect(third.status).to.equal(409);
+    expect(third.body.error.code).to.equal('conflict');
+    const list = await call('GET', `/v1/projects/${project.id}/schedules`, { token: project.apiKey });
+    expect(list.body.items.map((s: { refusedTicks: number }) => s.refusedTicks)).to.deep.equal([0, 0]);
+  });
+
+  it('records a schedule tick refused at admission on the schedule', async () => {
+    const project = await createProject();
+    for (let i = 0; i < 3; i++) expect((await send(project, { input: i })).status).to.equal(202);
+    const schedule = await call('POST', `/v1/projects/${project.id}/schedules`, { token: project.apiKey, body: { cron: '* * * * * *' } });
+    expect(schedule.status).to.equal(201);
+    const scheduler = await startRole('scheduler', ctx);
+    try {
+      const refused = await waitFor(async () => {
+        const items = (await call('GET', `/v1/projects/${project.id}/schedules`, { token: project.apiKey })).body.items;
+        return items[0].refusedTicks > 0 ? items[0] : undefined;
+      }, 15_000, 'a refused tick');
+      expect(refused.lastRefusal.reason).to.equal('the project had 3 requests in flight');
+    } finally {
+      await scheduler.stop();
+    }
+    expect(await ctx.repository.countOpenRequests(project.id)).to.equal(3);
+  });
+});
