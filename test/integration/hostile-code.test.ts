@@ -94,16 +94,17 @@ describe('hostile code', function () {
 
   it('stops an infinite loop after an await at the CPU limit', () => expectError('export default async () => { await null; while (true) {} }', 'CPU time limit of 400 ms exceeded'));
 
-  it('stops a loop that starts after a host promise at the wall-clock deadline', () =>
-    expectError(`export default async (input, ctx) => { await ctx.fetch('http://127.0.0.2:${(web.address() as AddressInfo).port}/'); while (true) {} }`, 'timed out after 1500 ms'));
+  it('stops a loop that starts after a host promise at the CPU limit: the budget spans every slice', () =>
+    expectError(`export default async (input, ctx) => { await ctx.fetch('http://127.0.0.2:${(web.address() as AddressInfo).port}/'); while (true) {} }`, 'CPU time limit of 400 ms exceeded'));
 
   it('stops a never-settling promise at the wall-clock deadline', () => expectError('export default () => new Promise(() => {})', 'timed out after 1500 ms'));
 
   it('stops an array memory bomb at the memory limit', () =>
     expectError('export default () => { const a = []; while (true) a.push(new Array(1e5).fill(1.5)); }', 'memory limit of 32 MB exceeded'));
 
+  // Each string is flattened (charCodeAt), so every iteration really allocates a megabyte.
   it('stops a string memory bomb', () =>
-    expectError("export default () => { const parts = []; let s = 'x'.repeat(1e6); while (true) parts.push(s + parts.length); }", 'memory limit of 32 MB exceeded'));
+    expectError("export default () => { const parts = []; let s = 'x'.repeat(1e6); while (true) { const t = s + parts.length; t.charCodeAt(5e5); parts.push(t); } }", 'memory limit of 32 MB exceeded'));
 
   it('stops an ArrayBuffer memory bomb', () =>
     expectError('export default () => { const a = []; while (true) a.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }', /memory limit of 32 MB exceeded|Array buffer allocation failed/));
@@ -126,6 +127,21 @@ describe('hostile code', function () {
     const second = await run(code, { pollute: false });
     expect(second.outcome).to.deep.include({ ok: true, value: { seen: null, mapped: [1] } });
   });
+
+  it('cannot forge its envelope with a poisoned then or prototype getters', async () => {
+    const code = `export default () => {
+      Object.defineProperty(Object.prototype, 'then', { configurable: true, get() {
+        return Object.keys(this).includes('logs') || Object.keys(this).includes('json') ? (resolve) => resolve({ json: '"forged"', logs: '[]' }) : undefined } });
+      Object.defineProperty(Object.prototype, 'error', { configurable: true, get() { return 'forged' } });
+      return { real: true } }`;
+    const request = await run(code);
+    expect(request.outcome).to.deep.include({ ok: true, value: { real: true } });
+  });
+
+  it('ends a run whose thrown value has a looping message getter at the CPU limit', () =>
+    expectError('export default () => { const e = new Error("x"); Object.defineProperty(e, "message", { get() { for (;;) {} } }); throw e; }', 'CPU time limit of 400 ms exceeded'));
+
+  it('cuts a huge thrown message to 4096 bytes', () => expectError('export default () => { throw new Error("m".repeat(1e6)) }', `${'m'.repeat(4096)}…`));
 
   it('has no require', () => expectError("export default () => require('fs')", 'require is not defined'));
 

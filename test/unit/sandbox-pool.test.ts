@@ -1,6 +1,9 @@
 // The supervised sandbox pool with real child processes: results, a crashed process, a hung one.
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
 import { createSandboxPool } from '../../lib/sandbox/pool.ts';
+import { trySend } from '../../lib/sandbox/sandbox-process.ts';
 import { SandboxLostError, type SandboxJob } from '../../lib/sandbox/runner.ts';
 
 const job = (code: string, input: unknown = null, timeoutMs = 2000): SandboxJob => ({
@@ -69,6 +72,53 @@ describe('sandbox pool', function () {
       expect(pool.stats().restarts).to.equal(1);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('starts its processes with a scrubbed environment: no secrets, no Redis URL', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { GATEWAY_MASTER_KEY: 'ab'.repeat(32), GATEWAY_ADMIN_TOKEN: 'admin-token-secret', REDIS_URL: 'redis://:pw@127.0.0.1:1', GATEWAY_CHAIN_MNEMONIC: 'word word' });
+    const pool = createSandboxPool({ size: 1 });
+    try {
+      await pool.run(job('export default () => 1'));
+      // Node adds its own IPC channel variables; nothing else comes from us.
+      const environ = readFileSync(`/proc/${pool.processIds()[0]}/environ`, 'utf8').split('\0').filter((v) => v && !v.startsWith('NODE_CHANNEL_'));
+      expect(environ).to.deep.equal(['TZ=UTC']);
+    } finally {
+      process.env = saved;
+      await pool.close();
+    }
+  });
+
+  it('delivers ten results at the deepest allowed nesting without replacing a process', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    try {
+      const deep = 'export default (n) => { let v = n; for (let i = 0; i < 255; i++) v = [v]; return v; }';
+      const outcomes = await Promise.all(Array.from({ length: 10 }, (_, n) => pool.run({ ...job(deep, n), limits: { ...job(deep).limits, maxOutputBytes: 65536 } })));
+      for (const [n, outcome] of outcomes.entries()) {
+        let value = outcome.ok ? outcome.value : null;
+        for (let i = 0; i < 255; i++) value = (value as unknown[])[0] as typeof value;
+        expect(value).to.equal(n);
+      }
+      const tooDeep = await pool.run(job('export default () => { let v = 1; for (let i = 0; i < 300; i++) v = [v]; return v; }'));
+      expect(tooDeep).to.deep.include({ ok: false, error: `result is not a JSON value: $${'[0]'.repeat(256)}: nested deeper than 256 levels` });
+      expect(pool.stats()).to.deep.include({ restarts: 0, processes: 1 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('reports a message that cannot be sent instead of throwing', async () => {
+    const child = fork('-e', [], { execArgv: ['-e', 'process.on("disconnect", () => process.exit(0))'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    try {
+      const errors: Error[] = [];
+      expect(trySend(child, { value: () => 1 } as never, (error) => errors.push(error))).to.equal(false);
+      expect(errors.map((e) => e.message)).to.deep.equal(['() => 1 could not be cloned.']);
+      expect(trySend(child, { value: [1, 'two'] })).to.equal(true);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      await exited;
     }
   });
 
