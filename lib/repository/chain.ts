@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 import type { ChainPublication } from './types.ts';
 
-export function createChainRepository(redis: Redis, keys: Keys) {
+export function createChainRepository(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }) {
   return {
     /** Binds an on-chain project id to a gateway project (one gateway project per chain project). */
     async putChainBinding(chainProjectId: number, projectId: string): Promise<void> {
@@ -34,12 +34,18 @@ export function createChainRepository(redis: Redis, keys: Keys) {
     listChainOutbox: (nowMs: number, limit: number): Promise<string[]> =>
       redis.zrangebyscore(keys.chainOutbox, '-inf', nowMs, 'LIMIT', 0, limit),
 
-    /** Records where a request's chain publication stands; `retryAtMs` keeps it queued until then, null removes it. */
+    /**
+     * Records where a request's chain publication stands; `retryAtMs` keeps it queued until then, null
+     * removes it. Once the contract holds the result, the request's idempotency key starts to expire.
+     */
     async putChainPublication(requestId: string, publication: ChainPublication, retryAtMs: number | null): Promise<void> {
       const tx = redis.multi().hset(keys.request(requestId), 'chain', JSON.stringify(publication));
       if (retryAtMs === null) tx.zrem(keys.chainOutbox, requestId);
       else tx.zadd(keys.chainOutbox, 'XX', retryAtMs, requestId);
       await tx.exec();
+      if (publication.status !== 'committed') return;
+      const idemKey = await redis.hget(keys.request(requestId), 'idem');
+      if (idemKey) await redis.pexpire(idemKey, options.idempotencyTtlMs);
     },
   };
 }

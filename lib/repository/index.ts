@@ -18,12 +18,13 @@ const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 export function createRepository(redis: Redis, options: { prefix: string; masterKey?: Uint8Array; idempotencyTtlMs?: number }) {
   const keys = createKeys(options.prefix);
   const ledger = createLedgerRepository(redis, keys);
+  const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   return {
     keys,
     ...createProjectRepository(redis, keys, options.masterKey),
-    ...createRequestRepository(redis, keys, { idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS }),
+    ...createRequestRepository(redis, keys, { idempotencyTtlMs }),
     ...createNodeRepository(redis, keys),
-    ...createChainRepository(redis, keys),
+    ...createChainRepository(redis, keys, { idempotencyTtlMs }),
     ...ledger,
     /** True when Redis answers PING within a second (never waits in the offline queue). */
     async ping(): Promise<boolean> {

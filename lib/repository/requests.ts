@@ -159,14 +159,6 @@ export function createRequestRepository(redis: Redis, keys: Keys, options: { ide
     /** Requests of the project not yet final (what admission counts). */
     countOpenRequests: async (projectId: string): Promise<number> => Number((await redis.hget(keys.openRequests, projectId)) ?? 0),
 
-    /** Open requests that run the project's code version `version` (a version in use cannot be deleted). */
-    countOpenOfVersion: async (projectId: string, version: number): Promise<number> => Number((await redis.hget(keys.openRequests, `${projectId}.v${version}`)) ?? 0),
-
-    /** Lets the idempotency key of a request expire after `ttlMs` (a chain request, once the contract holds its result). */
-    async expireIdempotencyKey(requestId: string, ttlMs: number): Promise<void> {
-      const idemKey = await redis.hget(keys.request(requestId), 'idem');
-      if (idemKey) await redis.pexpire(idemKey, ttlMs);
-    },
 
     async getRequest(id: string): Promise<RequestRecord | null> {
       const [[, hash], [, votes]] = (await redis.multi().hgetall(keys.request(id)).hvals(keys.requestVotes(id)).exec()) as [[unknown, Record<string, string>], [unknown, string[]]];

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { DirectSecp256k1HdWallet } from '@cosmjs/proto-signing';
-import { chainSettingsOf, connectChainWriter } from '../../lib/chain/archway-client.ts';
+import { chainSettingsOf, connectChainReader, connectChainWriter } from '../../lib/chain/archway-client.ts';
+import { startChainInputter } from '../../lib/chain/chain-inputter.ts';
 import { startChainPublisher } from '../../lib/chain/chain-publisher.ts';
 import { createSandbox, startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
 import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
@@ -113,6 +114,34 @@ describe('Archway', function () {
       await sandbox?.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('marks a deep or oversized chain input failed with a reason and keeps taking the requests after it', async () => {
+    const chainProjectId = chain.model.createProject(USER, 'g', 'd');
+    const project = { id: 'prj_0000000000000000000000input', name: 'p', description: '', committee: { size: 1, quorum: 1 }, aggregation: 'exact' as const, limits: { timeoutMs: 1000, cpuMs: 500, memoryMb: 32, fetchCalls: 0, outputBytes: 1024, logLines: 1, logBytes: 64 }, version: 1, codeCid: 'bafkreiinput', createdAt: new Date().toISOString() };
+    await ctx.repository.putProject(project, 'export default (i) => i', 'hash-input', Date.now());
+    await ctx.repository.putChainBinding(chainProjectId, project.id);
+    const deep = chain.model.requestResult(chainProjectId, USER, `${'['.repeat(300)}${']'.repeat(300)}`);
+    const huge = chain.model.requestResult(chainProjectId, USER, `"${'x'.repeat(200_000)}"`);
+    const fine = chain.model.requestResult(chainProjectId, USER, '{"n":1}');
+    const inputter = startChainInputter({
+      repository: ctx.repository, queues: ctx.queues, clock: systemClock, logger: ctx.logger, metrics: ctx.metrics, config: ctx.config,
+      connect: () => connectChainReader(chainSettingsOf(ctx.config)!), isLeader: () => true, pollMs: 3_600_000,
+    });
+    try {
+      // The inputter polls once at start; runOnce waits for that poll and then polls again.
+      // Polled again, nothing is taken twice: the refused inputs are held by their idempotency keys too.
+      expect(await inputter.pollOnce()).to.equal(0);
+    } finally {
+      await inputter.stop();
+    }
+    const requests = (await ctx.repository.listProjectRequests(project.id, 10)).items;
+    expect(requests).to.have.length(3);
+    const byReq = new Map(requests.map((r) => [r.origin!.reqId, r]));
+    expect(byReq.get(deep)).to.deep.include({ status: 'failed', input: null, failure: { code: 'rejected', message: `input: ${'[0]'.repeat(257)}: nested deeper than 256 levels` } });
+    expect(byReq.get(huge)).to.deep.include({ status: 'failed', input: null, failure: { code: 'rejected', message: `input: 200006 bytes, at most ${ctx.config.maxInputBytes}` } });
+    expect(byReq.get(huge)!.origin!.input).to.have.length(1024);
+    expect(byReq.get(fine)).to.deep.include({ status: 'queued', input: { n: 1 } });
   });
 
   it('saves several waiting results in one transaction with simulated gas times the margin', async () => {
