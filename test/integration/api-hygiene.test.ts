@@ -245,9 +245,10 @@ describe('HTTP API hygiene', function () {
       expect(unknown.body.error.code).to.equal('not_found');
     });
 
-    it('leaves a method Node cannot parse to Node: 400 and the connection closed', async () => {
+    it('answers a method Node cannot parse with 501 not_implemented in the envelope, and closes', async () => {
       const reply = await rawRequest(web.url, 'FOO', '/v1/ledger');
-      expect(reply.status).to.equal(400);
+      expect(reply.status).to.equal(501);
+      expect(reply.body.error.code).to.equal('not_implemented');
       expect(reply.headers.connection).to.equal('close');
     });
   });

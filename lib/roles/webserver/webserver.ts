@@ -1,5 +1,6 @@
 // Webserver: the Koa app of API.md (errors → auth → routes) and the role that serves it.
 import { createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Metrics } from '../../metrics.ts';
@@ -78,10 +79,16 @@ export async function startWebserver(deps: WebserverDeps): Promise<WebserverHand
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   server.requestTimeout = 60_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(deps.config.port, deps.config.host, () => resolve());
-  });
+  server.on('clientError', answerUnparsable);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(deps.config.port, deps.config.host, () => resolve());
+    });
+  } catch (error) {
+    await waiters.close();
+    throw error;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : deps.config.port;
   const host = deps.config.host === '0.0.0.0' || deps.config.host === '::' ? '127.0.0.1' : deps.config.host;
@@ -101,4 +108,14 @@ export async function startWebserver(deps: WebserverDeps): Promise<WebserverHand
       });
     }),
   };
+}
+
+// Requests Node's HTTP parser refuses never reach Koa: answer them in the same envelope, then close.
+function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) return void socket.destroy();
+  const isMethod = error.code === 'HPE_INVALID_METHOD';
+  const body = JSON.stringify({ error: isMethod
+    ? { code: 'not_implemented', message: 'this HTTP method is not supported' }
+    : { code: 'invalid_body', message: 'the request is not valid HTTP' } });
+  socket.end(`HTTP/1.1 ${isMethod ? '501 Not Implemented' : '400 Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
