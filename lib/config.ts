@@ -86,7 +86,7 @@ export const SETTINGS = {
   sandboxProcesses: { env: 'GATEWAY_SANDBOX_PROCESSES', parse: countOrAuto(64), fallback: 'auto', description: 'sandbox processes per executor process (`auto` = CPU cores; 0 = run isolates in the executor process)' },
   defaultTimeoutMs: { env: 'GATEWAY_DEFAULT_TIMEOUT_MS', parse: integer(10, 600_000), fallback: '5000', description: "a project's wall-clock limit per run unless it sets one" },
   maxTimeoutMs: { env: 'GATEWAY_MAX_TIMEOUT_MS', parse: integer(10, 600_000), fallback: '30000', description: 'ceiling on any project timeout' },
-  defaultCpuMs: { env: 'GATEWAY_DEFAULT_CPU_MS', parse: integer(10, 600_000), fallback: '2000', description: "a project's limit on uninterrupted running time per run (isolate timeout) unless it sets one" },
+  defaultCpuMs: { env: 'GATEWAY_DEFAULT_CPU_MS', parse: integer(10, 600_000), fallback: '2000', description: "a project's CPU time per run, across every slice between awaits, unless it sets one" },
   maxCpuMs: { env: 'GATEWAY_MAX_CPU_MS', parse: integer(10, 600_000), fallback: '10000', description: 'ceiling on any project CPU limit' },
   defaultMemoryMb: { env: 'GATEWAY_DEFAULT_MEMORY_MB', parse: integer(8, 4096), fallback: '64', description: "a project's isolate memory unless it sets one" },
   maxMemoryMb: { env: 'GATEWAY_MAX_MEMORY_MB', parse: integer(8, 4096), fallback: '256', description: 'ceiling on any project memory limit' },
