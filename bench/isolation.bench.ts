@@ -19,7 +19,7 @@ const HOSTILE_UPLOAD = 'const e = new Error("x"); Object.defineProperty(e, "mess
 const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
 const redis = await startEmbeddedRedis({ dir: join(dir, 'redis'), password: 'bench-password' });
 const config = loadConfig({
-  REDIS_URL: redis.url, GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_LOG_LEVEL: 'warn', GATEWAY_ROUND_MS: '500',
+  REDIS_URL: redis.url, GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_LOG_LEVEL: 'error', GATEWAY_ROUND_MS: '500',
   GATEWAY_ADMIN_TOKEN: ADMIN, GATEWAY_MASTER_KEY: toHex(sha256(utf8('bench master'))), GATEWAY_COUNTER_KEY: toHex(sha256(utf8('bench counter'))),
   GATEWAY_CHECK_MAX_QUEUED: '32', GATEWAY_REQUEST_DEADLINE_MS: '60000',
 });
