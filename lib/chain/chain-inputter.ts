@@ -17,7 +17,7 @@ export interface ChainInputterDeps {
   readonly queues: QueueSet;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly metrics: Pick<Metrics, 'admissionRefused'>;
+  readonly metrics: Pick<Metrics, 'admissionRefused' | 'failures'>;
   readonly config: Pick<Config, 'projectMaxInFlight' | 'maxInputBytes'>;
   readonly connect: () => Promise<ChainReader>;
   readonly isLeader: () => boolean;
@@ -62,7 +62,7 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
         // One pending request never stops intake for the others: each is accepted (or refused) on its own.
         try {
           const isOversized = Buffer.byteLength(pending.input) > deps.config.maxInputBytes;
-          const { id, created } = await acceptRequest(
+          const { id, created, isRejected } = await acceptRequest(
             { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
             {
               project,
@@ -72,6 +72,7 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
               origin: { chainProjectId, reqId: pending.reqId, user: pending.user.slice(0, 128), input: isOversized ? pending.input.slice(0, MAX_ORIGIN_INPUT_CHARS) : pending.input },
             },
           );
+          if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
           if (created) {
             accepted++;
             deps.logger.info({ requestId: id, projectId, chainProjectId, reqId: pending.reqId }, 'chain request accepted');

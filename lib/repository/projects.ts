@@ -39,8 +39,8 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 for _, other in ipairs(redis.call('HVALS', KEYS[2])) do
   if cjson.decode(other).codeCid == ARGV[3] then return 'deleted' end
 end
-redis.call('SREM', KEYS[3], ARGV[2])
-if redis.call('SCARD', KEYS[3]) == 0 then redis.call('DEL', KEYS[4]) end
+-- Only a blob whose users are known goes: one stored before users were counted may serve others.
+if redis.call('SREM', KEYS[3], ARGV[2]) == 1 and redis.call('SCARD', KEYS[3]) == 0 then redis.call('DEL', KEYS[4]) end
 return 'deleted'
 `);
 

@@ -9,7 +9,7 @@ import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecor
 const RECENT_KEPT = 200;
 const FINISHED_KEPT_MS = 600_000;
 
-// KEYS: request, idempotency (or ''), project list, queued index, recent list, open counts, finished index.
+// KEYS: request, idempotency (or ''), project list, queued index, recent list, open counts, finished index, project versions.
 // ARGV: id, base JSON, createdAtMs, project id, version, most open requests of the project,
 // idempotency TTL ms (0 = none), failure JSON ('' = a request to run), final channel, createdAt (ISO).
 // Admission and creation are one step: a request is refused (-1, open count) while its project has
@@ -22,6 +22,8 @@ if KEYS[2] ~= '' then
 end
 local isRejected = ARGV[8] ~= ''
 if not isRejected then
+  -- The version may have been deleted since the caller read it: a request never runs code that is gone.
+  if redis.call('HEXISTS', KEYS[8], ARGV[5]) == 0 then return {-2, ''} end
   local open = tonumber(redis.call('HGET', KEYS[6], ARGV[4]) or '0')
   if open >= tonumber(ARGV[6]) then return {-1, tostring(open)} end
 end
@@ -108,10 +110,7 @@ export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'c
 };
 
 /** What putRequest did: created the request, found it under its idempotency key, or refused it (the project has `open` requests not yet final). */
-export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number };
-
-/** Idempotency keys of chain requests (`chain.…`) live until the contract holds the result. */
-export const CHAIN_IDEMPOTENCY_PREFIX = 'chain.';
+export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number } | { outcome: 'no_version' };
 
 export function createRequestRepository(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }) {
   const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed'), keys.finishedRequests, keys.openRequests];
@@ -139,20 +138,21 @@ export function createRequestRepository(redis: Redis, keys: Keys, options: { ide
     /**
      * Persists a `queued` request (or a failed one, with `rejection`), or returns the id already
      * stored under the same idempotency key; refuses it while the project has `maxOpen` open requests.
-     * Idempotency keys expire after the configured TTL, except chain keys (see putChainPublication).
+     * Idempotency keys expire after the configured TTL, except those of chain requests (see putChainPublication).
      */
     async putRequest(request: NewRequest): Promise<PutRequestResult> {
       const { idempotencyKey, createdAtMs, maxOpen, rejection, ...rest } = request;
       const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
-      const ttlMs = idempotencyKey?.startsWith(CHAIN_IDEMPOTENCY_PREFIX) ? 0 : options.idempotencyTtlMs;
+      const ttlMs = request.source === 'chain' ? 0 : options.idempotencyTtlMs;
       const createdAt = new Date(createdAtMs).toISOString();
       const base = JSON.stringify({ ...rest, createdAt });
       const [code, value] = (await CREATE(
         redis,
-        [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued'), keys.recentRequests, keys.openRequests, keys.finishedRequests],
+        [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued'), keys.recentRequests, keys.openRequests, keys.finishedRequests, keys.projectVersions(request.projectId)],
         [request.id, base, createdAtMs, request.projectId, request.version, maxOpen, ttlMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt],
       )) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
+      if (code === -2) return { outcome: 'no_version' };
       return { outcome: code === 1 ? 'created' : 'existing', id: value };
     },
 

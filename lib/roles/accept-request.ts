@@ -44,7 +44,7 @@ export function findInputProblem(input: unknown, maxInputBytes: number): { code:
  * the chain it is stored as a failed request (`rejected`, with the reason), so intake goes on.
  * Throws GatewayError `not_found` for an unknown code version.
  */
-export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Promise<{ id: string; created: boolean }> {
+export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Promise<{ id: string; created: boolean; isRejected: boolean }> {
   const { project } = accept;
   let codeCid = project.codeCid;
   const version = accept.version ?? project.version;
@@ -69,10 +69,11 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
     ...(problem ? { rejection: { code: 'rejected' as const, message: problem.reason } } : {}),
     ...(accept.origin ? { origin: accept.origin } : {}),
   });
+  if (result.outcome === 'no_version') throw new GatewayError('not_found', `project ${project.id} has no code version ${version}`);
   if (result.outcome === 'refused') {
     throw new GatewayError('rate_limited', `project ${project.id} has ${result.open} requests in flight, the most allowed is ${deps.config.projectMaxInFlight}; retry shortly`, { retryAfterSeconds: 1 });
   }
   const created = result.outcome === 'created';
   if (created && !problem) await deps.queues.add('incoming', jobIds.incoming(result.id), { requestId: result.id });
-  return { id: result.id, created };
+  return { id: result.id, created, isRejected: created && problem !== null };
 }

@@ -20,7 +20,7 @@ export interface CronDeps {
   readonly queues: QueueSet;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly metrics: Pick<Metrics, 'admissionRefused'>;
+  readonly metrics: Pick<Metrics, 'admissionRefused' | 'failures'>;
   readonly config: Pick<Config, 'projectMaxInFlight' | 'maxInputBytes'>;
   readonly isLeader: () => boolean;
   readonly reloadMs: number;
@@ -50,10 +50,11 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
     const project = await deps.repository.getProject(schedule.projectId);
     if (!project) return;
     try {
-      const { id, created } = await acceptRequest(
+      const { id, created, isRejected } = await acceptRequest(
         { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
         { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs) },
       );
+      if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
       if (created) deps.logger.info({ scheduleId: schedule.id, requestId: id }, 'schedule fired');
     } catch (error) {
       if (!isGatewayError(error, 'rate_limited')) throw error;

@@ -14,7 +14,10 @@ export async function startHealthServer(options: { port: number; host: string; i
       res.writeHead(status, { 'content-type': type });
       res.end(body);
     };
-    if (req.method !== 'GET') return reply(405, 'application/json', JSON.stringify({ error: { code: 'not_found', message: 'GET only' } }));
+    if (req.method !== 'GET') {
+      res.setHeader('allow', 'GET');
+      return reply(405, 'application/json', JSON.stringify({ error: { code: 'method_not_allowed', message: 'GET only' } }));
+    }
     if (path === '/healthz') return reply(200, 'application/json', '{"ok":true}');
     if (path === '/readyz') {
       void options.isReady().then((ok) => reply(ok ? 200 : 503, 'application/json', JSON.stringify({ ok })), () => reply(503, 'application/json', '{"ok":false}'));
@@ -24,7 +27,7 @@ export async function startHealthServer(options: { port: number; host: string; i
       void options.metrics.registry.metrics().then((text) => reply(200, options.metrics.registry.contentType, text), () => reply(503, 'text/plain', 'metrics unavailable'));
       return;
     }
-    reply(404, 'application/json', JSON.stringify({ error: { code: 'not_found', message: `no route for GET ${path}` } }));
+    reply(404, 'application/json', JSON.stringify({ error: { code: 'not_found', message: `no route for GET ${path.slice(0, 200)}` } }));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

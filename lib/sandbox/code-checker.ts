@@ -108,7 +108,8 @@ export function createCodeChecker(options: CodeCheckerOptions): CodeChecker {
   return {
     check(code) {
       if (isClosed) return Promise.reject(new GatewayError('unavailable', 'the code checker is stopped'));
-      if (queue.length >= options.maxQueued) {
+      const hasIdleChecker = [...checkers].some((c) => c.isReady && !c.current);
+      if (queue.length >= options.maxQueued && !hasIdleChecker) {
         return Promise.reject(new GatewayError('rate_limited', `more than ${options.maxQueued} code uploads are waiting for a check; retry shortly`, { retryAfterSeconds: 1 }));
       }
       return new Promise<void>((resolve, reject) => {

@@ -80,13 +80,13 @@ describe('project limits', function () {
     expect(nested.body.error.code).to.equal('invalid_body');
   });
 
-  it('lets idempotency keys expire after the configured time', async () => {
+  it('lets idempotency keys expire after the configured time, chain-looking ones from the API too', async () => {
     const project = await createProject();
-    const reply = await send(project, { input: 1 }, { 'Idempotency-Key': 'expiring' });
-    expect(reply.status).to.equal(202);
-    const [idemKey] = await ctx.connection.keys(`${ctx.config.keyPrefix}:idem:${project.id}:*`);
-    const ttl = await ctx.connection.pttl(idemKey);
-    expect(ttl).to.be.within(1, 60_000);
+    // A client key shaped like a chain request's lives in the API's own namespace: it expires, and takes no chain request's place.
+    for (const key of ['expiring', 'chain.1.1']) expect((await send(project, { input: 1 }, { 'Idempotency-Key': key })).status).to.equal(202);
+    const idemKeys = await ctx.connection.keys(`${ctx.config.keyPrefix}:idem:${project.id}:*`);
+    expect(idemKeys).to.have.length(2);
+    for (const idemKey of idemKeys) expect(await ctx.connection.pttl(idemKey)).to.be.within(1, 60_000);
   });
 
   it('keeps one version for the latest code uploaded again, caps versions, and deletes old ones not in use', async () => {
@@ -110,6 +110,9 @@ describe('project limits', function () {
     expect(inUse.body.error.message).to.match(/not yet final/);
     await ctx.repository.failRequest(pinned.body.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
     expect((await del('2')).status).to.equal(204);
+    // A request that read version 2 just before the deletion is refused when it is stored, not run without code.
+    const late = await ctx.repository.putRequest({ id: 'req_0000000000000000000000late', projectId: project.id, version: 2, codeCid: v2.body.codeCid, source: 'api', input: null, createdAtMs: Date.now(), maxOpen: 10 });
+    expect(late).to.deep.equal({ outcome: 'no_version' });
     expect((await call('GET', `/v1/code/${v2.body.codeCid}`)).status).to.equal(404);
     expect((await del('2')).status).to.equal(404);
     expect((await del('abc')).status).to.equal(404);

@@ -135,7 +135,7 @@ describe('scheduler', function () {
     const deps = { repository: ctx.repository, queues: ctx.queues, config: ctx.config, nowMs: Date.now() };
     const first = await acceptRequest(deps, { project, input: null, source: 'schedule', idempotencyKey: scheduleTickKey('sch_x', tickMs) });
     const second = await acceptRequest(deps, { project, input: null, source: 'schedule', idempotencyKey: scheduleTickKey('sch_x', tickMs) });
-    expect(second).to.deep.equal({ id: first.id, created: false });
+    expect(second).to.deep.equal({ id: first.id, created: false, isRejected: false });
     const seconds = new Set(page.items.map((r) => Math.floor(Date.parse(r.createdAt) / 1000)));
     expect(seconds.size).to.equal(page.items.length);
   });

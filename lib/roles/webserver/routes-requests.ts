@@ -1,6 +1,6 @@
 // Requests: accept (with idempotency keys), read (with long-poll), list per project.
 import type { Router } from '@koa/router';
-import { GatewayError } from '../../errors.ts';
+import { GatewayError, isGatewayError } from '../../errors.ts';
 import { isId } from '../../ids.ts';
 import { FINAL_STATUSES, type RequestRecord } from '../../repository/types.ts';
 import { acceptRequest } from '../accept-request.ts';
@@ -37,8 +37,12 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
     if (await isOverloaded()) throw new GatewayError('rate_limited', `more than ${deps.config.maxQueued} requests are waiting; retry shortly`);
     const { id, created } = await acceptRequest(
       { repository, queues: deps.queues, config: deps.config, nowMs: clock.now() },
-      { project, input: body.input, version: body.version, source: 'api', idempotencyKey },
-    );
+      // API keys live in their own namespace: no client key can take a schedule tick's or a chain request's.
+      { project, input: body.input, version: body.version, source: 'api', idempotencyKey: idempotencyKey === undefined ? undefined : `api.${idempotencyKey}` },
+    ).catch((error: unknown) => {
+      if (isGatewayError(error, 'rate_limited')) deps.metrics.admissionRefused.inc({ source: 'api' });
+      throw error;
+    });
     deps.onAccepted?.();
     if (created) deps.logger.info({ requestId: id, projectId: project.id }, 'request accepted');
     ctx.status = created ? 202 : 200;
