@@ -2,37 +2,16 @@
 // gateway on a private redis-server: API latency idle and while 20 hostile uploads and 20 never-settling
 // runs are in flight (as a ratio), Redis bytes kept per request for code that tries to log 8 MB,
 // and sandbox restarts caused by results at the delivery limits.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { toHex, utf8 } from '../lib/crypto/bytes.ts';
-import { sha256 } from '../lib/crypto/hash.ts';
-import { loadConfig } from '../lib/config.ts';
-import { startEmbeddedRedis } from '../lib/embedded-redis.ts';
-import { createSandbox, openProcess, startExecutorNode, startRole, stopAll } from '../lib/process.ts';
-import type { RoleHandle } from '../lib/roles/common.ts';
+import { BENCH_ADMIN_TOKEN as ADMIN, startBenchGateway } from './bench-gateway.ts';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
-const ADMIN = 'bench-admin-token-0123456789';
 const HOSTILE_UPLOAD = 'const e = new Error("x"); Object.defineProperty(e, "message", { get() { for (;;) {} } }); throw e;\nexport default () => 1';
 
-const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
-const redis = await startEmbeddedRedis({ dir: join(dir, 'redis'), password: 'bench-password' });
-const config = loadConfig({
-  REDIS_URL: redis.url, GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_LOG_LEVEL: 'error', GATEWAY_ROUND_MS: '500',
-  GATEWAY_ADMIN_TOKEN: ADMIN, GATEWAY_MASTER_KEY: toHex(sha256(utf8('bench master'))), GATEWAY_COUNTER_KEY: toHex(sha256(utf8('bench counter'))),
-  GATEWAY_CHECK_MAX_QUEUED: '32', GATEWAY_REQUEST_DEADLINE_MS: '60000',
-});
-const ctx = await openProcess('bench', config, redis.url);
-const sandbox = createSandbox(ctx);
-const handles: RoleHandle[] = [];
-for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, ctx));
-for (let i = 0; i < 3; i++) handles.push(await startExecutorNode(ctx, join(dir, `node-${i}.key`), { sandbox }));
-const web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-handles.push(web);
+const gateway = await startBenchGateway({ GATEWAY_LOG_LEVEL: 'error', GATEWAY_CHECK_MAX_QUEUED: '32', GATEWAY_REQUEST_DEADLINE_MS: '60000' });
+const { ctx, config } = gateway;
 
 const call = async (method: string, path: string, token?: string, body?: unknown) => {
-  const response = await fetch(`${web.url}${path}`, {
+  const response = await fetch(`${gateway.url}${path}`, {
     method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
   });
   return { status: response.status, body: (await response.json()) as Record<string, string> };
@@ -46,11 +25,6 @@ const waitFinal = async (id: string) => {
   }
 };
 
-for (;;) {
-  const round = await ctx.repository.getLatestRoundNumber();
-  if (round > 1 && (await ctx.repository.listTickets(round - 1)).length === 3) break;
-  await new Promise((resolve) => setTimeout(resolve, 100));
-}
 const quick = await createProject('quick', 'export default (input) => input');
 
 // API latency: health, a request read, and a request accepted, one after another.
@@ -114,7 +88,4 @@ console.log(`p99 ratio hostile/idle:                 ${(pct(hostile, 0.99) / pct
 console.log(`Redis bytes per request:                plain ${plainBytes.toFixed(0)}, code that logs 8 MB ${loggingBytes.toFixed(0)} (ratio ${(loggingBytes / plainBytes).toFixed(2)})`);
 console.log(`10 results at the delivery limits:      ${deepResults.filter((r) => r.outcome?.ok).length} delivered, ${deepResults.filter((r) => r.outcome && !r.outcome.ok).length} refused as too deep, sandbox restarts ${restartsAfter - restartsBefore}`);
 
-await sandbox.close();
-await stopAll(handles, ctx);
-await redis.stop();
-rmSync(dir, { recursive: true, force: true });
+await gateway.stop();

@@ -1,45 +1,19 @@
 // npm run bench:pipeline — end-to-end throughput and latency of the one-process gateway
 // (webserver, receiver, consensus, sender, scheduler, 3 executors; committees of 3) on a private
 // redis-server, with requests sent over HTTP. Prints requests/s and accepted→published p50/p99.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { toHex, utf8 } from '../lib/crypto/bytes.ts';
-import { sha256 } from '../lib/crypto/hash.ts';
-import { loadConfig } from '../lib/config.ts';
-import { startEmbeddedRedis } from '../lib/embedded-redis.ts';
-import { createSandbox, openProcess, startExecutorNode, startRole, stopAll } from '../lib/process.ts';
-import type { RoleHandle } from '../lib/roles/common.ts';
+import { BENCH_ADMIN_TOKEN as ADMIN, startBenchGateway } from './bench-gateway.ts';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-const ADMIN = 'bench-admin-token-0123456789';
 
-const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
-const redis = await startEmbeddedRedis({ dir: join(dir, 'redis') });
-const config = loadConfig({
-  REDIS_URL: redis.url, GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_LOG_LEVEL: 'warn', GATEWAY_ROUND_MS: '500',
-  GATEWAY_ADMIN_TOKEN: ADMIN, GATEWAY_MASTER_KEY: toHex(sha256(utf8('bench master'))), GATEWAY_COUNTER_KEY: toHex(sha256(utf8('bench counter'))),
-});
-const ctx = await openProcess('bench', config, redis.url);
-const sandbox = createSandbox(ctx);
-const handles: RoleHandle[] = [];
-for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, ctx));
-for (let i = 0; i < 3; i++) handles.push(await startExecutorNode(ctx, join(dir, `node-${i}.key`), { sandbox }));
-const web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-handles.push(web);
+const gateway = await startBenchGateway();
+const { ctx, config } = gateway;
 
 const post = async (path: string, body: unknown, token: string) => {
-  const response = await fetch(`${web.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return (await response.json()) as Record<string, string>;
 };
 
-// Committees of 3 need a frozen round with three tickets.
-for (;;) {
-  const round = await ctx.repository.getLatestRoundNumber();
-  if (round > 1 && (await ctx.repository.listTickets(round - 1)).length === 3) break;
-  await new Promise((resolve) => setTimeout(resolve, 100));
-}
 const project = await post('/v1/projects', { name: 'bench', code: 'export default (input) => ({ double: input.n * 2 })' }, ADMIN);
 
 const redisCpu = async () => {
@@ -103,7 +77,4 @@ const stats = (await ctx.connection.info('commandstats')).split('\n')
 console.log(`redis CPU:                 ${cpuUsed.toFixed(2)} s over ${((doneAt - startedAt) / 1000).toFixed(2)} s (${((cpuUsed * 1e6) / TOTAL).toFixed(0)} µs per request)`);
 console.log(`redis top commands:        ${stats.map((s) => `${s.command} ${s.calls} calls ${(s.usec / 1000).toFixed(0)} ms`).join('; ')}`);
 
-await stopAll(handles, ctx);
-await sandbox.close();
-await redis.stop();
-rmSync(dir, { recursive: true, force: true });
+await gateway.stop();

@@ -5,13 +5,10 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import type { ProcessContext } from '../../lib/process.ts';
-import { startRole } from '../../lib/process.ts';
 import type { LedgerEntry, Project } from '../../lib/repository/types.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
 import { createApiKey } from '../../lib/roles/webserver/auth.ts';
 import { createLedgerVerifier } from '../../lib/roles/webserver/routes-verification.ts';
-import { ADMIN_TOKEN, TEST_LIMITS, openTestProcess } from '../support/gateway.ts';
-import { createClient } from '../support/http.ts';
+import { ADMIN_TOKEN, TEST_LIMITS, startTestWebserver, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const BODY_LIMIT = 4096;
@@ -74,8 +71,8 @@ function rawRequest(baseUrl: string, method: string, path: string, options: { to
 describe('HTTP API hygiene', function () {
   let redis: TestRedis;
   let ctx: ProcessContext;
-  let web: RoleHandle & { url: string };
-  let call: ReturnType<typeof createClient>;
+  let web: TestWebserver;
+  let call: TestWebserver['call'];
 
   before(async () => {
     redis = await startTestRedis();
@@ -84,14 +81,10 @@ describe('HTTP API hygiene', function () {
     await redis.stop();
   });
   beforeEach(async () => {
-    ctx = await openTestProcess(redis.url, { GATEWAY_BODY_LIMIT_BYTES: String(BODY_LIMIT) });
-    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-    call = createClient(web.url);
+    web = await startTestWebserver(redis.url, { GATEWAY_BODY_LIMIT_BYTES: String(BODY_LIMIT) });
+    ({ ctx, call } = web);
   });
-  afterEach(async () => {
-    await web.stop();
-    await ctx.close();
-  });
+  afterEach(() => web.stop());
 
   async function putProject(): Promise<{ project: Project; apiKey: string }> {
     const nowMs = Date.now();

@@ -3,13 +3,10 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { ProcessContext } from '../../lib/process.ts';
-import { startRole } from '../../lib/process.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import { buildNode } from '../support/builders.ts';
-import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
-import { createClient } from '../support/http.ts';
+import { ADMIN_TOKEN, startTestWebserver, waitFor, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const CODE = 'export default (input) => ({ doubled: input * 2 });';
@@ -17,8 +14,8 @@ const CODE = 'export default (input) => ({ doubled: input * 2 });';
 describe('HTTP API', function () {
   let redis: TestRedis;
   let ctx: ProcessContext;
-  let web: RoleHandle & { url: string };
-  let call: ReturnType<typeof createClient>;
+  let web: TestWebserver;
+  let call: TestWebserver['call'];
 
   before(async () => {
     redis = await startTestRedis();
@@ -27,14 +24,10 @@ describe('HTTP API', function () {
     await redis.stop();
   });
   beforeEach(async () => {
-    ctx = await openTestProcess(redis.url, { GATEWAY_BODY_LIMIT_BYTES: '4096' });
-    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-    call = createClient(web.url);
+    web = await startTestWebserver(redis.url, { GATEWAY_BODY_LIMIT_BYTES: '4096' });
+    ({ ctx, call } = web);
   });
-  afterEach(async () => {
-    await web.stop();
-    await ctx.close();
-  });
+  afterEach(() => web.stop());
 
   async function createProject(body: Record<string, unknown> = {}) {
     const reply = await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'prices', code: CODE, ...body } });
@@ -129,10 +122,8 @@ describe('HTTP API', function () {
 
   it('refuses new requests with 429 and Retry-After while too many wait', async () => {
     await web.stop();
-    await ctx.close();
-    ctx = await openTestProcess(redis.url, { GATEWAY_MAX_QUEUED: '2' });
-    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-    call = createClient(web.url);
+    web = await startTestWebserver(redis.url, { GATEWAY_MAX_QUEUED: '2' });
+    ({ ctx, call } = web);
     const project = await createProject();
     for (let i = 0; i < 2; i++) expect((await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: i } })).status).to.equal(202);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -209,9 +200,8 @@ describe('HTTP API', function () {
 
   it('answers 503 unavailable at once while Redis is down', async () => {
     const own = await startTestRedis();
-    const local = await openTestProcess(own.url);
-    const server = (await startRole('webserver', local)) as RoleHandle & { url: string };
-    const client = createClient(server.url);
+    const server = await startTestWebserver(own.url);
+    const { ctx: local, call: client } = server;
     try {
       const project = (await client('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'x', code: CODE } })).body;
       await own.stop();
@@ -223,9 +213,8 @@ describe('HTTP API', function () {
       expect(Date.now() - started).to.be.below(1000);
       expect((await client('GET', '/readyz')).status).to.equal(503);
     } finally {
-      await server.stop();
       local.connection.disconnect();
-      await local.close().catch(() => undefined);
+      await server.stop().catch(() => undefined);
       await own.stop();
     }
   });

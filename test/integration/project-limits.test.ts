@@ -4,9 +4,7 @@
 import { expect } from 'chai';
 import type { ProcessContext } from '../../lib/process.ts';
 import { startRole } from '../../lib/process.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
-import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
-import { createClient } from '../support/http.ts';
+import { ADMIN_TOKEN, startTestWebserver, waitFor, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
 
@@ -17,22 +15,20 @@ describe('project limits', function () {
   // The webserver's check process is shared by every case.
   allowSharedFixtures(this);
   let redis: TestRedis;
+  let web: TestWebserver;
   let ctx: ProcessContext;
-  let web: RoleHandle & { url: string };
-  let call: ReturnType<typeof createClient>;
+  let call: TestWebserver['call'];
 
   before(async () => {
     redis = await startTestRedis();
-    ctx = await openTestProcess(redis.url, {
+    web = await startTestWebserver(redis.url, {
       GATEWAY_PROJECT_MAX_IN_FLIGHT: '3', GATEWAY_MAX_SCHEDULES: '2', GATEWAY_MAX_CODE_VERSIONS: '3', GATEWAY_MAX_SECRETS: '2',
       GATEWAY_MAX_SECRET_BYTES: '64', GATEWAY_MAX_INPUT_BYTES: '100', GATEWAY_IDEMPOTENCY_TTL_MS: '60000',
     });
-    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-    call = createClient(web.url);
+    ({ ctx, call } = web);
   });
   after(async () => {
     await web.stop();
-    await ctx.close();
     await redis.stop();
   });
 

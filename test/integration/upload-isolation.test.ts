@@ -1,11 +1,7 @@
 // Code uploads through the real API and the real code-check processes: nothing an upload does runs on
 // the webserver's thread, a check that runs long is killed at the host deadline, and uploads are metered.
 import { expect } from 'chai';
-import type { ProcessContext } from '../../lib/process.ts';
-import { startRole } from '../../lib/process.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
-import { ADMIN_TOKEN, openTestProcess } from '../support/gateway.ts';
-import { createClient } from '../support/http.ts';
+import { ADMIN_TOKEN, startTestWebserver, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
 
@@ -19,22 +15,18 @@ describe('code uploads are checked off the serving thread', function () {
   // The check processes killed at their deadline are respawned across tests.
   allowSharedFixtures(this);
   let redis: TestRedis;
-  let ctx: ProcessContext;
-  let web: RoleHandle & { url: string };
-  let call: ReturnType<typeof createClient>;
+  let web: TestWebserver;
 
   before(async () => {
     redis = await startTestRedis();
-    ctx = await openTestProcess(redis.url, { GATEWAY_CHECK_TIMEOUT_MS: '1500', GATEWAY_CHECK_MAX_QUEUED: '3', GATEWAY_CHECK_PROCESSES: '1' });
-    web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
-    call = createClient(web.url);
+    web = await startTestWebserver(redis.url, { GATEWAY_CHECK_TIMEOUT_MS: '1500', GATEWAY_CHECK_MAX_QUEUED: '3', GATEWAY_CHECK_PROCESSES: '1' });
   });
   after(async () => {
     await web.stop();
-    await ctx.close();
     await redis.stop();
   });
 
+  const call: TestWebserver['call'] = (...args) => web.call(...args);
   const upload = (code: string) => call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'hostile', code } });
 
   for (const [name, code] of [['a looping getter on a thrown value', LOOPING_GETTER], ['a looping Error.prepareStackTrace', LOOPING_STACK], ['a thrown proxy with looping traps', LOOPING_PROXY]]) {

@@ -4,12 +4,14 @@ import { toHex, utf8 } from '../../lib/crypto/bytes.ts';
 import { sha256 } from '../../lib/crypto/hash.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { openProcess, type ProcessContext } from '../../lib/process.ts';
+import { openProcess, startRole, type ProcessContext } from '../../lib/process.ts';
 import { GENESIS_SEED, createRound } from '../../lib/protocol/rounds.ts';
 import { createTicket } from '../../lib/protocol/tickets.ts';
 import type { QueueKind } from '../../lib/queues.ts';
+import type { RoleHandle } from '../../lib/roles/common.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import type { TestNode } from './builders.ts';
+import { createClient } from './http.ts';
 import { uniquePrefix } from './redis.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -81,3 +83,25 @@ export function jobResult(ctx: ProcessContext, kind: QueueKind, jobId: string, n
 
 /** Limits for projects written straight to the repository in tests. */
 export const TEST_LIMITS = { timeoutMs: 2000, cpuMs: 1000, memoryMb: 32, fetchCalls: 0, outputBytes: 65536, logLines: 20, logBytes: 4096 } as const;
+
+/** A process context on a private prefix with the real webserver role on a free port, and a JSON client for it. */
+export interface TestWebserver {
+  readonly ctx: ProcessContext;
+  readonly url: string;
+  readonly call: ReturnType<typeof createClient>;
+  stop(): Promise<void>;
+}
+
+export async function startTestWebserver(redisUrl: string, overrides: Record<string, string> = {}): Promise<TestWebserver> {
+  const ctx = await openTestProcess(redisUrl, overrides);
+  const web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
+  return {
+    ctx,
+    url: web.url,
+    call: createClient(web.url),
+    async stop() {
+      await web.stop();
+      await ctx.close();
+    },
+  };
+}
