@@ -12,7 +12,7 @@ import { startChainPublisher } from '../../lib/chain/chain-publisher.ts';
 import { createSandbox, startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
 import { systemClock, type RoleHandle } from '../../lib/roles/common.ts';
 import type { SandboxRunner } from '../../lib/sandbox/runner.ts';
-import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
+import { ADMIN_TOKEN, TEST_LIMITS, openTestProcess, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { startChainStandin, type ChainStandin } from '../support/chain-standin/standin.ts';
@@ -51,6 +51,8 @@ describe('Archway', function () {
   async function publishedChainRequest(chainProjectId: number, reqId: number, input: string, value: unknown): Promise<string> {
     const id = `req_0000000000${String(chainProjectId).padStart(4, '0')}${String(reqId).padStart(12, '0')}`;
     const now = Date.now();
+    // Requests run a stored code version: the project they belong to exists.
+    await ctx.repository.putProject({ id: 'prj_0000000000000000000000chain', name: 'chain', description: '', committee: { size: 1, quorum: 1 }, aggregation: 'exact', limits: TEST_LIMITS, version: 1, codeCid: 'bafkreichain', createdAt: new Date(now).toISOString() }, 'export default () => 1', 'hash-chain', now);
     await ctx.repository.putRequest({ id, projectId: 'prj_0000000000000000000000chain', version: 1, codeCid: 'bafkreichain', source: 'chain', input, createdAtMs: now, maxOpen: 1000, origin: { chainProjectId, reqId, user: USER, input } });
     await ctx.repository.assignRequest(id, { round: 2, roundSeed: '00'.repeat(32), committee: ['node_x'], quorum: 1, aggregation: 'exact', assignedAt: new Date(now).toISOString() }, now);
     await ctx.repository.agreeRequest(id, { ok: true, value, resultHash: 'ab'.repeat(32), supporters: ['node_x'], agreedAt: new Date(now).toISOString() }, now);
