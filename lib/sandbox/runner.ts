@@ -74,21 +74,22 @@ interface IsolateEntry {
   runs: number;
 }
 
-// One run: its handles (released in reverse), its context and entry function, its CPU budget, and a way to fail it.
+// One run: its handles (released in reverse), its context and entry function, its wall-clock limit, and a way to fail it.
 interface RunState {
   readonly handles: Array<{ release(): void }>;
   readonly signal: AbortSignal;
+  readonly timeoutMs: number;
   context?: ivm.Context;
   invoke?: ivm.Reference;
   isDone: boolean;
   fail(error: unknown): void;
-  /** CPU milliseconds the run may still use (at least 1: isolated-vm takes no zero timeout). */
-  remainingCpuMs(): number;
 }
 
 const MAX_IDLE_ISOLATES = 64;
 const MEMORY_LIMIT = 'Isolate was disposed during execution due to memory limit';
-const TIMEOUT = Symbol('timeout');
+// How often the host reads a running isolate's CPU time: a run overshoots its CPU budget by about this much.
+const CPU_POLL_MS = 10;
+type Ending = 'timeout' | 'cpu';
 
 /**
  * Creates a runner. Each run has an isolate to itself, so its CPU time is the isolate's and a
@@ -147,33 +148,33 @@ export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapR
     const entry = acquire(job.limits, job.codeKey);
     const cpuStartNs = entry.isolate.cpuTime;
     const runEnd = new AbortController();
-    const state: RunState = {
-      handles: [],
-      signal: runEnd.signal,
-      isDone: false,
-      fail: () => undefined,
-      remainingCpuMs: () => {
-        try {
-          return Math.max(1, Math.ceil(cpuMs - Number(entry.isolate.cpuTime - cpuStartNs) / 1e6));
-        } catch {
-          return 1; // the isolate is gone; the call that asks will fail on its own
-        }
-      },
-    };
+    const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, isDone: false, fail: () => undefined };
     let timer: NodeJS.Timeout | undefined;
+    let cpuWatch: NodeJS.Timeout | undefined;
     let isReusable = true;
-    // Settles first when the deadline passes or a fetch continuation fails.
-    const ending = new Promise<typeof TIMEOUT>((resolve, reject) => {
-      timer = setTimeout(() => resolve(TIMEOUT), timeoutMs);
+    // Settles first when the wall-clock deadline passes, the run's CPU time (the isolate is its own,
+    // so its CPU time is the run's, across every slice) passes cpuMs, or a fetch continuation fails.
+    const ending = new Promise<Ending>((resolve, reject) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      // One thread cannot use more CPU time than wall time: a budget as long as the deadline needs no watch.
+      if (cpuMs < timeoutMs) {
+        cpuWatch = setInterval(() => {
+          try {
+            if (Number(entry.isolate.cpuTime - cpuStartNs) / 1e6 > cpuMs) resolve('cpu');
+          } catch {
+            // disposed: the run fails on its own
+          }
+        }, Math.min(CPU_POLL_MS, cpuMs));
+      }
       state.fail = reject;
     });
     try {
       const work = execute(entry, job, state);
       work.catch(() => undefined); // settled later by the disposal when `ending` wins the race
       const result = await Promise.race([work, ending]);
-      if (result === TIMEOUT) {
+      if (result === 'timeout' || result === 'cpu') {
         isReusable = false;
-        return failed(`timed out after ${timeoutMs} ms`);
+        return failed(result === 'cpu' ? `CPU time limit of ${cpuMs} ms exceeded` : `timed out after ${timeoutMs} ms`);
       }
       return parseEnvelope(result, job.limits, elapsedMs());
     } catch (error) {
@@ -183,12 +184,13 @@ export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapR
       const message = messageOf(error);
       // isolated-vm disposes an isolate by itself only at the memory limit, failing the task it was running.
       if (message === MEMORY_LIMIT || entry.isolate.isDisposed) return failed(`memory limit of ${memoryMb} MB exceeded`);
-      // Every isolated-vm timeout of a run is its remaining CPU budget; the wall clock is the host's timer above.
-      if (message === TIMED_OUT) return failed(cpuMs < timeoutMs ? `CPU time limit of ${cpuMs} ms exceeded` : `timed out after ${timeoutMs} ms`);
+      // isolated-vm's own timeouts are wall-clock backstops at the run's deadline.
+      if (message === TIMED_OUT) return failed(`timed out after ${timeoutMs} ms`);
       return failed(message);
     } finally {
       state.isDone = true;
       clearTimeout(timer);
+      clearInterval(cpuWatch);
       runEnd.abort();
       releaseAll(state.handles);
       release(entry, isReusable);
@@ -221,11 +223,11 @@ async function execute(entry: IsolateEntry, job: SandboxJob, state: RunState): P
   const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
   const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
   const invoke = (state.invoke = keep(await context.evalClosure(BOOTSTRAP_SOURCE, [configJson(job), fetchRef], { result: { reference: true } })));
-  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, state.remainingCpuMs()));
+  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, state.timeoutMs));
   const inputJson = JSON.stringify(job.input ?? null);
   const result: unknown = await invoke.apply(undefined, [code.namespace?.derefInto(), inputJson], {
     result: { promise: true, copy: true },
-    timeout: state.remainingCpuMs(),
+    timeout: state.timeoutMs,
   });
   return typeof result === 'string' ? result : '';
 }
@@ -252,8 +254,8 @@ function configJson(job: SandboxJob): string {
 type FetchRequest = { url: string; method?: string; headers?: Record<string, string>; body?: string };
 
 // The isolate calls this with applyIgnored, so it must never reject: a host rejection nobody awaits
-// would crash the process. It answers through `invoke.deliver`, a task of this run under the run's
-// remaining CPU budget: a continuation that throws, loops or exhausts memory fails this run and no other.
+// would crash the process. It answers through `invoke.deliver`, a task of this run (its CPU time
+// counts like any other slice): a continuation that throws, loops or exhausts memory fails this run only.
 function bridgeFetch(fetch: SandboxFetch, state: RunState) {
   let deliver: ivm.Reference | undefined;
   return async (callId: number, request: FetchRequest): Promise<void> => {
@@ -273,7 +275,7 @@ function bridgeFetch(fetch: SandboxFetch, state: RunState) {
         if (state.isDone) return ref.release();
         state.handles.push((deliver = ref));
       }
-      await deliver.apply(undefined, [callId, reply], { arguments: { copy: true }, timeout: state.remainingCpuMs() });
+      await deliver.apply(undefined, [callId, reply], { arguments: { copy: true }, timeout: state.timeoutMs });
     } catch (error) {
       if (!state.isDone) state.fail(error);
     }

@@ -17,6 +17,8 @@ import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
 
 const LIMITS = { ...TEST_LIMITS, timeoutMs: 1500, cpuMs: 400, memoryMb: 32, fetchCalls: 3, outputBytes: 65536 };
+// Filling 32 MB makes V8 collect garbage hard before it gives up, CPU time that counts: memory bombs get time to reach the memory limit.
+const MEMORY_BOMB_LIMITS = { ...LIMITS, timeoutMs: 10_000, cpuMs: 10_000 };
 
 describe('hostile code', function () {
   this.timeout(60_000);
@@ -65,11 +67,11 @@ describe('hostile code', function () {
     await redis.stop();
   });
 
-  async function run(code: string, input: unknown = null): Promise<RequestRecord> {
+  async function run(code: string, input: unknown = null, limits: typeof LIMITS = LIMITS): Promise<RequestRecord> {
     const nowMs = Date.now();
     const project: Project = {
       id: `prj_${String(++projectCount).padStart(26, '0')}`, name: 'hostile', description: '', committee: { size: 1, quorum: 1 },
-      aggregation: 'exact', limits: LIMITS, version: 1, codeCid: computeContentId(utf8(code)), createdAt: new Date(nowMs).toISOString(),
+      aggregation: 'exact', limits, version: 1, codeCid: computeContentId(utf8(code)), createdAt: new Date(nowMs).toISOString(),
     };
     await ctx.repository.putProject(project, code, `hash-${project.id}`, nowMs);
     const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, config: ctx.config, nowMs }, { project, input, source: 'api' });
@@ -79,8 +81,8 @@ describe('hostile code', function () {
     }, 20_000, 'a final state');
   }
 
-  async function expectError(code: string, pattern: RegExp | string): Promise<void> {
-    const request = await run(code);
+  async function expectError(code: string, pattern: RegExp | string, limits: typeof LIMITS = LIMITS): Promise<void> {
+    const request = await run(code, null, limits);
     expect(request.status, JSON.stringify(request.failure)).to.equal('published');
     expect(request.outcome?.ok).to.equal(false);
     const message = (request.outcome?.value as { error: string }).error;
@@ -100,17 +102,17 @@ describe('hostile code', function () {
   it('stops a never-settling promise at the wall-clock deadline', () => expectError('export default () => new Promise(() => {})', 'timed out after 1500 ms'));
 
   it('stops an array memory bomb at the memory limit', () =>
-    expectError('export default () => { const a = []; while (true) a.push(new Array(1e5).fill(1.5)); }', 'memory limit of 32 MB exceeded'));
+    expectError('export default () => { const a = []; while (true) a.push(new Array(1e5).fill(1.5)); }', 'memory limit of 32 MB exceeded', MEMORY_BOMB_LIMITS));
 
   // Each string is flattened (charCodeAt), so every iteration really allocates a megabyte.
   it('stops a string memory bomb', () =>
-    expectError("export default () => { const parts = []; let s = 'x'.repeat(1e6); while (true) { const t = s + parts.length; t.charCodeAt(5e5); parts.push(t); } }", 'memory limit of 32 MB exceeded'));
+    expectError("export default () => { const parts = []; let s = 'x'.repeat(1e6); while (true) { const t = s + parts.length; t.charCodeAt(5e5); parts.push(t); } }", 'memory limit of 32 MB exceeded', MEMORY_BOMB_LIMITS));
 
   it('stops an ArrayBuffer memory bomb', () =>
-    expectError('export default () => { const a = []; while (true) a.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }', /memory limit of 32 MB exceeded|Array buffer allocation failed/));
+    expectError('export default () => { const a = []; while (true) a.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }', /memory limit of 32 MB exceeded|Array buffer allocation failed/, MEMORY_BOMB_LIMITS));
 
   it('refuses a huge WebAssembly memory', () =>
-    expectError('export default () => { const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 }); while (true) m.grow(1024); }', /memory limit of 32 MB exceeded|WebAssembly\.Memory\.grow\(\): Maximum memory size exceeded|could not allocate memory|Unable to grow instance memory/));
+    expectError('export default () => { const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 }); while (true) m.grow(1024); }', /memory limit of 32 MB exceeded|WebAssembly\.Memory\.grow\(\): Maximum memory size exceeded|could not allocate memory|Unable to grow instance memory/, MEMORY_BOMB_LIMITS));
 
   it('reports deep recursion as a stack overflow', () => expectError('export default () => { const f = (n) => f(n + 1) + 1; return f(0); }', 'Maximum call stack size exceeded'));
 
