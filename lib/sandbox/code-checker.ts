@@ -1,6 +1,7 @@
 // Upload checks off the serving thread: a few supervised check processes, one check each at a time,
 // a host deadline that kills a process whose check runs long, and a bounded queue (429 past it).
 import type { ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.ts';
 import type { CheckReply, CheckRequest } from './check-child.ts';
@@ -40,6 +41,7 @@ interface Checker {
 }
 
 const CHILD_SCRIPT = join(import.meta.dirname, 'check-child.ts');
+const CHECK_NICENESS = 10;
 
 export function createCodeChecker(options: CodeCheckerOptions): CodeChecker {
   const checkers = new Set<Checker>();
@@ -50,6 +52,12 @@ export function createCodeChecker(options: CodeCheckerOptions): CodeChecker {
 
   function spawnChecker(): void {
     const child = forkSandboxProcess(CHILD_SCRIPT, [], options.onStderrBytes);
+    // A check that spins until its deadline yields the CPU to the API it runs beside.
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, CHECK_NICENESS);
+    } catch {
+      // not permitted here: the deadline still bounds it
+    }
     const checker: Checker = { child, isReady: false };
     child.on('message', (message: CheckReply) => onReply(checker, message));
     child.once('exit', (code, signal) => replace(checker, signal ? `signal ${signal}` : `exit code ${code}`));
