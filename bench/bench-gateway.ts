@@ -8,7 +8,7 @@ import { sha256 } from '../lib/crypto/hash.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { startEmbeddedRedis } from '../lib/embedded-redis.ts';
 import { createSandbox, openProcess, startExecutorNode, startRole, stopAll, type ProcessContext } from '../lib/process.ts';
-import type { RoleHandle } from '../lib/roles/common.ts';
+import type { RoleHandle } from '../lib/runtime/common.ts';
 
 export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
 

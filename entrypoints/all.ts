@@ -9,7 +9,7 @@ import { GatewayError } from '../lib/errors.ts';
 import { claimDataDir } from '../lib/gateway-pid-file.ts';
 import { loadOrCreateSecretFile } from '../lib/node-key-file.ts';
 import { createSandbox, openProcess, runMain, startExecutorNode, startRole, stopAll, stopOnSignals, type ProcessContext } from '../lib/process.ts';
-import type { RoleHandle } from '../lib/roles/common.ts';
+import type { RoleHandle } from '../lib/runtime/common.ts';
 import type { SandboxRunner } from '../lib/sandbox/runner.ts';
 
 await runMain(async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { createSandbox, startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
+import type { RoleHandle } from '../../lib/runtime/common.ts';
 import type { SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { ADMIN_TOKEN, openTestProcess, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';

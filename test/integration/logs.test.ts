@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createLogger } from '../../lib/logger.ts';
 import { createSandbox, openProcess, startExecutorNode, startRole, stopAll } from '../../lib/process.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
+import type { RoleHandle } from '../../lib/runtime/common.ts';
 import { ADMIN_TOKEN, MASTER_KEY, testConfig, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';

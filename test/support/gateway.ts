@@ -8,7 +8,7 @@ import { openProcess, startRole, type ProcessContext } from '../../lib/process.t
 import { GENESIS_SEED, createRound } from '../../lib/protocol/rounds.ts';
 import { createTicket } from '../../lib/protocol/tickets.ts';
 import type { QueueKind } from '../../lib/queues.ts';
-import type { RoleHandle } from '../../lib/roles/common.ts';
+import type { RoleHandle } from '../../lib/runtime/common.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import type { TestNode } from './builders.ts';
 import { createClient } from './http.ts';

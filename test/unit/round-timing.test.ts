@@ -1,6 +1,6 @@
 // The scheduler's round timer: boundaries a round apart, never two rounds a millisecond apart.
 import { expect } from 'chai';
-import { nextTickDelayMs } from '../../lib/roles/scheduler.ts';
+import { nextTickDelayMs } from '../../lib/roles/scheduler/scheduler.ts';
 
 describe('round timer', () => {
   it('waits until the next boundary', () => {

@@ -7,7 +7,7 @@ import { createId, isId } from '../../ids.ts';
 import type { Project, Schedule } from '../../repository/types.ts';
 import { computeNextRun, parseCronExpression } from '../../cron-expression.ts';
 import { findInputProblem } from '../accept-request.ts';
-import { nextRunOf } from '../cron-schedules.ts';
+import { nextRunOf } from '../scheduler/cron-schedules.ts';
 import { createApiKey, requireAdmin, requireProject } from './auth.ts';
 import { parseChainBindingBody, parseCodeBody, parseProjectBody, parseScheduleBody, parseSecretsBody } from './parse-body.ts';
 import { parseListQuery } from './parse-query.ts';

@@ -7,7 +7,7 @@ import type { Metrics } from '../../metrics.ts';
 import type { QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import { GatewayError } from '../../errors.ts';
-import { once, type RoleBase, type RoleHandle } from '../common.ts';
+import { once, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { createAuthMiddleware } from './auth.ts';
 import { startFinalWaiters, type FinalWaiters } from './final-waiters.ts';
 import { createErrorMiddleware } from './http-errors.ts';

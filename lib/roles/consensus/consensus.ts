@@ -1,15 +1,15 @@
 // Consensus: checks each vote (signature, membership recomputed from the frozen tickets, once
 // per node), records it, tallies, and finalizes: agreed → publish job, or failed (no_quorum/timeout).
 import { UnrecoverableError, type Job } from 'bullmq';
-import { fromHex } from '../crypto/bytes.ts';
-import { checkVote, type Vote } from '../protocol/vote.ts';
-import { computeTally } from '../protocol/vote-tally.ts';
-import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
-import type { Repository } from '../repository/index.ts';
-import type { RequestRecord, StoredVote } from '../repository/types.ts';
-import { capLogs, MAX_ERROR_BYTES, utf8Length } from '../sandbox/outcome.ts';
-import { createCommitteeCache } from './committee-cache.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+import { fromHex } from '../../crypto/bytes.ts';
+import { checkVote, type Vote } from '../../protocol/vote.ts';
+import { computeTally } from '../../protocol/vote-tally.ts';
+import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
+import type { RequestRecord, StoredVote } from '../../repository/types.ts';
+import { capLogs, MAX_ERROR_BYTES, utf8Length } from '../../sandbox/outcome.ts';
+import { createCommitteeCache } from '../committee-cache.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ConsensusDeps extends RoleBase {
   readonly repository: Pick<Repository, 'getRequest' | 'getNode' | 'recordVote' | 'agreeRequest' | 'failRequest' | 'getRound' | 'listTickets'>;

@@ -2,18 +2,18 @@
 // runs), and for each run job whose committee it is in, runs the project's code in the sandbox and
 // sends a signed vote; no project holds more than its share of the node's run slots.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { fromHex, toHex } from '../crypto/bytes.ts';
-import { errorResult } from '../crypto/canonical-json.ts';
-import { createSigner, type NodeKeys } from '../crypto/keys.ts';
-import { computeRequestSeed } from '../protocol/rounds.ts';
-import { createTicket } from '../protocol/tickets.ts';
-import { createVote } from '../protocol/vote.ts';
-import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
-import type { Repository } from '../repository/index.ts';
-import type { Config } from '../config.ts';
-import type { Assignment, Project, ProjectLimits, RequestRecord } from '../repository/types.ts';
-import { SandboxLostError, type SandboxRunner } from '../sandbox/runner.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+import { fromHex, toHex } from '../../crypto/bytes.ts';
+import { errorResult } from '../../crypto/canonical-json.ts';
+import { createSigner, type NodeKeys } from '../../crypto/keys.ts';
+import { computeRequestSeed } from '../../protocol/rounds.ts';
+import { createTicket } from '../../protocol/tickets.ts';
+import { createVote } from '../../protocol/vote.ts';
+import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
+import type { Config } from '../../config.ts';
+import type { Assignment, Project, ProjectLimits, RequestRecord } from '../../repository/types.ts';
+import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ExecutorDeps extends RoleBase {
   readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'getCode' | 'getSecrets' | 'getRound'>;

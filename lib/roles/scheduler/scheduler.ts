@@ -3,18 +3,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { fromHex, toHex } from '../crypto/bytes.ts';
-import { GENESIS_SEED, createRound } from '../protocol/rounds.ts';
-import { verifyTicket } from '../protocol/tickets.ts';
-import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
-import { errorForLog } from '../logger.ts';
-import type { Repository } from '../repository/index.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
-import { chainSettingsOf, connectChainReader } from '../chain/archway-client.ts';
-import { startChainInputter } from '../chain/chain-inputter.ts';
+import { fromHex, toHex } from '../../crypto/bytes.ts';
+import { GENESIS_SEED, createRound } from '../../protocol/rounds.ts';
+import { verifyTicket } from '../../protocol/tickets.ts';
+import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
+import { errorForLog } from '../../logger.ts';
+import type { Repository } from '../../repository/index.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
+import { chainSettingsOf, connectChainReader } from '../../chain/archway-client.ts';
+import { startChainInputter } from './chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
-import { acquireLease } from './lease.ts';
-import { startPeriodic } from './periodic.ts';
+import { acquireLease } from '../../runtime/lease.ts';
+import { startPeriodic } from '../../runtime/periodic.ts';
 
 export interface SchedulerDeps extends RoleBase {
   readonly repository: Repository;

@@ -1,11 +1,11 @@
 // Receiver: turns a queued request into an assignment (round, committee from the frozen tickets
 // of the previous round) and sends one run job to each member, plus the deadline job.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { jobIds, type JobPayloads, type QueueSet } from '../queues.ts';
-import type { Repository } from '../repository/index.ts';
-import type { Assignment, RequestRecord } from '../repository/types.ts';
-import { createCommitteeCache } from './committee-cache.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
+import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
+import type { Assignment, RequestRecord } from '../../repository/types.ts';
+import { createCommitteeCache } from '../committee-cache.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ReceiverDeps extends RoleBase {
   readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets'>;

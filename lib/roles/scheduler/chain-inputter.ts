@@ -1,16 +1,16 @@
 // The chain inputter (run by the scheduler, under its lease): polls the contract for the pending
 // requests of every bound project and accepts each as a gateway request under the idempotency key
 // `chain.<projectId>.<reqId>`, so restarts and overlapping polls never miss or duplicate one.
-import type { Config } from '../config.ts';
-import { isGatewayError } from '../errors.ts';
-import { errorForLog, type Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
-import type { QueueSet } from '../queues.ts';
-import type { Repository } from '../repository/index.ts';
-import { acceptRequest } from '../roles/accept-request.ts';
-import type { Clock } from '../roles/common.ts';
-import { startPeriodic } from '../roles/periodic.ts';
-import type { ChainReader } from './archway-client.ts';
+import type { Config } from '../../config.ts';
+import { isGatewayError } from '../../errors.ts';
+import { errorForLog, type Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { QueueSet } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
+import { acceptRequest } from '../accept-request.ts';
+import type { Clock } from '../../runtime/common.ts';
+import { startPeriodic } from '../../runtime/periodic.ts';
+import type { ChainReader } from '../../chain/archway-client.ts';
 
 export interface ChainInputterDeps {
   readonly repository: Pick<Repository, 'listChainBindings' | 'getProject' | 'putRequest' | 'getCodeVersion'>;

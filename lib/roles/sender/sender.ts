@@ -1,14 +1,14 @@
 // Sender: appends each agreed request to the ledger exactly once and marks it published.
 import { UnrecoverableError, type Job } from 'bullmq';
-import { computeVotesDigest } from '../protocol/ledger.ts';
-import type { JobPayloads } from '../queues.ts';
-import type { Repository } from '../repository/index.ts';
+import { computeVotesDigest } from '../../protocol/ledger.ts';
+import type { JobPayloads } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
 import { randomUUID } from 'node:crypto';
-import { chainSettingsOf, connectChainWriter } from '../chain/archway-client.ts';
-import { startChainPublisher } from '../chain/chain-publisher.ts';
-import { requireSettings } from '../config.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from './common.ts';
-import { acquireLease } from './lease.ts';
+import { chainSettingsOf, connectChainWriter } from '../../chain/archway-client.ts';
+import { startChainPublisher } from './chain-publisher.ts';
+import { requireSettings } from '../../config.ts';
+import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
+import { acquireLease } from '../../runtime/lease.ts';
 
 export interface SenderDeps extends RoleBase {
   readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'keys'>;

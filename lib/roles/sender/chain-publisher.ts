@@ -1,15 +1,15 @@
 // The chain publisher (run by the sender, under its own lease so one signer uses the account's
 // sequence): takes published chain requests from the outbox, skips results the contract already
 // holds, and saves the rest with SaveResultMsg, several per transaction, retrying with backoff.
-import { canonicalJson } from '../crypto/canonical-json.ts';
-import { errorForLog, type Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
-import type { Repository } from '../repository/index.ts';
-import type { ChainProjectState, ChainResult } from './contract-schema.ts';
-import type { ChainPublication, RequestRecord } from '../repository/types.ts';
-import type { Clock } from '../roles/common.ts';
-import { startPeriodic } from '../roles/periodic.ts';
-import { isSequenceMismatch, type ChainWriter } from './archway-client.ts';
+import { canonicalJson } from '../../crypto/canonical-json.ts';
+import { errorForLog, type Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { Repository } from '../../repository/index.ts';
+import type { ChainProjectState, ChainResult } from '../../chain/contract-schema.ts';
+import type { ChainPublication, RequestRecord } from '../../repository/types.ts';
+import type { Clock } from '../../runtime/common.ts';
+import { startPeriodic } from '../../runtime/periodic.ts';
+import { isSequenceMismatch, type ChainWriter } from '../../chain/archway-client.ts';
 
 export interface ChainPublisherDeps {
   readonly repository: Pick<Repository, 'listChainOutbox' | 'getRequests' | 'putChainPublication'>;

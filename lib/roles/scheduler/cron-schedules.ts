@@ -3,17 +3,17 @@
 // (or a redelivered tick) never fire the same tick twice. node-cron only ever sees expressions our
 // own bounded parser accepted (lib/cron-expression.ts), in its normalized form.
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Config } from '../config.ts';
-import { computeNextRun, parseCronExpression } from '../cron-expression.ts';
-import { isGatewayError } from '../errors.ts';
-import { errorForLog, type Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
-import type { QueueSet } from '../queues.ts';
-import type { Repository } from '../repository/index.ts';
-import type { Schedule } from '../repository/types.ts';
-import { acceptRequest } from './accept-request.ts';
-import type { Clock } from './common.ts';
-import { startPeriodic } from './periodic.ts';
+import type { Config } from '../../config.ts';
+import { computeNextRun, parseCronExpression } from '../../cron-expression.ts';
+import { isGatewayError } from '../../errors.ts';
+import { errorForLog, type Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { QueueSet } from '../../queues.ts';
+import type { Repository } from '../../repository/index.ts';
+import type { Schedule } from '../../repository/types.ts';
+import { acceptRequest } from '../accept-request.ts';
+import type { Clock } from '../../runtime/common.ts';
+import { startPeriodic } from '../../runtime/periodic.ts';
 
 export interface CronDeps {
   readonly repository: Pick<Repository, 'listSchedules' | 'getProject' | 'putRequest' | 'getCodeVersion' | 'recordRefusedTick'>;
