@@ -19,7 +19,7 @@ const job: SandboxJob = {
   code: CODE,
   input: INPUT,
   context: { requestId: 'req_bench', projectId: 'prj_bench', round: 1, seed: 'ab'.repeat(32), acceptedAtMs: Date.now(), secrets: {} },
-  limits: { timeoutMs: TIMEOUT_MS, memoryMb: 64, maxOutputBytes: 65536, maxLogLines: 100, maxLogBytes: 65536 },
+  limits: { timeoutMs: TIMEOUT_MS, memoryMb: 64, outputBytes: 65536, logLines: 100, logBytes: 65536 },
 };
 
 function check(value: unknown, name: string): void {

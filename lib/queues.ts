@@ -47,6 +47,9 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 24 * 3600, count: 5000 },
 };
 
+/** A job's state as BullMQ reports it, or `missing` when there is none. */
+export type JobState = 'missing' | 'completed' | 'failed' | 'waiting' | 'active' | 'delayed' | 'prioritized' | 'waiting-children' | 'unknown';
+
 /** A typed queue producer. */
 export type TypedQueue<K extends QueueKind> = Queue<JobPayloads[K], unknown, string>;
 
@@ -55,6 +58,10 @@ export interface QueueSet {
   get<K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K>;
   /** Adds one job with its deterministic id. */
   add<K extends QueueKind>(kind: K, jobId: string, data: JobPayloads[K], options?: { nodeId?: string; delayMs?: number }): Promise<void>;
+  /** The state of a job by id, `missing` when there is none (what the repair sweep checks). */
+  getJobState(kind: QueueKind, jobId: string, nodeId?: string): Promise<JobState>;
+  /** Removes a finished job, so that its id can be used again; a job gone already is fine. */
+  removeJob(kind: QueueKind, jobId: string, nodeId?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,6 +82,13 @@ export function createQueueSet(connection: Redis, prefix: string, onError: (erro
     async add(kind, jobId, data, options = {}) {
       const queue = get(kind, options.nodeId) as unknown as Queue;
       await queue.add(kind, data, { jobId, ...(options.delayMs ? { delay: options.delayMs } : {}) });
+    },
+    async getJobState(kind, jobId, nodeId) {
+      const job = await get(kind, nodeId).getJob(jobId);
+      return job ? ((await job.getState()) as JobState) : 'missing';
+    },
+    async removeJob(kind, jobId, nodeId) {
+      await (await get(kind, nodeId).getJob(jobId))?.remove().catch(() => undefined);
     },
     async close() {
       const all = [...queues.values()];

@@ -1,7 +1,9 @@
 // The repository: the only code that reads or writes gateway state in Redis.
 import type { Redis } from 'ioredis';
 import { createChainRepository } from './chain.ts';
+import { startFinalWaiters, type FinalWaiters } from './final-events.ts';
 import { createKeys } from './keys.ts';
+import { createLeaseRepository } from './leases.ts';
 import { createLedgerRepository } from './ledger.ts';
 import { createNodeRepository } from './nodes.ts';
 import { createProjectRepository } from './projects.ts';
@@ -26,6 +28,11 @@ export function createRepository(redis: Redis, options: { prefix: string; master
     ...createNodeRepository(redis, keys),
     ...createChainRepository(redis, keys, { idempotencyTtlMs }),
     ...ledger,
+    ...createLeaseRepository(redis, keys),
+    /** Waiters on requests becoming final (a pub/sub connection of their own); close them when done. */
+    openFinalWaiters: (): Promise<FinalWaiters> => startFinalWaiters(redis, keys.finalChannel),
+    /** True while the connection to Redis is up (answers right away; a request would only queue). */
+    isConnected: (): boolean => redis.status === 'ready',
     /** True when Redis answers PING within a second (never waits in the offline queue). */
     async ping(): Promise<boolean> {
       if (redis.status !== 'ready') return false;

@@ -1,5 +1,6 @@
 // Redis key names. Every key starts with one prefix (a hash tag such as `{gw}`), so the whole
 // keyspace lands in one Redis Cluster slot and multi-key scripts stay legal.
+import type { OpenStatus } from '../protocol/request-lifecycle.ts';
 
 export type Keys = ReturnType<typeof createKeys>;
 
@@ -21,7 +22,7 @@ export function createKeys(prefix: string) {
     requestVotes: (id: string) => `${p}:req:${id}:votes`,
     idempotency: (projectId: string, keyHash: string) => `${p}:idem:${projectId}:${keyHash}`,
     /** Requests by status entered at (ms): what the repair sweep reads instead of scanning. */
-    stateIndex: (status: 'queued' | 'assigned' | 'agreed') => `${p}:idx:${status}`,
+    stateIndex: (status: OpenStatus) => `${p}:idx:${status}`,
     /** Open (not final) requests per project (`<projectId>`) and per code version (`<projectId>.v<n>`): admission and version deletion. */
     openRequests: `${p}:open`,
     /** The newest requests of all projects (status page), trimmed to a few hundred. */

@@ -2,12 +2,21 @@
 import type { Redis } from 'ioredis';
 import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
+import {
+  FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
+  allowedFrom, canTransition, type OpenStatus, type RequestStatus, type TransitionTarget,
+} from '../protocol/request-lifecycle.ts';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
-import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecord, RequestStatus, StoredVote } from './types.ts';
+import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
 const FINISHED_KEPT_MS = 600_000;
+
+// The scripts spell the lifecycle's statuses as Lua literals (plain lowercase words, nothing to escape).
+const luaString = (status: RequestStatus): string => `'${status}'`;
+const luaList = (statuses: readonly RequestStatus[]): string => `{${statuses.map(luaString).join(', ')}}`;
+const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${luaString(to as TransitionTarget)}] = ${luaList(from)}`).join(', ')}}`;
 
 // KEYS: request, idempotency (or ''), project list, queued index, recent list, open counts, finished index, project versions.
 // ARGV: id, base JSON, createdAtMs, project id, version, most open requests of the project,
@@ -15,7 +24,7 @@ const FINISHED_KEPT_MS = 600_000;
 // Admission and creation are one step: a request is refused (-1, open count) while its project has
 // the most requests not yet final, and then nothing is written, not even the idempotency key.
 // A request refused for its input is stored as failed at once, so a retried intake finds it.
-const CREATE = createScript(`
+const CREATE_LUA = `
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
@@ -34,57 +43,66 @@ redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -${RECENT_KEPT + 1})
 if isRejected then
-  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'failed', 'failure', ARGV[8], 'finishedAt', ARGV[10], 'idem', KEYS[2])
+  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(REJECTED_STATUS)}, 'failure', ARGV[8], 'finishedAt', ARGV[10], 'idem', KEYS[2])
   redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
   redis.call('PUBLISH', ARGV[9], ARGV[1])
   return {1, ARGV[1]}
 end
-redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', 'queued', 'open', ARGV[4] .. ' ' .. ARGV[5], 'idem', KEYS[2])
+redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(INITIAL_STATUS)}, 'open', ARGV[4] .. ' ' .. ARGV[5], 'idem', KEYS[2])
 redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
 redis.call('HINCRBY', KEYS[6], ARGV[4] .. '.v' .. ARGV[5], 1)
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return {1, ARGV[1]}
-`);
+`;
 
-// KEYS: request, queued idx, assigned idx, agreed idx, finished idx, open counts. ARGV: id, allowed
-// statuses (comma list), new status, now ms, final channel, then field/value pairs. Returns
-// {applied, statusBefore}. A request leaving the open states gives back its project's admission slot
-// and its code version's use count, once: the guard admits one final transition.
-const TRANSITION = createScript(`
+// KEYS: request, finished idx, open counts, then the index of each open status (OPEN_STATUSES order).
+// ARGV: id, allowed statuses (comma list), new status, now ms, final channel, then field/value pairs.
+// Returns {applied, statusBefore}. A move applies only when the lifecycle allows it from the current
+// status and the caller expects that status (a failure may narrow the list). A request leaving the
+// open states gives back its project's admission slot and its code version's use count, once: the
+// guard admits one final transition.
+const TRANSITION_LUA = `
+local FINAL = ${luaList(FINAL_STATUSES)}
+local OPEN = ${luaList(OPEN_STATUSES)}
+local ALLOWED_FROM = ${luaTransitions}
+local function has(list, value)
+  for _, item in ipairs(list) do if item == value then return true end end
+  return false
+end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
+if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
 local fields = {'status', ARGV[3]}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if ARGV[3] == 'assigned' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1]) end
-if ARGV[3] == 'agreed' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1]) end
-if ARGV[3] == 'published' or ARGV[3] == 'failed' then
+for i, indexed in ipairs(OPEN) do
+  redis.call('ZREM', KEYS[3 + i], ARGV[1])
+  if ARGV[3] == indexed then redis.call('ZADD', KEYS[3 + i], ARGV[4], ARGV[1]) end
+end
+if has(FINAL, ARGV[3]) then
   local open = redis.call('HGET', KEYS[1], 'open')
   if open then
     local project, version = string.match(open, '^(%S+) (%S+)$')
     for _, field in ipairs({project, project .. '.v' .. version}) do
-      if redis.call('HINCRBY', KEYS[6], field, -1) <= 0 then redis.call('HDEL', KEYS[6], field) end
+      if redis.call('HINCRBY', KEYS[3], field, -1) <= 0 then redis.call('HDEL', KEYS[3], field) end
     end
     redis.call('HDEL', KEYS[1], 'open')
   end
   redis.call('PUBLISH', ARGV[5], ARGV[1])
-  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[4]) - ${FINISHED_KEPT_MS})
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - ${FINISHED_KEPT_MS})
 end
 return {1, status}
-`);
+`;
 
 // KEYS: request, votes. ARGV: nodeId, vote JSON without seq. Records a vote once, only while
-// the request is assigned; returns {outcome, status, votes...} with every vote in arrival order.
-const RECORD_VOTE = createScript(`
+// the request is in the voting status; returns {outcome, status, votes...} with every vote in arrival order.
+const RECORD_VOTE_LUA = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 local outcome = 'recorded'
-if status ~= 'assigned' then
+if status ~= ${luaString(VOTING_STATUS)} then
   outcome = 'not_assigned'
 elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   outcome = 'duplicate'
@@ -95,7 +113,17 @@ end
 local result = {outcome, status}
 for _, v in ipairs(redis.call('HVALS', KEYS[2])) do result[#result + 1] = v end
 return result
-`);
+`;
+
+/** The Lua text of the request scripts, built from the lifecycle (a unit test reads the statuses back out of it). */
+export const REQUEST_SCRIPT_SOURCES = { create: CREATE_LUA, transition: TRANSITION_LUA, recordVote: RECORD_VOTE_LUA } as const;
+
+const CREATE = createScript(CREATE_LUA);
+const TRANSITION = createScript(TRANSITION_LUA);
+const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
+
+/** What a guarded transition did: `statusBefore` is null when the request does not exist. */
+export type TransitionResult = { applied: boolean; statusBefore: RequestStatus | null };
 
 export type VoteRecording = { outcome: 'recorded' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
 
@@ -113,11 +141,15 @@ export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'c
 export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number } | { outcome: 'no_version' };
 
 export function createRequestRepository(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }) {
-  const indexKeys = (id: string) => [keys.request(id), keys.stateIndex('queued'), keys.stateIndex('assigned'), keys.stateIndex('agreed'), keys.finishedRequests, keys.openRequests];
+  const transitionKeys = (id: string) => [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status))];
 
-  async function transition(id: string, from: readonly RequestStatus[], to: RequestStatus, nowMs: number, fields: Record<string, string>) {
+  /** Moves a request to `to` if it is in one of `from` (by default every status the lifecycle allows). */
+  async function transition(id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, from: readonly RequestStatus[] = allowedFrom(to)): Promise<TransitionResult> {
+    // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
+    const disallowed = from.filter((status) => !canTransition(status, to));
+    if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
     const pairs = Object.entries(fields).flat();
-    const [applied, before] = (await TRANSITION(redis, indexKeys(id), [id, from.join(','), to, nowMs, keys.finalChannel, ...pairs])) as [number, string];
+    const [applied, before] = (await TRANSITION(redis, transitionKeys(id), [id, from.join(','), to, nowMs, keys.finalChannel, ...pairs])) as [number, string];
     return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
   }
 
@@ -148,7 +180,7 @@ export function createRequestRepository(redis: Redis, keys: Keys, options: { ide
       const base = JSON.stringify({ ...rest, createdAt });
       const [code, value] = (await CREATE(
         redis,
-        [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex('queued'), keys.recentRequests, keys.openRequests, keys.finishedRequests, keys.projectVersions(request.projectId)],
+        [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex(INITIAL_STATUS), keys.recentRequests, keys.openRequests, keys.finishedRequests, keys.projectVersions(request.projectId)],
         [request.id, base, createdAtMs, request.projectId, request.version, maxOpen, ttlMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt],
       )) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
@@ -166,19 +198,26 @@ export function createRequestRepository(redis: Redis, keys: Keys, options: { ide
       return toRecord(hash, votes);
     },
 
-    assignRequest: (id: string, assignment: Assignment, nowMs: number) =>
-      transition(id, ['queued'], 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
+    /** `queued → assigned` with the committee; not applied (and `statusBefore` says why) from any other status. */
+    assignRequest: (id: string, assignment: Assignment, nowMs: number): Promise<TransitionResult> =>
+      transition(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
 
-    agreeRequest: (id: string, outcome: Outcome, nowMs: number) =>
-      transition(id, ['assigned'], 'agreed', nowMs, { outcome: JSON.stringify(outcome) }),
+    /** `assigned → agreed` with the outcome. */
+    agreeRequest: (id: string, outcome: Outcome, nowMs: number): Promise<TransitionResult> =>
+      transition(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }),
 
-    failRequest: (id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number) =>
-      transition(id, from, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }),
+    /**
+     * `→ failed` from whichever of `from` the request is in. `from` must be a subset of
+     * `allowedFrom('failed')`; any other status is a programming error and rejects with an Error.
+     */
+    failRequest: (id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number): Promise<TransitionResult> =>
+      transition(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, from),
 
-    publishRequest: (id: string, ledger: { seq: number; hash: string }, nowMs: number) =>
-      transition(id, ['agreed'], 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
+    /** `agreed → published` with the ledger entry. */
+    publishRequest: (id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult> =>
+      transition(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
 
-    /** Records a vote once while the request is `assigned`; returns every vote so far, in arrival order. */
+    /** Records a vote once while the request is in the voting status (`assigned`); returns every vote so far, in arrival order. */
     async recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording> {
       const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
       const [outcome, status, ...votes] = reply;
@@ -194,7 +233,7 @@ export function createRequestRepository(redis: Redis, keys: Keys, options: { ide
     },
 
     /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
-    listStale: (status: 'queued' | 'assigned' | 'agreed', beforeMs: number, limit: number): Promise<string[]> =>
+    listStale: (status: OpenStatus, beforeMs: number, limit: number): Promise<string[]> =>
       redis.zrangebyscore(keys.stateIndex(status), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit),
 
     /** The newest requests across projects, newest first (ids only; read them with getRequests). */

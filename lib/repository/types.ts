@@ -1,11 +1,11 @@
 // The records the repository stores, as the roles and the API see them.
 import type { HashedLedgerEntry } from '../protocol/ledger.ts';
+import type { RequestStatus } from '../protocol/request-lifecycle.ts';
 import type { Vote } from '../protocol/vote.ts';
 import type { Aggregation } from '../protocol/vote-tally.ts';
 
-export const REQUEST_STATUSES = ['queued', 'assigned', 'agreed', 'published', 'failed'] as const;
-export type RequestStatus = (typeof REQUEST_STATUSES)[number];
-export const FINAL_STATUSES: readonly RequestStatus[] = ['published', 'failed'];
+// The lifecycle owns the statuses; re-exported for the code that reads them with the records.
+export { FINAL_STATUSES, REQUEST_STATUSES, type RequestStatus } from '../protocol/request-lifecycle.ts';
 
 export const FAILURE_CODES = ['no_nodes', 'no_quorum', 'timeout', 'invalid_code', 'rejected'] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];

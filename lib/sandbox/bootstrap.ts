@@ -1,11 +1,11 @@
 // The trusted in-context bootstrap: seeded Math.random, a fixed clock, captured logs, the fetch shim and the result check.
-import { LOG_TRUNCATED_MARKER, MAX_ERROR_BYTES, MAX_RESULT_DEPTH } from './outcome.ts';
+import { LOG_TRUNCATED_MARKER, MAX_ERROR_BYTES, MAX_RESULT_DEPTH, type OutcomeCaps } from './outcome.ts';
 
 /**
  * What the host passes into a fresh context (as JSON, argument `$0` of the bootstrap closure).
- * `seedWords` are the 32 seed bytes as eight big-endian uint32s.
+ * `seedWords` are the 32 seed bytes as eight big-endian uint32s; the caps are the run's, by the same names.
  */
-export interface BootstrapConfig {
+export interface BootstrapConfig extends OutcomeCaps {
   requestId: string;
   projectId: string;
   round: number;
@@ -13,9 +13,6 @@ export interface BootstrapConfig {
   seedWords: number[];
   acceptedAtMs: number;
   secrets: Record<string, string>;
-  maxOutputBytes: number;
-  maxLogLines: number;
-  maxLogBytes: number;
   noEntryMessage: string;
 }
 
@@ -147,16 +144,16 @@ const describeThrown = (e) => {
 };
 
 // console.* and ctx.log: captured lines, capped in count and UTF-8 bytes.
-let logJson = '', logCount = 0, logBytes = 0, isTruncated = false;
+let logJson = '', loggedLines = 0, loggedBytes = 0, isTruncated = false;
 const log = function log(...args) {
   if (isTruncated || isFinished) return;
   let line = '';
   for (let i = 0; i < args.length; i++) line += (i === 0 ? '' : ' ') + describe(args[i]);
-  const room = cfg.maxLogBytes - logBytes, bytes = line.length > room ? room + 1 : utf8Length(line);
-  if (logCount >= cfg.maxLogLines || bytes > room) { isTruncated = true; return; }
-  logJson += (logCount === 0 ? '' : ',') + stringify(line);
-  logCount++;
-  logBytes += bytes;
+  const room = cfg.logBytes - loggedBytes, bytes = line.length > room ? room + 1 : utf8Length(line);
+  if (loggedLines >= cfg.logLines || bytes > room) { isTruncated = true; return; }
+  logJson += (loggedLines === 0 ? '' : ',') + stringify(line);
+  loggedLines++;
+  loggedBytes += bytes;
 };
 defineProperty(G, 'console', { value: freeze({ log, info: log, warn: log, error: log, debug: log }), writable: true, configurable: true });
 
@@ -200,7 +197,7 @@ const fail = (depth, reason) => {
 };
 const emit = (s) => {
   out += s;
-  if (out.length > cfg.maxOutputBytes) { failure = 'result exceeds ' + cfg.maxOutputBytes + ' bytes'; throw NOT_JSON; }
+  if (out.length > cfg.outputBytes) { failure = 'result exceeds ' + cfg.outputBytes + ' bytes'; throw NOT_JSON; }
 };
 const className = (v) => {
   try { const name = v.constructor.name; if (typeof name === 'string' && name !== '') return clip(name, 64); } catch {}
@@ -246,7 +243,7 @@ const walk = (v, depth) => {
 // The one string that leaves the isolate: concatenated from strings only, so no user getter, toJSON or then runs.
 const finish = (json, error) => {
   isFinished = true;
-  const marker = isTruncated ? (logCount === 0 ? '' : ',') + stringify(LOG_TRUNCATED) : '';
+  const marker = isTruncated ? (loggedLines === 0 ? '' : ',') + stringify(LOG_TRUNCATED) : '';
   const logs = '{"logs":[' + logJson + marker + '],';
   return json === undefined ? logs + '"error":' + stringify(cutMessage(Str(error))) + '}' : logs + '"value":' + json + '}';
 };

@@ -11,11 +11,15 @@ export const LOG_TRUNCATED_MARKER = '… logs truncated';
 /** Results nested deeper than this are refused (in the isolate and again on the host). */
 export const MAX_RESULT_DEPTH = 256;
 
-/** The caps a run's outcome must respect; the same names as SandboxLimits. */
+/**
+ * The caps a run's outcome must respect, named as the project limits they come from (lib/limits.ts):
+ * the result's UTF-8 bytes, and the log lines and their UTF-8 bytes in all. SandboxLimits and the
+ * bootstrap's config carry them under these names.
+ */
 export interface OutcomeCaps {
-  readonly maxOutputBytes: number;
-  readonly maxLogLines: number;
-  readonly maxLogBytes: number;
+  readonly outputBytes: number;
+  readonly logLines: number;
+  readonly logBytes: number;
 }
 
 export type SandboxOutcome =
@@ -59,7 +63,7 @@ export function checkOutcome(raw: unknown, caps: OutcomeCaps, durationMs: number
   const logs = capLogs(record.logs, caps);
   if (record.ok === false) return failed(typeof record.error === 'string' ? record.error : 'the sandbox returned an error without a message', logs);
   if (record.ok !== true || !('value' in record)) return failed('the sandbox returned no outcome', logs);
-  const problem = findResultProblem(record.value, caps.maxOutputBytes);
+  const problem = findResultProblem(record.value, caps.outputBytes);
   if (problem) return failed(problem, logs);
   return { ok: true, value: record.value as JsonValue, logs, durationMs };
 }
@@ -67,7 +71,7 @@ export function checkOutcome(raw: unknown, caps: OutcomeCaps, durationMs: number
 /** Parses the one string the bootstrap hands back (`{"logs": [...], "value": …}` or `{"logs": [...], "error": "…"}`). */
 export function parseEnvelope(text: unknown, caps: OutcomeCaps, durationMs: number): SandboxOutcome {
   // The envelope can hold at most the result, the logs (each character escaped: 6 bytes) and a message.
-  const bound = caps.maxOutputBytes + 6 * (caps.maxLogBytes + caps.maxLogLines * 4 + 64) + 6 * MAX_ERROR_BYTES + 1024;
+  const bound = caps.outputBytes + 6 * (caps.logBytes + caps.logLines * 4 + 64) + 6 * MAX_ERROR_BYTES + 1024;
   if (typeof text !== 'string' || text.length > bound) return checkOutcome(null, caps, durationMs);
   let parsed: unknown;
   try {
@@ -80,8 +84,8 @@ export function parseEnvelope(text: unknown, caps: OutcomeCaps, durationMs: numb
   return checkOutcome('error' in envelope ? { ok: false, error: envelope.error, logs: envelope.logs } : { ok: true, value: envelope.value, logs: envelope.logs }, caps, durationMs);
 }
 
-/** Keeps at most `maxLogLines` strings of `maxLogBytes` UTF-8 bytes in all, ending with the marker when cut. */
-export function capLogs(logs: unknown, caps: Pick<OutcomeCaps, 'maxLogLines' | 'maxLogBytes'>): string[] {
+/** Keeps at most `logLines` strings of `logBytes` UTF-8 bytes in all, ending with the marker when cut. */
+export function capLogs(logs: unknown, caps: Pick<OutcomeCaps, 'logLines' | 'logBytes'>): string[] {
   if (!Array.isArray(logs)) return [];
   const kept: string[] = [];
   let bytes = 0;
@@ -93,7 +97,7 @@ export function capLogs(logs: unknown, caps: Pick<OutcomeCaps, 'maxLogLines' | '
       break;
     }
     const size = typeof line === 'string' ? utf8Length(line) : Infinity;
-    if (kept.length >= caps.maxLogLines || bytes + size > caps.maxLogBytes) {
+    if (kept.length >= caps.logLines || bytes + size > caps.logBytes) {
       isCut = true;
       break;
     }
@@ -105,7 +109,7 @@ export function capLogs(logs: unknown, caps: Pick<OutcomeCaps, 'maxLogLines' | '
 }
 
 // A JSON value within the depth and size caps, or the reason it is not (iterative: no host stack to exhaust).
-function findResultProblem(value: unknown, maxOutputBytes: number): string | null {
+function findResultProblem(value: unknown, outputBytes: number): string | null {
   const stack: Array<[unknown, number]> = [[value, 0]];
   while (stack.length > 0) {
     const [item, depth] = stack.pop()!;
@@ -120,5 +124,5 @@ function findResultProblem(value: unknown, maxOutputBytes: number): string | nul
     if (!Array.isArray(item) && proto !== Object.prototype && proto !== null) return 'result is not a JSON value';
     for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
   }
-  return utf8Length(JSON.stringify(value)) > maxOutputBytes ? `result exceeds ${maxOutputBytes} bytes` : null;
+  return utf8Length(JSON.stringify(value)) > outputBytes ? `result exceeds ${outputBytes} bytes` : null;
 }

@@ -6,19 +6,19 @@ import { isGatewayError } from '../errors.ts';
 import { BOOTSTRAP_SOURCE, type BootstrapConfig, type InvokeResult } from './bootstrap.ts';
 import { createGuardedFetch, type FetchPolicy } from './guarded-fetch.ts';
 import { type CodeCache, loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
-import { cutUtf8, parseEnvelope, type SandboxOutcome } from './outcome.ts';
+import { cutUtf8, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
 
 export type { SandboxOutcome } from './outcome.ts';
 
-/** Per-run limits: wall clock (ms) over compile, evaluation and the awaited result; heap (MB); result and log caps. */
-export interface SandboxLimits {
-  timeoutMs: number;
+/**
+ * Per-run limits, named as the project limits they come from (lib/limits.ts): wall clock (ms) over
+ * compile, evaluation and the awaited result; heap (MB); and the outcome's caps.
+ */
+export interface SandboxLimits extends OutcomeCaps {
+  readonly timeoutMs: number;
   /** CPU time the run may use across all its slices (the isolate's CPU time); defaults to timeoutMs. */
-  cpuMs?: number;
-  memoryMb: number;
-  maxOutputBytes: number;
-  maxLogLines: number;
-  maxLogBytes: number;
+  readonly cpuMs?: number;
+  readonly memoryMb: number;
 }
 
 /** What the user function sees as `ctx` (besides `log` and `fetch`). `seed` is 64 hex characters. */
@@ -243,9 +243,9 @@ function configJson(job: SandboxJob): string {
     seedWords: Array.from({ length: 8 }, (_, i) => view.getUint32(i * 4)),
     acceptedAtMs: job.context.acceptedAtMs,
     secrets: { ...job.context.secrets },
-    maxOutputBytes: job.limits.maxOutputBytes,
-    maxLogLines: job.limits.maxLogLines,
-    maxLogBytes: job.limits.maxLogBytes,
+    outputBytes: job.limits.outputBytes,
+    logLines: job.limits.logLines,
+    logBytes: job.limits.logBytes,
     noEntryMessage: NO_ENTRY_MESSAGE,
   };
   return JSON.stringify(config);

@@ -11,7 +11,7 @@ const job = (code: string, input: unknown = null, timeoutMs = 2000): SandboxJob 
   code,
   input,
   context: { requestId: 'req_pool', projectId: 'prj_pool', round: 1, seed: '00'.repeat(32), acceptedAtMs: 0, secrets: {} },
-  limits: { timeoutMs, memoryMb: 32, maxOutputBytes: 4096, maxLogLines: 10, maxLogBytes: 1024 },
+  limits: { timeoutMs, memoryMb: 32, outputBytes: 4096, logLines: 10, logBytes: 1024 },
 });
 
 const BUSY = 'export default (input) => { let x = 0; for (let i = 0; i < input.spins; i++) x += i; return input.tag; }';
@@ -94,7 +94,7 @@ describe('sandbox pool', function () {
     const pool = createSandboxPool({ size: 1 });
     try {
       const deep = 'export default (n) => { let v = n; for (let i = 0; i < 255; i++) v = [v]; return v; }';
-      const outcomes = await Promise.all(Array.from({ length: 10 }, (_, n) => pool.run({ ...job(deep, n), limits: { ...job(deep).limits, maxOutputBytes: 65536 } })));
+      const outcomes = await Promise.all(Array.from({ length: 10 }, (_, n) => pool.run({ ...job(deep, n), limits: { ...job(deep).limits, outputBytes: 65536 } })));
       for (const [n, outcome] of outcomes.entries()) {
         let value = outcome.ok ? outcome.value : null;
         for (let i = 0; i < 255; i++) value = (value as unknown[])[0] as typeof value;

@@ -14,7 +14,7 @@ function buildJob(code: string, overrides: Partial<SandboxJob> = {}): SandboxJob
     code,
     input: null,
     context: { requestId: 'req-1', projectId: 'proj-1', round: 7, seed: SEED_A, acceptedAtMs: ACCEPTED_AT_MS, secrets: { apiKey: 'k-123' } },
-    limits: { timeoutMs: 1000, memoryMb: 32, maxOutputBytes: 10_000, maxLogLines: 100, maxLogBytes: 10_000 },
+    limits: { timeoutMs: 1000, memoryMb: 32, outputBytes: 10_000, logLines: 100, logBytes: 10_000 },
     ...overrides,
   };
 }
@@ -95,11 +95,11 @@ describe('sandbox runner', () => {
 
   it('caps log lines and log bytes, ending with one truncation line', async () => {
     const lines = 'export default () => { for (let i = 0; i < 5; i++) console.log("line " + i); return 0 }';
-    expect((await run(lines, { limits: limits({ maxLogLines: 3 }) })).logs).to.deep.equal(['line 0', 'line 1', 'line 2', '… logs truncated']);
+    expect((await run(lines, { limits: limits({ logLines: 3 }) })).logs).to.deep.equal(['line 0', 'line 1', 'line 2', '… logs truncated']);
     const bytes = 'export default (input, ctx) => { ctx.log("abcdef"); ctx.log("ghij"); ctx.log("k"); return 0 }';
-    expect((await run(bytes, { limits: limits({ maxLogBytes: 10 }) })).logs).to.deep.equal(['abcdef', 'ghij', '… logs truncated']);
+    expect((await run(bytes, { limits: limits({ logBytes: 10 }) })).logs).to.deep.equal(['abcdef', 'ghij', '… logs truncated']);
     const multibyte = 'export default () => { console.log("éé"); console.log("ééé"); return 0 }';
-    expect((await run(multibyte, { limits: limits({ maxLogBytes: 9 }) })).logs).to.deep.equal(['éé', '… logs truncated']);
+    expect((await run(multibyte, { limits: limits({ logBytes: 9 }) })).logs).to.deep.equal(['éé', '… logs truncated']);
   });
 
   it('turns a thrown value into String(e.message) for an Error, else String(value)', async () => {
@@ -159,10 +159,10 @@ describe('sandbox runner', () => {
     }
   });
 
-  it('refuses a result larger than maxOutputBytes, counting UTF-8 bytes', async () => {
-    expect(await errorOf('export default () => "x".repeat(200)', { limits: limits({ maxOutputBytes: 100 }) })).to.equal('result exceeds 100 bytes');
-    expect(await errorOf('export default () => "é".repeat(60)', { limits: limits({ maxOutputBytes: 100 }) })).to.equal('result exceeds 100 bytes');
-    expect(await valueOf('export default () => "é".repeat(49)', { limits: limits({ maxOutputBytes: 100 }) })).to.equal('é'.repeat(49));
+  it('refuses a result larger than outputBytes, counting UTF-8 bytes', async () => {
+    expect(await errorOf('export default () => "x".repeat(200)', { limits: limits({ outputBytes: 100 }) })).to.equal('result exceeds 100 bytes');
+    expect(await errorOf('export default () => "é".repeat(60)', { limits: limits({ outputBytes: 100 }) })).to.equal('result exceeds 100 bytes');
+    expect(await valueOf('export default () => "é".repeat(49)', { limits: limits({ outputBytes: 100 }) })).to.equal('é'.repeat(49));
   });
 
   it('times out a synchronous infinite loop and serves the next run of the same code', async () => {

@@ -6,12 +6,14 @@ import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { errorResult } from '../../crypto/canonical-json.ts';
 import { createSigner, type NodeKeys } from '../../crypto/keys.ts';
 import { computeRequestSeed } from '../../protocol/rounds.ts';
+import { VOTING_STATUS } from '../../protocol/request-lifecycle.ts';
 import { createTicket } from '../../protocol/tickets.ts';
 import { createVote } from '../../protocol/vote.ts';
 import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { Config } from '../../config.ts';
-import type { Assignment, Project, ProjectLimits, RequestRecord } from '../../repository/types.ts';
+import type { Assignment, Project, RequestRecord } from '../../repository/types.ts';
+import { effectiveLimits, fetchPolicyOf, sandboxLimitsOf } from '../../limits.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
@@ -25,23 +27,6 @@ export interface ExecutorDeps extends RoleBase {
 
 const CODE_CACHE_LIMIT = 256;
 
-/**
- * The limits a run gets: the project's own, capped by the operator's current ceilings (a ceiling
- * lowered after a project was created applies at once); a limit the project lacks takes the default.
- */
-export function effectiveLimits(project: Project, config: Config): ProjectLimits {
-  const pick = (value: number | undefined, fallback: number, ceiling: number) => Math.min(value ?? fallback, ceiling);
-  const limits: Partial<ProjectLimits> = project.limits;
-  return {
-    timeoutMs: pick(limits.timeoutMs, config.defaultTimeoutMs, config.maxTimeoutMs),
-    cpuMs: pick(limits.cpuMs, config.defaultCpuMs, config.maxCpuMs),
-    memoryMb: pick(limits.memoryMb, config.defaultMemoryMb, config.maxMemoryMb),
-    fetchCalls: pick(limits.fetchCalls, config.defaultFetchCalls, config.maxFetchCalls),
-    outputBytes: pick(limits.outputBytes, config.defaultOutputBytes, config.maxOutputBytes),
-    logLines: pick(limits.logLines, config.defaultLogLines, config.maxLogLines),
-    logBytes: pick(limits.logBytes, config.defaultLogBytes, config.maxLogBytes),
-  };
-}
 const PROJECT_CACHE_MS = 2000;
 // A run put back because its project held its share of the slots waits 50 ms, doubling to 1 s.
 const DEFER_FIRST_MS = 50;
@@ -117,7 +102,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     const { requestId } = job.data;
     const request = await repository.getRequest(requestId);
     if (!request?.assignment) return 'not_assigned';
-    if (request.status !== 'assigned') return `already ${request.status}`;
+    if (request.status !== VOTING_STATUS) return `already ${request.status}`;
     const { assignment } = request;
     // Membership is re-checked here: a job in this node's queue is not proof it was drawn.
     if (!assignment.committee.includes(nodeId)) return 'not_member';
@@ -141,15 +126,8 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
       code,
       input: request.input,
       context: { requestId, projectId: request.projectId, round: assignment.round, seed, acceptedAtMs: Date.parse(request.createdAt), secrets },
-      limits: { timeoutMs: limits.timeoutMs, cpuMs: limits.cpuMs, memoryMb: limits.memoryMb, maxOutputBytes: limits.outputBytes, maxLogLines: limits.logLines, maxLogBytes: limits.logBytes },
-      fetchPolicy: {
-        maxCalls: limits.fetchCalls,
-        timeoutMs: config.fetchTimeoutMs,
-        maxRequestBytes: config.fetchMaxRequestBytes,
-        maxResponseBytes: config.fetchMaxResponseBytes,
-        maxRedirects: 5,
-        allow: config.fetchAllow,
-      },
+      limits: sandboxLimitsOf(limits),
+      fetchPolicy: fetchPolicyOf(limits, config),
     });
     metrics.executions.inc({ outcome: outcome.ok ? 'ok' : 'error' });
     const value = outcome.ok ? outcome.value : errorResult(outcome.error);

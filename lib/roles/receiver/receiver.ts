@@ -4,6 +4,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { Assignment, RequestRecord } from '../../repository/types.ts';
+import { decideAssignment } from './decide-assignment.ts';
 import { createCommitteeCache } from '../committee-cache.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
@@ -30,49 +31,38 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     const { requestId } = job.data;
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
-    // A redelivery after the assignment was written: make sure the jobs exist (ids dedupe them).
-    if (request.status === 'assigned' && request.assignment) {
-      await dispatch(request, request.assignment);
-      return 'redispatched';
-    }
-    if (request.status !== 'queued') return `already ${request.status}`;
-    const project = await repository.getProject(request.projectId);
-    if (!project) {
-      const { applied } = await repository.failRequest(requestId, ['queued'], { code: 'rejected', message: 'the project no longer exists' }, clock.now());
-      if (applied) metrics.failures.inc({ code: 'rejected' });
-      return 'rejected';
-    }
-    const round = await repository.getLatestRoundNumber();
-    const [selector, roundRecord] = await Promise.all([committees.get(round - 1), repository.getRound(round)]);
-    const eligible = selector?.eligible ?? 0;
-    if (!selector || !roundRecord || eligible < project.committee.quorum) {
-      const waitedMs = clock.now() - Date.parse(request.createdAt);
-      if (waitedMs < config.assignWaitMs) {
-        // No frozen tickets yet (the gateway just started) or too few nodes: look again next round.
-        await job.moveToDelayed(clock.now() + Math.min(config.roundMs, 1000), token);
+    const roundNumber = await repository.getLatestRoundNumber();
+    const [project, selector, roundRecord] = await Promise.all([repository.getProject(request.projectId), committees.get(roundNumber - 1), repository.getRound(roundNumber)]);
+    const decision = decideAssignment({
+      request, project, selector, nowMs: clock.now(), nowIso: new Date(clock.now()).toISOString(), assignWaitMs: config.assignWaitMs, roundMs: config.roundMs,
+      round: roundRecord ? { number: roundNumber, seed: roundRecord.seed } : null,
+    });
+    switch (decision.kind) {
+      case 'skip':
+        return `already ${decision.status}`;
+      case 'redispatch':
+        await dispatch(request, decision.assignment);
+        return 'redispatched';
+      case 'wait':
+        // No frozen tickets yet (the gateway just started) or too few nodes: look again shortly.
+        await job.moveToDelayed(decision.untilMs, token);
         throw new DelayedError();
+      case 'fail': {
+        const { applied } = await repository.failRequest(requestId, ['queued'], decision.failure, clock.now());
+        if (applied) {
+          metrics.failures.inc({ code: decision.failure.code });
+          if (decision.failure.code === 'no_nodes') logger.warn({ requestId, round: roundNumber, eligible: selector?.eligible ?? 0 }, 'request failed: no nodes');
+        }
+        return decision.failure.code;
       }
-      const message = `${eligible} eligible node(s), quorum needs ${project.committee.quorum}`;
-      const { applied } = await repository.failRequest(requestId, ['queued'], { code: 'no_nodes', message }, clock.now());
-      if (applied) {
-        metrics.failures.inc({ code: 'no_nodes' });
-        logger.warn({ requestId, round, eligible }, 'request failed: no nodes');
+      case 'assign': {
+        const { applied } = await repository.assignRequest(requestId, decision.assignment, clock.now());
+        if (!applied) return 'raced';
+        await dispatch(request, decision.assignment);
+        logger.info({ requestId, round: decision.assignment.round, committee: decision.assignment.committee }, 'request assigned');
+        return 'assigned';
       }
-      return 'no_nodes';
     }
-    const assignment: Assignment = {
-      round,
-      roundSeed: roundRecord.seed,
-      committee: selector.select(requestId, project.committee.size),
-      quorum: project.committee.quorum,
-      aggregation: project.aggregation,
-      assignedAt: new Date(clock.now()).toISOString(),
-    };
-    const { applied } = await repository.assignRequest(requestId, assignment, clock.now());
-    if (!applied) return 'raced';
-    await dispatch(request, assignment);
-    logger.info({ requestId, round, committee: assignment.committee }, 'request assigned');
-    return 'assigned';
   }
 
   const worker = startWorker(deps, 'incoming', handle, { concurrency: config.workerConcurrency });

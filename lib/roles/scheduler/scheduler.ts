@@ -2,7 +2,6 @@
 // ticket, stores verified tickets, fires project cron schedules and repairs stranded requests.
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { GENESIS_SEED, createRound } from '../../protocol/rounds.ts';
 import { verifyTicket } from '../../protocol/tickets.ts';
@@ -13,7 +12,7 @@ import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime
 import { chainSettingsOf, connectChainReader } from '../../chain/archway-client.ts';
 import { startChainInputter } from './chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
-import { acquireLease } from '../../runtime/lease.ts';
+import { computeSweepWindows, decideStrandedQueued } from './decide-sweep.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
 
 export interface SchedulerDeps extends RoleBase {
@@ -24,7 +23,7 @@ export interface SchedulerDeps extends RoleBase {
 
 export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, counterKey } = deps;
-  const lease = acquireLease(deps.connection as Redis, repository.keys.lease('scheduler'), randomUUID(), config.roundMs * 3);
+  const lease = repository.openLease('scheduler', randomUUID(), config.roundMs * 3);
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -68,20 +67,18 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   /** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication. */
   async function sweep(): Promise<void> {
     if (!lease.isHeld()) return;
-    const before = clock.now() - Math.max(2000, config.roundMs);
-    for (const id of await repository.listStale('queued', before, 500)) {
-      const job = await queues.get('incoming').getJob(jobIds.incoming(id));
-      if (!job || (await job.isCompleted()) || (await job.isFailed())) {
-        if (job) await job.remove().catch(() => undefined);
-        await queues.add('incoming', jobIds.incoming(id), { requestId: id });
-        logger.info({ requestId: id }, 'requeued a stranded request');
-      }
+    const windows = computeSweepWindows(clock.now(), config);
+    for (const id of await repository.listStale('queued', windows.staleBeforeMs, 500)) {
+      const decision = decideStrandedQueued(await queues.getJobState('incoming', jobIds.incoming(id)));
+      if (decision.kind === 'leave') continue;
+      if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
+      await queues.add('incoming', jobIds.incoming(id), { requestId: id });
+      logger.info({ requestId: id }, 'requeued a stranded request');
     }
-    for (const id of await repository.listStale('agreed', before, 500)) {
+    for (const id of await repository.listStale('agreed', windows.staleBeforeMs, 500)) {
       await queues.add('publish', jobIds.publish(id), { requestId: id });
     }
-    const overdue = clock.now() - config.requestDeadlineMs - 5000;
-    for (const id of await repository.listStale('assigned', overdue, 500)) {
+    for (const id of await repository.listStale('assigned', windows.overdueBeforeMs, 500)) {
       await queues.add('votes', jobIds.deadline(id), { kind: 'deadline', requestId: id });
     }
   }

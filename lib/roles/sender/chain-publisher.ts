@@ -6,10 +6,11 @@ import { errorForLog, type Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { ChainProjectState, ChainResult } from '../../chain/contract-schema.ts';
-import type { ChainPublication, RequestRecord } from '../../repository/types.ts';
+import type { RequestRecord } from '../../repository/types.ts';
 import type { Clock } from '../../runtime/common.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
 import { isSequenceMismatch, type ChainWriter } from '../../chain/archway-client.ts';
+import { nextPublication, type PublicationEvent } from './next-publication.ts';
 
 export interface ChainPublisherDeps {
   readonly repository: Pick<Repository, 'listChainOutbox' | 'getRequests' | 'putChainPublication'>;
@@ -24,8 +25,6 @@ export interface ChainPublisherDeps {
 }
 
 const SEQUENCE_RETRIES = 3;
-/** A signed transaction gets this long to be found before its requests are considered again. */
-const BROADCAST_RECHECK_MS = 90_000;
 
 /** The string saved on chain: the agreed value's canonical JSON, or `{"error": message}`. */
 export function chainResultText(request: RequestRecord): string {
@@ -36,35 +35,23 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
   const { repository, clock, logger, metrics } = deps;
   let writer: ChainWriter | undefined;
 
-  const publication = (request: RequestRecord, next: Omit<ChainPublication, 'attempts'> & { attempts?: number }): ChainPublication =>
-    ({ attempts: request.chain?.attempts ?? 0, ...next });
-
-  /** Counts a failed try; `txHash` is a transaction whose fate is unknown, to be checked first next time. */
-  async function retryLater(request: RequestRecord, error: string, txHash?: string): Promise<void> {
-    const attempts = (request.chain?.attempts ?? 0) + 1;
-    if (attempts >= deps.maxAttempts) {
+  /** Moves a request's publication on by one event: the one write per step. */
+  async function advance(request: RequestRecord, event: PublicationEvent): Promise<void> {
+    const step = nextPublication(request.chain, event, { nowMs: clock.now(), maxAttempts: deps.maxAttempts });
+    if (step.isFailure) {
       metrics.chainTxs.inc({ outcome: 'failed' });
-      logger.error({ requestId: request.id, attempts, errorBytes: Buffer.byteLength(error) }, 'chain publication failed for good');
-      return repository.putChainPublication(request.id, { ...request.chain, status: 'failed', error, attempts }, null);
+      if (event.kind === 'error') logger.error({ requestId: request.id, attempts: step.publication.attempts, errorBytes: Buffer.byteLength(event.message) }, 'chain publication failed for good');
     }
-    const backoffMs = Math.min(60_000, 500 * 2 ** attempts);
-    const next: ChainPublication = txHash ? { status: 'broadcast', txHash, error, attempts } : { status: 'pending', error, attempts };
-    await repository.putChainPublication(request.id, next, clock.now() + backoffMs);
+    await repository.putChainPublication(request.id, step.publication, step.retryAtMs);
   }
 
+  // The contract already holds a result (our earlier transaction, or another gateway's): never send it again.
   async function settleKnown(request: RequestRecord, state: ChainProjectState): Promise<boolean> {
-    const { reqId } = request.origin!;
-    if (state.answered.has(reqId)) {
-      // The contract already holds a result (our earlier transaction, or another gateway's): never send it again.
-      await repository.putChainPublication(request.id, publication(request, { status: 'committed', txHash: request.chain?.txHash }), null);
-      return true;
-    }
-    if (!state.pending.some((p) => p.reqId === reqId)) {
-      metrics.chainTxs.inc({ outcome: 'failed' });
-      await repository.putChainPublication(request.id, publication(request, { status: 'failed', error: `the contract has no pending request ${reqId} in project ${request.origin!.chainProjectId}` }), null);
-      return true;
-    }
-    return false;
+    const { reqId, chainProjectId } = request.origin!;
+    if (state.answered.has(reqId)) await advance(request, { kind: 'answered' });
+    else if (!state.pending.some((p) => p.reqId === reqId)) await advance(request, { kind: 'not_pending', chainProjectId, reqId });
+    else return false;
+    return true;
   }
 
   async function send(chain: ChainWriter, batch: readonly RequestRecord[]): Promise<void> {
@@ -76,11 +63,11 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
       try {
         const outcome = await chain.submit(results, async (txHash) => {
           signedHash = txHash;
-          for (const r of batch) await repository.putChainPublication(r.id, publication(r, { status: 'broadcast', txHash }), clock.now() + BROADCAST_RECHECK_MS);
+          for (const r of batch) await advance(r, { kind: 'signed', txHash });
         });
         if (outcome.code === 0) {
           metrics.chainTxs.inc({ outcome: 'committed' });
-          for (const r of batch) await repository.putChainPublication(r.id, publication(r, { status: 'committed', txHash: outcome.txHash, height: outcome.height }), null);
+          for (const r of batch) await advance(r, { kind: 'committed', txHash: outcome.txHash, height: outcome.height });
           logger.info({ txHash: outcome.txHash, height: outcome.height, results: batch.length, gasLimit: outcome.gasLimit }, 'chain results saved');
           return;
         }
@@ -92,7 +79,7 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
           for (const r of batch) await send(chain, [r]);
           return;
         }
-        return retryLater(batch[0], `transaction ${outcome.txHash} failed with code ${outcome.code}: ${outcome.log}`);
+        return advance(batch[0], { kind: 'error', message: `transaction ${outcome.txHash} failed with code ${outcome.code}: ${outcome.log}` });
       } catch (error) {
         if (isSequenceMismatch(error) && attempt < SEQUENCE_RETRIES) {
           metrics.chainTxs.inc({ outcome: 'sequence_mismatch' });
@@ -101,7 +88,7 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
         }
         metrics.chainTxs.inc({ outcome: 'error' });
         const message = (error as Error)?.message ?? String(error);
-        for (const r of batch) await retryLater(r, message, signedHash);
+        for (const r of batch) await advance(r, { kind: 'error', message, ...(signedHash ? { txHash: signedHash } : {}) });
         throw error;
       }
     }
@@ -122,7 +109,7 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
         // Signed before a restart: if that transaction landed, it is done.
         const tx = await chain.getTx(request.chain.txHash);
         if (tx?.code === 0) {
-          await repository.putChainPublication(request.id, publication(request, { status: 'committed', txHash: request.chain.txHash, height: tx.height }), null);
+          await advance(request, { kind: 'committed', txHash: request.chain.txHash, height: tx.height });
           continue;
         }
       }

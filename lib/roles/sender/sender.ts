@@ -1,6 +1,5 @@
 // Sender: appends each agreed request to the ledger exactly once and marks it published.
 import { UnrecoverableError, type Job } from 'bullmq';
-import { computeVotesDigest } from '../../protocol/ledger.ts';
 import type { JobPayloads } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import { randomUUID } from 'node:crypto';
@@ -8,10 +7,10 @@ import { chainSettingsOf, connectChainWriter } from '../../chain/archway-client.
 import { startChainPublisher } from './chain-publisher.ts';
 import { requireSettings } from '../../config.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
-import { acquireLease } from '../../runtime/lease.ts';
+import { decidePublication } from './decide-publication.ts';
 
 export interface SenderDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'keys'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease'>;
 }
 
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
@@ -21,24 +20,26 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
     const { requestId } = job.data;
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
-    if (request.status === 'published' && request.source === 'chain') await repository.putChainOutbox(requestId, clock.now());
-    if (request.status !== 'agreed' || !request.outcome) return `already ${request.status}`;
-    // appendLedger returns the existing entry on a redelivery, so the ledger never holds a request twice.
-    const entry = await repository.appendLedger({
-      requestId,
-      projectId: request.projectId,
-      resultHash: request.outcome.resultHash,
-      ok: request.outcome.ok,
-      votesDigest: computeVotesDigest(request.votes),
-    });
-    const { applied } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
-    if (applied) {
-      metrics.acceptedToPublished.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
-      logger.info({ requestId, seq: entry.seq }, 'request published');
+    const decision = decidePublication(request);
+    switch (decision.kind) {
+      case 'skip':
+        return `already ${decision.status}`;
+      case 'requeue_outbox':
+        await repository.putChainOutbox(requestId, clock.now());
+        return 'already published';
+      case 'publish': {
+        // appendLedger returns the existing entry on a redelivery, so the ledger never holds a request twice.
+        const entry = await repository.appendLedger(decision.entry);
+        const { applied } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
+        if (applied) {
+          metrics.acceptedToPublished.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
+          logger.info({ requestId, seq: entry.seq }, 'request published');
+        }
+        // Queued for the contract only after the ledger has it; the outbox entry is idempotent.
+        if (decision.isChain) await repository.putChainOutbox(requestId, clock.now());
+        return 'published';
+      }
     }
-    // Queued for the contract only after the ledger has it; the outbox entry is idempotent.
-    if (request.source === 'chain') await repository.putChainOutbox(requestId, clock.now());
-    return 'published';
   }
 
   const worker = startWorker(deps, 'publish', handle, { concurrency: config.workerConcurrency });
@@ -57,7 +58,7 @@ function startPublisherIfConfigured(deps: SenderDeps): { stop(): Promise<void> }
   const settings = chainSettingsOf(deps.config);
   if (!settings) return null;
   requireSettings(deps.config, ['chainMnemonic']);
-  const lease = acquireLease(deps.connection, deps.repository.keys.lease('chain-publisher'), randomUUID(), deps.config.chainPollMs * 4);
+  const lease = deps.repository.openLease('chain-publisher', randomUUID(), deps.config.chainPollMs * 4);
   const publisher = startChainPublisher({
     repository: deps.repository,
     clock: deps.clock,

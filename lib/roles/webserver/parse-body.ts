@@ -3,7 +3,7 @@ import type { Config } from '../../config.ts';
 import { GatewayError } from '../../errors.ts';
 import { findNonJson } from '../../crypto/canonical-json.ts';
 import { AGGREGATIONS, defaultQuorum, type Aggregation } from '../../protocol/vote-tally.ts';
-import type { ProjectLimits } from '../../repository/types.ts';
+import { parseProjectLimits, type ProjectLimits } from '../../limits.ts';
 
 type Checker = { problems: string[] };
 
@@ -81,27 +81,13 @@ export function parseProjectBody(body: unknown, config: Config): ProjectDraft {
   return { name: name!, code: code!, description, committee: { size, quorum: quorum ?? defaultQuorum(size) }, aggregation, limits };
 }
 
-const LIMITS = {
-  timeoutMs: { min: 10, defaultKey: 'defaultTimeoutMs', maxKey: 'maxTimeoutMs' },
-  cpuMs: { min: 10, defaultKey: 'defaultCpuMs', maxKey: 'maxCpuMs' },
-  memoryMb: { min: 8, defaultKey: 'defaultMemoryMb', maxKey: 'maxMemoryMb' },
-  fetchCalls: { min: 0, defaultKey: 'defaultFetchCalls', maxKey: 'maxFetchCalls' },
-  outputBytes: { min: 64, defaultKey: 'defaultOutputBytes', maxKey: 'maxOutputBytes' },
-  logLines: { min: 0, defaultKey: 'defaultLogLines', maxKey: 'maxLogLines' },
-  logBytes: { min: 0, defaultKey: 'defaultLogBytes', maxKey: 'maxLogBytes' },
-} as const satisfies Record<keyof ProjectLimits, { min: number; defaultKey: keyof Config; maxKey: keyof Config }>;
-
-/** A project's limits: the operator's defaults, overridden per field within the operator's ceilings. */
+// The `limits` field: checked here so its problems join the body's others; the rules are lib/limits.ts's.
 function parseLimits(c: Checker, value: unknown, config: Config): ProjectLimits {
-  const limits = {} as Record<keyof ProjectLimits, number>;
   if (value !== undefined && !isObject(value)) c.problems.push('limits: must be an object');
-  const given = isObject(value) ? value : {};
-  for (const key of Object.keys(given)) if (!(key in LIMITS)) c.problems.push(`limits.${key}: unknown field`);
-  for (const [key, rule] of Object.entries(LIMITS) as [keyof ProjectLimits, (typeof LIMITS)[keyof ProjectLimits]][]) {
-    const max = config[rule.maxKey] as number;
-    limits[key] = integer(c, given[key], `limits.${key}`, rule.min, max) ?? Math.min(config[rule.defaultKey] as number, max);
-  }
-  return limits;
+  return parseProjectLimits(isObject(value) ? value : {}, config, {
+    integer: (given, name, min, max) => integer(c, given, `limits.${name}`, min, max),
+    unknownField: (name) => c.problems.push(`limits.${name}: unknown field`),
+  });
 }
 
 function parseCode(c: Checker, value: unknown, config: Config): string | undefined {

@@ -2,7 +2,8 @@
 import type { Router } from '@koa/router';
 import { GatewayError, isGatewayError } from '../../errors.ts';
 import { isId } from '../../ids.ts';
-import { FINAL_STATUSES, type RequestRecord } from '../../repository/types.ts';
+import { isFinal } from '../../protocol/request-lifecycle.ts';
+import type { RequestRecord } from '../../repository/types.ts';
 import { acceptRequest } from '../accept-request.ts';
 import { requireProject } from './auth.ts';
 import { parseRequestBody } from './parse-body.ts';
@@ -53,12 +54,12 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
     const waitMs = parseWaitQuery(ctx.query);
     let request = await loadRequest(ctx.params.id);
     requireProject(ctx, request.projectId);
-    if (waitMs > 0 && !FINAL_STATUSES.includes(request.status)) {
+    if (waitMs > 0 && !isFinal(request.status)) {
       const waiter = deps.waiters.wait(request.id, waitMs);
       ctx.req.once('close', waiter.cancel);
       // Re-read after subscribing: a final state reached in between is not missed.
       request = await loadRequest(request.id);
-      if (!FINAL_STATUSES.includes(request.status)) {
+      if (!isFinal(request.status)) {
         await waiter.done;
         request = await loadRequest(request.id);
       } else {

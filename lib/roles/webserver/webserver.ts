@@ -9,7 +9,7 @@ import type { Repository } from '../../repository/index.ts';
 import { GatewayError } from '../../errors.ts';
 import { once, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { createAuthMiddleware } from './auth.ts';
-import { startFinalWaiters, type FinalWaiters } from './final-waiters.ts';
+import type { FinalWaiters } from '../../repository/final-events.ts';
 import { createErrorMiddleware } from './http-errors.ts';
 import { readJsonBody } from './json-body.ts';
 import { addOperationRoutes } from './routes-operations.ts';
@@ -50,7 +50,7 @@ export function createApp(deps: WebDeps): Koa {
   app.use(createErrorMiddleware(deps.logger));
   // Without Redis every API call would wait in ioredis's offline queue: answer 503 at once instead.
   app.use(async (ctx, next) => {
-    if (ctx.path.startsWith('/v1/') && deps.connection.status !== 'ready') {
+    if (ctx.path.startsWith('/v1/') && !deps.repository.isConnected()) {
       throw new GatewayError('unavailable', 'the gateway cannot reach its store; try again shortly');
     }
     await next();
@@ -68,7 +68,7 @@ export interface WebserverHandle extends RoleHandle {
 }
 
 export async function startWebserver(deps: WebserverDeps): Promise<WebserverHandle> {
-  const waiters = await startFinalWaiters(deps.connection, deps.repository.keys.finalChannel);
+  const waiters = await deps.repository.openFinalWaiters();
   const app = createApp({
     ...deps,
     waiters,

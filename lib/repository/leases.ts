@@ -1,6 +1,7 @@
-// A Redis lease: one holder at a time, renewed by its holder, lost if not renewed within its TTL.
+// Leases: one holder at a time per named lease, renewed by its holder, lost if not renewed within its TTL.
 import type { Redis } from 'ioredis';
-import { createScript } from '../repository/script.ts';
+import type { Keys } from './keys.ts';
+import { createScript } from './script.ts';
 
 // KEYS: lease. ARGV: owner, ttl ms. Takes a free lease or extends our own.
 const RENEW = createScript(`
@@ -25,7 +26,17 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-export function acquireLease(redis: Redis, key: string, owner: string, ttlMs: number): Lease {
+/** The leases roles hold: the scheduler ticks alone, one chain publisher signs at a time. */
+export type LeaseName = 'scheduler' | 'chain-publisher';
+
+export function createLeaseRepository(redis: Redis, keys: Keys) {
+  return {
+    /** A handle on the named lease for `owner` (a random id per process); nothing is taken until renew(). */
+    openLease: (name: LeaseName, owner: string, ttlMs: number): Lease => openLease(redis, keys.lease(name), owner, ttlMs),
+  };
+}
+
+function openLease(redis: Redis, key: string, owner: string, ttlMs: number): Lease {
   let heldUntil = 0;
   return {
     async renew() {

@@ -1,7 +1,7 @@
-// Long-poll support: one pub/sub subscription for the whole webserver; `GET /v1/requests/:id?wait=`
-// waits for the announcement that a request became final instead of polling.
+// Announcements that a request became final (published by the transition script), for long polls:
+// one pub/sub subscription per webserver; `GET /v1/requests/:id?wait=` waits on it instead of polling.
 import type { Redis } from 'ioredis';
-import { closeRedis } from '../../redis.ts';
+import { closeRedis } from '../redis.ts';
 
 export interface FinalWaiters {
   /** Resolves when `requestId` is announced final or after `timeoutMs`, whichever comes first. */
@@ -9,6 +9,7 @@ export interface FinalWaiters {
   close(): Promise<void>;
 }
 
+/** Subscribes (on a connection of its own) to the final-state channel. */
 export async function startFinalWaiters(connection: Redis, channel: string): Promise<FinalWaiters> {
   const subscriber = connection.duplicate();
   // Reconnection is ioredis's job; its errors are already reported by the main connection.
