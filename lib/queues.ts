@@ -1,12 +1,13 @@
 // Queue names and job payloads: the contracts between roles (ARCHITECTURE.md, "Roles and the queues").
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { RequestStatus } from './protocol/request-lifecycle.ts';
 import type { Vote } from './protocol/vote.ts';
 
-/** Payload of every job, per queue. Job ids are deterministic and never contain ':'. */
+/** Payload of every job, per queue: a union discriminated by `kind`. Job ids are deterministic and never contain ':'. */
 export interface JobPayloads {
   /** webserver/scheduler → receiver: a request persisted as `queued`. */
-  incoming: { requestId: string };
+  incoming: { kind: 'request'; requestId: string };
   /** receiver → one executor node: run a request. */
   exec: { kind: 'run'; requestId: string };
   /** scheduler → one executor node: prove the ticket of a round. A queue of its own, with a worker of its own, so tickets never wait behind runs. */
@@ -14,21 +15,49 @@ export interface JobPayloads {
   /** executor → consensus (votes); receiver → consensus (delayed deadline). */
   votes: { kind: 'vote'; vote: Vote; logs?: string[] } | { kind: 'deadline'; requestId: string };
   /** executor → scheduler. */
-  tickets: { nodeId: string; round: number; beta: string; proof: string };
+  tickets: { kind: 'ticket'; nodeId: string; round: number; beta: string; proof: string };
   /** consensus → sender. */
-  publish: { requestId: string };
+  publish: { kind: 'publish'; requestId: string };
 }
 
 export type QueueKind = keyof JobPayloads;
 
+/** A handled job whose request had moved on already. */
+type AlreadyStatus = `already ${RequestStatus}`;
+
+/** What each queue's handler returns (kept as the job's return value: an audit aid). */
+export interface JobResults {
+  incoming: 'assigned' | 'redispatched' | 'raced' | 'rejected' | 'no_nodes' | AlreadyStatus;
+  exec: 'voted ok' | 'voted error' | 'not_assigned' | 'not_member' | 'already_voted' | 'no_project' | AlreadyStatus;
+  ticketRequests: 'ticket sent' | 'no_round';
+  votes: 'pending' | 'agreed' | 'no_quorum' | 'timed out' | 'not_found' | `refused: ${string}` | AlreadyStatus;
+  tickets: 'stored' | `refused: ${string}`;
+  publish: 'published' | AlreadyStatus;
+}
+
+/** Per queue: whether each executor node has its own (`exec.<nodeId>…`). */
+export const QUEUE_CONTRACT = {
+  incoming: { isPerNode: false },
+  exec: { isPerNode: true },
+  ticketRequests: { isPerNode: true },
+  votes: { isPerNode: false },
+  tickets: { isPerNode: false },
+  publish: { isPerNode: false },
+} as const satisfies Record<QueueKind, { isPerNode: boolean }>;
+
+/** The handlers a role registers for a queue: one per payload kind, each returning that queue's result type. */
+export type JobHandlers<K extends QueueKind> = {
+  readonly [P in JobPayloads[K]['kind']]: (payload: Extract<JobPayloads[K], { kind: P }>, job: Job<JobPayloads[K]>, token?: string) => Promise<JobResults[K]>;
+};
+
 /** BullMQ queue name of a kind; executor queues are per node (`exec.<nodeId>`, `exec.<nodeId>.tickets`). */
 export function queueName(kind: QueueKind, nodeId?: string): string {
-  if (kind !== 'exec' && kind !== 'ticketRequests') return kind;
+  if (!QUEUE_CONTRACT[kind].isPerNode) return kind;
   if (!nodeId || nodeId.includes(':')) throw new RangeError('executor queues need a node id without ":"');
   return kind === 'exec' ? `exec.${nodeId}` : `exec.${nodeId}.tickets`;
 }
 
-/** Deterministic job ids: a redelivered or re-added job never becomes a second job while the first exists. */
+/** Deterministic job ids, per queue and kind: a redelivered or re-added job never becomes a second job while the first exists. */
 export const jobIds = {
   incoming: (requestId: string) => requestId,
   run: (requestId: string, nodeId: string) => `${requestId}.${nodeId}`,

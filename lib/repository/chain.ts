@@ -4,41 +4,52 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 import type { ChainPublication } from './types.ts';
 
-export function createChainRepository(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }) {
+/** Chain bindings (one gateway project per chain project) and the publication outbox. */
+export interface ChainStore {
+  /** Binds an on-chain project id to a gateway project (one gateway project per chain project). */
+  putChainBinding(chainProjectId: number, projectId: string): Promise<void>;
+  /** The chain project id bound to a gateway project, if any. */
+  getChainBindingOf(projectId: string): Promise<number | null>;
+  /** Every binding: chain project id → gateway project id. */
+  listChainBindings(): Promise<Map<number, string>>;
+  /** Queues a published chain request for the contract (idempotent). */
+  putChainOutbox(requestId: string, nowMs: number): Promise<void>;
+  /** The oldest queued ids that are due, at most `limit`. */
+  listChainOutbox(nowMs: number, limit: number): Promise<string[]>;
+  /**
+   * Records where a request's chain publication stands; `retryAtMs` keeps it queued until then, null
+   * removes it. Once the contract holds the result, the request's idempotency key starts to expire.
+   */
+  putChainPublication(requestId: string, publication: ChainPublication, retryAtMs: number | null): Promise<void>;
+}
+
+/** The chain store over the shared connection; a committed publication starts the idempotency key's `idempotencyTtlMs`. */
+export function createChainStore(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): ChainStore {
   return {
-    /** Binds an on-chain project id to a gateway project (one gateway project per chain project). */
-    async putChainBinding(chainProjectId: number, projectId: string): Promise<void> {
+    async putChainBinding(chainProjectId, projectId) {
       const previous = await redis.hget(keys.chainBindings, String(chainProjectId));
       const tx = redis.multi().hset(keys.chainBindings, String(chainProjectId), projectId).hset(keys.chainBindingOf, projectId, String(chainProjectId));
       if (previous && previous !== projectId) tx.hdel(keys.chainBindingOf, previous);
       await tx.exec();
     },
 
-    async getChainBindingOf(projectId: string): Promise<number | null> {
+    async getChainBindingOf(projectId) {
       const id = await redis.hget(keys.chainBindingOf, projectId);
       return id === null ? null : Number(id);
     },
 
-    /** Every binding: chain project id → gateway project id. */
-    async listChainBindings(): Promise<Map<number, string>> {
+    async listChainBindings() {
       const all = await redis.hgetall(keys.chainBindings);
       return new Map(Object.entries(all).map(([chainId, projectId]) => [Number(chainId), projectId]));
     },
 
-    /** Queues a published chain request for the contract (idempotent). */
-    async putChainOutbox(requestId: string, nowMs: number): Promise<void> {
+    async putChainOutbox(requestId, nowMs) {
       await redis.zadd(keys.chainOutbox, 'NX', nowMs, requestId);
     },
 
-    /** The oldest queued ids that are due, at most `limit`. */
-    listChainOutbox: (nowMs: number, limit: number): Promise<string[]> =>
-      redis.zrangebyscore(keys.chainOutbox, '-inf', nowMs, 'LIMIT', 0, limit),
+    listChainOutbox: (nowMs, limit) => redis.zrangebyscore(keys.chainOutbox, '-inf', nowMs, 'LIMIT', 0, limit),
 
-    /**
-     * Records where a request's chain publication stands; `retryAtMs` keeps it queued until then, null
-     * removes it. Once the contract holds the result, the request's idempotency key starts to expire.
-     */
-    async putChainPublication(requestId: string, publication: ChainPublication, retryAtMs: number | null): Promise<void> {
+    async putChainPublication(requestId, publication, retryAtMs) {
       const tx = redis.multi().hset(keys.request(requestId), 'chain', JSON.stringify(publication));
       if (retryAtMs === null) tx.zrem(keys.chainOutbox, requestId);
       else tx.zadd(keys.chainOutbox, 'XX', retryAtMs, requestId);
@@ -49,5 +60,3 @@ export function createChainRepository(redis: Redis, keys: Keys, options: { idemp
     },
   };
 }
-
-export type ChainRepository = ReturnType<typeof createChainRepository>;

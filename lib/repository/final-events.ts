@@ -2,15 +2,30 @@
 // one pub/sub subscription per webserver; `GET /v1/requests/:id?wait=` waits on it instead of polling.
 import type { Redis } from 'ioredis';
 import { closeRedis } from '../redis.ts';
+import type { Keys } from './keys.ts';
 
+/** Waiters on one subscription; close() wakes every waiter and drops the subscription. */
 export interface FinalWaiters {
   /** Resolves when `requestId` is announced final or after `timeoutMs`, whichever comes first. */
   wait(requestId: string, timeoutMs: number): { done: Promise<void>; cancel(): void };
   close(): Promise<void>;
 }
 
-/** Subscribes (on a connection of its own) to the final-state channel. */
-export async function startFinalWaiters(connection: Redis, channel: string): Promise<FinalWaiters> {
+/** Announcements of requests becoming final (the transition scripts publish them). */
+export interface EventStore {
+  /** Waiters on requests becoming final (a pub/sub connection of their own); close them when done. */
+  openFinalWaiters(): Promise<FinalWaiters>;
+}
+
+/** The event store: waiters subscribe on a duplicate of `redis`, the one connection a store opens. */
+export function createEventStore(redis: Redis, keys: Keys): EventStore {
+  return {
+    openFinalWaiters: () => startFinalWaiters(redis, keys.finalChannel),
+  };
+}
+
+/** Subscribes (on a connection of its own: a subscribed connection can run nothing else) to the final-state channel. */
+async function startFinalWaiters(connection: Redis, channel: string): Promise<FinalWaiters> {
   const subscriber = connection.duplicate();
   // Reconnection is ioredis's job; its errors are already reported by the main connection.
   subscriber.on('error', () => undefined);

@@ -1,51 +1,64 @@
-// The repository: the only code that reads or writes gateway state in Redis.
+// The repository: the only code that reads or writes gateway state in Redis, one narrow store per area.
 import type { Redis } from 'ioredis';
-import { createChainRepository } from './chain.ts';
-import { startFinalWaiters, type FinalWaiters } from './final-events.ts';
+import { createChainStore, type ChainStore } from './chain.ts';
+import { createCodeStore, type CodeStore } from './code.ts';
+import { createEventStore, type EventStore } from './final-events.ts';
+import { createHealthStore, type HealthStore } from './health.ts';
 import { createKeys } from './keys.ts';
-import { createLeaseRepository } from './leases.ts';
-import { createLedgerRepository } from './ledger.ts';
-import { createNodeRepository } from './nodes.ts';
-import { createProjectRepository } from './projects.ts';
-import { createRequestRepository } from './requests.ts';
+import { createLeaseStore, type LeaseStore } from './leases.ts';
+import { createLedgerStore, type LedgerStore } from './ledger.ts';
+import { createNodeStore, type NodeStore } from './nodes.ts';
+import { createProjectStore, type ProjectStore } from './projects.ts';
+import { createRequestStore, type RequestStore } from './requests.ts';
+import { createRoundStore, type RoundStore } from './rounds.ts';
+import { createScheduleStore, type ScheduleStore } from './schedules.ts';
+import { createSecretStore, type SecretStore } from './secrets.ts';
 
-export type Repository = ReturnType<typeof createRepository>;
+export type { ChainStore, CodeStore, EventStore, HealthStore, LeaseStore, LedgerStore, NodeStore, ProjectStore, RequestStore, RoundStore, ScheduleStore, SecretStore };
+
+/**
+ * Every store over one shared connection. Roles name the methods they use
+ * (`Pick<Repository, 'getRequest' | …>`); key names stay inside lib/repository.
+ */
+export interface Repository
+  extends RequestStore, ProjectStore, CodeStore, SecretStore, ScheduleStore, NodeStore, RoundStore,
+    LedgerStore, ChainStore, LeaseStore, EventStore, HealthStore {
+  /**
+   * Releases what the repository holds besides the shared connection (nothing today: every store
+   * runs on that connection, and final waiters are closed by whoever opened them). Idempotent; the
+   * caller closes the connection afterwards.
+   */
+  close(): Promise<void>;
+}
+
+export interface RepositoryOptions {
+  /** The key prefix, a Redis Cluster hash tag such as `{gw}`. */
+  readonly prefix: string;
+  /** Needed only where secrets are read or written. */
+  readonly masterKey?: Uint8Array;
+  /** How long idempotency keys live (default 24 h; chain keys only once the contract holds the result). */
+  readonly idempotencyTtlMs?: number;
+}
 
 const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
-/**
- * One repository over one connection; `masterKey` is needed only where secrets are read or written;
- * idempotency keys expire after `idempotencyTtlMs` (default 24 h; chain keys excepted).
- */
-export function createRepository(redis: Redis, options: { prefix: string; masterKey?: Uint8Array; idempotencyTtlMs?: number }) {
+/** One repository over one connection, which it shares (the caller opens and closes it). */
+export function createRepository(redis: Redis, options: RepositoryOptions): Repository {
   const keys = createKeys(options.prefix);
-  const ledger = createLedgerRepository(redis, keys);
   const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   return {
-    keys,
-    ...createProjectRepository(redis, keys, options.masterKey),
-    ...createRequestRepository(redis, keys, { idempotencyTtlMs }),
-    ...createNodeRepository(redis, keys),
-    ...createChainRepository(redis, keys, { idempotencyTtlMs }),
-    ...ledger,
-    ...createLeaseRepository(redis, keys),
-    /** Waiters on requests becoming final (a pub/sub connection of their own); close them when done. */
-    openFinalWaiters: (): Promise<FinalWaiters> => startFinalWaiters(redis, keys.finalChannel),
-    /** True while the connection to Redis is up (answers right away; a request would only queue). */
-    isConnected: (): boolean => redis.status === 'ready',
-    /** True when Redis answers PING within a second (never waits in the offline queue). */
-    async ping(): Promise<boolean> {
-      if (redis.status !== 'ready') return false;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve('timeout'), 1000); });
-        return (await Promise.race([redis.ping(), timeout])) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    close: ledger.close,
+    ...createRequestStore(redis, keys, { idempotencyTtlMs }),
+    ...createProjectStore(redis, keys),
+    ...createCodeStore(redis, keys),
+    ...createSecretStore(redis, keys, options.masterKey),
+    ...createScheduleStore(redis, keys),
+    ...createNodeStore(redis, keys),
+    ...createRoundStore(redis, keys),
+    ...createLedgerStore(redis, keys),
+    ...createChainStore(redis, keys, { idempotencyTtlMs }),
+    ...createLeaseStore(redis, keys),
+    ...createEventStore(redis, keys),
+    ...createHealthStore(redis),
+    close: async () => undefined,
   };
 }

@@ -1,9 +1,14 @@
-// Redis key names. Every key starts with one prefix (a hash tag such as `{gw}`), so the whole
-// keyspace lands in one Redis Cluster slot and multi-key scripts stay legal.
+// Redis key names, private to lib/repository. Every key starts with one prefix (a hash tag such as
+// `{gw}`), so the whole keyspace lands in one Redis Cluster slot and multi-key scripts stay legal.
 import type { OpenStatus } from '../protocol/request-lifecycle.ts';
 
 export type Keys = ReturnType<typeof createKeys>;
 
+/**
+ * Every key name under `prefix`. Only the repository's stores use it; outside lib/repository it is a
+ * test hook, for tests that read or tamper with stored state on purpose (built from the config's
+ * `keyPrefix`). Roles never name a key: they call a repository method.
+ */
 export function createKeys(prefix: string) {
   const p = prefix;
   return {

@@ -13,11 +13,13 @@ end
 return 0
 `);
 
+// KEYS: lease. ARGV: owner. Drops the lease only if this owner still holds it.
 const RELEASE = createScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `);
 
+/** One owner's handle on a named lease. */
 export interface Lease {
   /** Takes or extends the lease; true while this owner holds it. */
   renew(): Promise<boolean>;
@@ -29,10 +31,16 @@ export interface Lease {
 /** The leases roles hold: the scheduler ticks alone, one chain publisher signs at a time. */
 export type LeaseName = 'scheduler' | 'chain-publisher';
 
-export function createLeaseRepository(redis: Redis, keys: Keys) {
+/** Named leases: at most one owner holds each at a time. */
+export interface LeaseStore {
+  /** A handle on the named lease for `owner` (a random id per process); nothing is taken until renew(). */
+  openLease(name: LeaseName, owner: string, ttlMs: number): Lease;
+}
+
+/** The lease store over the shared connection. */
+export function createLeaseStore(redis: Redis, keys: Keys): LeaseStore {
   return {
-    /** A handle on the named lease for `owner` (a random id per process); nothing is taken until renew(). */
-    openLease: (name: LeaseName, owner: string, ttlMs: number): Lease => openLease(redis, keys.lease(name), owner, ttlMs),
+    openLease: (name, owner, ttlMs) => openLease(redis, keys.lease(name), owner, ttlMs),
   };
 }
 

@@ -1,107 +1,71 @@
-// The ledger in Redis: an append-only list, appended at most once per request (WATCH on the head,
-// several appends per transaction when they queue up).
+// The ledger in Redis: an append-only list, appended at most once per request by one Lua script
+// per batch on the shared connection (appends that queue up while one is written go in the next).
 import type { Redis } from 'ioredis';
-import { closeRedis } from '../redis.ts';
-import { computeLedgerHash, GENESIS_PREV_HASH, type HashedLedgerEntry, type LedgerFields } from '../protocol/ledger.ts';
+import { computeLedgerHash, GENESIS_PREV_HASH, type LedgerFields } from '../protocol/ledger.ts';
 import type { Keys } from './keys.ts';
+import { createScript } from './script.ts';
 import type { LedgerEntry, Page } from './types.ts';
 
 const MAX_APPEND_ATTEMPTS = 50;
+/** Entries per script call at most: a batch keeps Redis busy for one script only. */
+const MAX_BATCH = 500;
 
-type AppendFields = Omit<LedgerFields, 'seq' | 'prevHash'>;
+// KEYS: ledger list, request → seq hash, head. ARGV: expected head text ('' = empty ledger), new
+// head text, then (request id, seq, entry JSON) per entry, hashed by the caller from the expected head.
+// Appends the whole batch, or nothing: when the head moved or a request of the batch already has an
+// entry, it returns {'conflict', head, then (request id, stored entry JSON) per such request}, and the
+// caller chains the rest again from that head. The hashes stay in TypeScript (computeLedgerHash).
+const APPEND = createScript(`
+local head = redis.call('GET', KEYS[3]) or ''
+local reply = {'conflict', head}
+for i = 3, #ARGV, 3 do
+  local seq = redis.call('HGET', KEYS[2], ARGV[i])
+  if seq then
+    reply[#reply + 1] = ARGV[i]
+    reply[#reply + 1] = redis.call('LINDEX', KEYS[1], tonumber(seq) - 1)
+  end
+end
+if head ~= ARGV[1] or #reply > 2 then return reply end
+for i = 3, #ARGV, 3 do
+  redis.call('RPUSH', KEYS[1], ARGV[i + 2])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('SET', KEYS[3], ARGV[2])
+return {'appended'}
+`);
 
-interface PendingAppend {
-  readonly fields: AppendFields;
-  resolve(entry: LedgerEntry): void;
-  reject(error: unknown): void;
+/** The fields of a new entry; the ledger sets `seq` and `prevHash`. */
+export type AppendFields = Omit<LedgerFields, 'seq' | 'prevHash'>;
+
+/** The hash-chained ledger: appends (once per request) and the reads the API and its verifier use. */
+export interface LedgerStore {
+  /** Appends the request's entry, or returns the entry it already has. */
+  appendLedger(fields: AppendFields): Promise<LedgerEntry>;
+  /** Entries with seq > `after`, oldest first. */
+  listLedger(after: number, limit: number): Promise<Page<LedgerEntry>>;
+  /** The number of entries the ledger list holds (LLEN), whatever its head key says. */
+  getLedgerLength(): Promise<number>;
+  /**
+   * Entries `fromSeq`..`fromSeq + count - 1` exactly as stored (JSON text), for the ledger check,
+   * which must report an entry that no longer parses rather than fail on it. One entry is read
+   * with LINDEX, more with LRANGE.
+   */
+  listLedgerText(fromSeq: number, count: number): Promise<string[]>;
+  /** The head key: the last seq and hash (0 and 64 zeros while empty). */
+  getLedgerHead(): Promise<{ length: number; head: string }>;
 }
 
-export function createLedgerRepository(redis: Redis, keys: Keys) {
-  // WATCH is per connection: appends use their own connection. Appends that arrive while one
-  // batch is being written are committed together in the next batch (group commit).
-  let watcher: Redis | undefined;
-  let pending: PendingAppend[] = [];
-  let writing = false;
-
-  async function writeBatch(batch: readonly PendingAppend[]): Promise<Map<string, LedgerEntry>> {
-    if (!watcher) {
-      watcher = redis.duplicate();
-      // Reconnection is ioredis's job; its errors are already reported by the main connection.
-      watcher.on('error', () => undefined);
-    }
-    const conn = watcher;
-    const requestIds = [...new Set(batch.map((p) => p.fields.requestId))];
-    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
-      await conn.watch(keys.ledgerHead, keys.ledgerByRequest);
-      const [existing, head] = await Promise.all([conn.hmget(keys.ledgerByRequest, ...requestIds), conn.get(keys.ledgerHead)]);
-      const entries = new Map<string, LedgerEntry>();
-      for (const [i, seq] of existing.entries()) {
-        if (seq) entries.set(requestIds[i], JSON.parse((await conn.lindex(keys.ledger, Number(seq) - 1))!) as LedgerEntry);
-      }
-      let [lastSeq, prevHash] = head ? [Number(head.split(' ')[0]), head.split(' ')[1]] : [0, GENESIS_PREV_HASH];
-      const fresh: LedgerEntry[] = [];
-      for (const { fields } of batch) {
-        if (entries.has(fields.requestId)) continue;
-        const entryFields: LedgerFields = { seq: lastSeq + 1, prevHash, ...fields };
-        const entry: HashedLedgerEntry = { ...entryFields, hash: computeLedgerHash(entryFields) };
-        entries.set(fields.requestId, entry);
-        fresh.push(entry);
-        [lastSeq, prevHash] = [entry.seq, entry.hash];
-      }
-      if (fresh.length === 0) {
-        await conn.unwatch();
-        return entries;
-      }
-      const result = await conn.multi()
-        .rpush(keys.ledger, ...fresh.map((e) => JSON.stringify(e)))
-        .hset(keys.ledgerByRequest, ...fresh.flatMap((e) => [e.requestId, String(e.seq)]))
-        .set(keys.ledgerHead, `${lastSeq} ${prevHash}`)
-        .exec();
-      if (result) return entries;
-    }
-    throw new Error('ledger append kept conflicting');
-  }
-
-  async function drain(): Promise<void> {
-    writing = true;
-    while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      try {
-        const entries = await writeBatch(batch);
-        for (const append of batch) append.resolve(entries.get(append.fields.requestId)!);
-      } catch (error) {
-        for (const append of batch) append.reject(error);
-      }
-    }
-    writing = false;
-  }
-
+/** The ledger store over the shared connection (no connection of its own: the append is one script). */
+export function createLedgerStore(redis: Redis, keys: Keys): LedgerStore {
   return {
-    /** Appends the request's entry, or returns the entry it already has. */
-    appendLedger(fields: AppendFields): Promise<LedgerEntry> {
-      return new Promise<LedgerEntry>((resolve, reject) => {
-        pending.push({ fields, resolve, reject });
-        if (!writing) void drain();
-      });
-    },
-
-    /** Entries with seq > `after`, oldest first. */
-    async listLedger(after: number, limit: number): Promise<Page<LedgerEntry>> {
+    appendLedger: createLedgerAppender(redis, keys),
+    async listLedger(after, limit) {
       const docs = await redis.lrange(keys.ledger, after, after + limit);
       const items = docs.slice(0, limit).map((d) => JSON.parse(d) as LedgerEntry);
       return { items, nextCursor: docs.length > limit ? String(after + limit) : null };
     },
-
-    /** The number of entries the ledger list holds (LLEN), whatever its head key says. */
-    getLedgerLength: (): Promise<number> => redis.llen(keys.ledger),
-
-    /**
-     * Entries `fromSeq`..`fromSeq + count - 1` exactly as stored (JSON text), for the ledger check,
-     * which must report an entry that no longer parses rather than fail on it. One entry is read
-     * with LINDEX, more with LRANGE.
-     */
-    async listLedgerText(fromSeq: number, count: number): Promise<string[]> {
+    getLedgerLength: () => redis.llen(keys.ledger),
+    async listLedgerText(fromSeq, count) {
       if (count <= 0) return [];
       if (count === 1) {
         const text = await redis.lindex(keys.ledger, fromSeq - 1);
@@ -109,18 +73,85 @@ export function createLedgerRepository(redis: Redis, keys: Keys) {
       }
       return redis.lrange(keys.ledger, fromSeq - 1, fromSeq + count - 2);
     },
-
-    async getLedgerHead(): Promise<{ length: number; head: string }> {
-      const head = await redis.get(keys.ledgerHead);
-      return head ? { length: Number(head.split(' ')[0]), head: head.split(' ')[1] } : { length: 0, head: GENESIS_PREV_HASH };
-    },
-
-    async close(): Promise<void> {
-      const conn = watcher;
-      watcher = undefined;
-      if (conn) await closeRedis(conn);
+    async getLedgerHead() {
+      const head = parseHead((await redis.get(keys.ledgerHead)) ?? '');
+      return { length: head.seq, head: head.hash };
     },
   };
 }
 
-export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
+interface PendingAppend {
+  readonly fields: AppendFields;
+  resolve(entry: LedgerEntry): void;
+  reject(error: unknown): void;
+}
+
+/** Group commit: one batch is written at a time; appends that arrive meanwhile wait for the next. */
+function createLedgerAppender(redis: Redis, keys: Keys): (fields: AppendFields) => Promise<LedgerEntry> {
+  let pending: PendingAppend[] = [];
+  let isWriting = false;
+  // The head this appender last saw: right unless another process appended since (then one conflict tells).
+  let knownHead = '';
+
+  async function drain(): Promise<void> {
+    isWriting = true;
+    while (pending.length > 0) {
+      const batch = pending.slice(0, MAX_BATCH);
+      pending = pending.slice(batch.length);
+      try {
+        const written = await writeBatch(redis, keys, batch.map((p) => p.fields), knownHead);
+        knownHead = written.head;
+        for (const append of batch) append.resolve(written.entries.get(append.fields.requestId)!);
+      } catch (error) {
+        for (const append of batch) append.reject(error);
+      }
+    }
+    isWriting = false;
+  }
+
+  return (fields) => new Promise<LedgerEntry>((resolve, reject) => {
+    pending.push({ fields, resolve, reject });
+    if (!isWriting) void drain();
+  });
+}
+
+/** Writes the entries of a batch that are new, chained from `head`; gives every request's entry, stored or new. */
+async function writeBatch(redis: Redis, keys: Keys, batch: readonly AppendFields[], head: string): Promise<{ entries: Map<string, LedgerEntry>; head: string }> {
+  const entries = new Map<string, LedgerEntry>();
+  for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+    const fresh = chainEntries(parseHead(head), batch.filter((fields) => !entries.has(fields.requestId)));
+    if (fresh.length === 0) return { entries, head };
+    const last = fresh[fresh.length - 1];
+    const newHead = `${last.seq} ${last.hash}`;
+    const args = fresh.flatMap((e) => [e.requestId, e.seq, JSON.stringify(e)]);
+    const [outcome, current, ...stored] = (await APPEND(redis, [keys.ledger, keys.ledgerByRequest, keys.ledgerHead], [head, newHead, ...args])) as string[];
+    if (outcome === 'appended') {
+      for (const entry of fresh) entries.set(entry.requestId, entry);
+      return { entries, head: newHead };
+    }
+    head = current;
+    for (let i = 0; i < stored.length; i += 2) entries.set(stored[i], JSON.parse(stored[i + 1]) as LedgerEntry);
+  }
+  throw new Error('ledger append kept conflicting');
+}
+
+/** Entries for the requests (the first fields of each), chained from `head`: seq, prevHash and hash as the protocol defines them. */
+function chainEntries(head: { seq: number; hash: string }, batch: readonly AppendFields[]): LedgerEntry[] {
+  const fresh = new Map<string, LedgerEntry>();
+  let [lastSeq, prevHash] = [head.seq, head.hash];
+  for (const fields of batch) {
+    if (fresh.has(fields.requestId)) continue;
+    const entryFields: LedgerFields = { seq: lastSeq + 1, prevHash, ...fields };
+    const entry: LedgerEntry = { ...entryFields, hash: computeLedgerHash(entryFields) };
+    fresh.set(fields.requestId, entry);
+    [lastSeq, prevHash] = [entry.seq, entry.hash];
+  }
+  return [...fresh.values()];
+}
+
+/** The head key's text, `<seq> <hash>`; empty before the first entry. */
+function parseHead(text: string): { seq: number; hash: string } {
+  if (!text) return { seq: 0, hash: GENESIS_PREV_HASH };
+  const [seq, hash] = text.split(' ');
+  return { seq: Number(seq), hash };
+}

@@ -1,57 +1,69 @@
-// Executor nodes, the round seed chain and each round's ticket set (frozen when the next round starts).
+// Executor nodes: registration (a node keeps the keys it registered with), removal, listing.
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
-import type { NodeRecord, RoundRecord, TicketRecord } from './types.ts';
+import type { NodeRecord } from './types.ts';
 
-// KEYS: latest, new round, previous round. ARGV: expected previous round number (0 = none),
-// round number, seed, proof, startedAt. Creates round r only if the latest is still r-1, and
-// freezes r-1 in the same step: late tickets for r-1 are refused from then on.
-const START_ROUND = createScript(`
-local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
-if latest ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], 'round', ARGV[2], 'seed', ARGV[3], 'proof', ARGV[4], 'startedAt', ARGV[5], 'frozen', '0')
-if latest > 0 then redis.call('HSET', KEYS[3], 'frozen', '1') end
-redis.call('SET', KEYS[1], ARGV[2])
+// KEYS: nodes. ARGV: id, node JSON, status, name, sign public key, VRF public key.
+// Returns {created, stored JSON}. A new id is stored as given. An existing node keeps its record and
+// its keys; a removed one asking to be active again comes back (with the new name) only with the
+// same keys, so a conflicting registration writes nothing. Running it twice changes nothing more.
+const PUT_NODE = createScript(`
+local doc = redis.call('HGET', KEYS[1], ARGV[1])
+if not doc then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return {1, ARGV[2]}
+end
+local node = cjson.decode(doc)
+if node.status == 'removed' and ARGV[3] == 'active' and node.signPublicKey == ARGV[5] and node.vrfPublicKey == ARGV[6] then
+  node.status = 'active'
+  node.name = ARGV[4]
+  doc = cjson.encode(node)
+  redis.call('HSET', KEYS[1], ARGV[1], doc)
+end
+return {0, doc}
+`);
+
+// KEYS: nodes. ARGV: id. Returns 1 when the node exists (removed now or before), 0 when it does not.
+const REMOVE_NODE = createScript(`
+local doc = redis.call('HGET', KEYS[1], ARGV[1])
+if not doc then return 0 end
+local node = cjson.decode(doc)
+if node.status ~= 'removed' then
+  node.status = 'removed'
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(node))
+end
 return 1
 `);
 
-// KEYS: round, tickets, last-ticket hash. ARGV: nodeId, ticket JSON, round.
-const PUT_TICKET = createScript(`
-local frozen = redis.call('HGET', KEYS[1], 'frozen')
-if not frozen then return 'no_round' end
-if frozen == '1' then return 'late' end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 'duplicate' end
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
-return 'stored'
-`);
+/** Node records by id (ids derive from the signing key), with each node's last ticket round. */
+export interface NodeStore {
+  /**
+   * Registers a node, or returns the existing record for the same id, which keeps the keys it was
+   * registered with (the caller compares them); a removed node with the same keys becomes active again.
+   */
+  putNode(node: NodeRecord): Promise<{ node: NodeRecord; created: boolean }>;
+  getNode(id: string): Promise<NodeRecord | null>;
+  /** Every node, removed ones included, sorted by id. */
+  listNodes(): Promise<NodeRecord[]>;
+  /** Marks a node removed (it gets no more ticket jobs, so it drops out of committees after a round); false when unknown. */
+  removeNode(id: string): Promise<boolean>;
+}
 
-export type TicketStorage = 'stored' | 'late' | 'duplicate' | 'no_round';
-
-export function createNodeRepository(redis: Redis, keys: Keys) {
-  const toRound = (hash: Record<string, string>): RoundRecord | null =>
-    hash.round ? { round: Number(hash.round), seed: hash.seed, proof: hash.proof, startedAt: hash.startedAt, frozen: hash.frozen === '1' } : null;
-
+/** The node store over the shared connection; both writes are guarded scripts. */
+export function createNodeStore(redis: Redis, keys: Keys): NodeStore {
   return {
-    /** Registers a node, or returns the existing record for the same id (ids derive from the signing key). */
-    async putNode(node: NodeRecord): Promise<{ node: NodeRecord; created: boolean }> {
-      const created = (await redis.hsetnx(keys.nodes, node.id, JSON.stringify(node))) === 1;
-      if (created) return { node, created };
-      const existing = JSON.parse((await redis.hget(keys.nodes, node.id))!) as NodeRecord;
-      if (existing.status === 'removed' && node.status === 'active') {
-        const revived = { ...existing, status: 'active' as const, name: node.name };
-        await redis.hset(keys.nodes, node.id, JSON.stringify(revived));
-        return { node: revived, created: false };
-      }
-      return { node: existing, created };
+    async putNode(node) {
+      const [created, doc] = (await PUT_NODE(redis, [keys.nodes], [node.id, JSON.stringify(node), node.status, node.name, node.signPublicKey, node.vrfPublicKey])) as [number, string];
+      return created === 1 ? { node, created: true } : { node: JSON.parse(doc) as NodeRecord, created: false };
     },
 
-    async getNode(id: string): Promise<NodeRecord | null> {
+    async getNode(id) {
       const [doc, last] = await Promise.all([redis.hget(keys.nodes, id), redis.hget(keys.nodeLastTicket, id)]);
       return doc ? { ...(JSON.parse(doc) as NodeRecord), ...(last ? { lastTicketRound: Number(last) } : {}) } : null;
     },
 
-    async listNodes(): Promise<NodeRecord[]> {
+    async listNodes() {
       const [docs, last] = await Promise.all([redis.hgetall(keys.nodes), redis.hgetall(keys.nodeLastTicket)]);
       return Object.values(docs)
         .map((d) => JSON.parse(d) as NodeRecord)
@@ -59,41 +71,6 @@ export function createNodeRepository(redis: Redis, keys: Keys) {
         .sort((a, b) => a.id.localeCompare(b.id));
     },
 
-    /** Marks a node removed: it gets no more ticket jobs, so it drops out of committees after a round. */
-    async removeNode(id: string): Promise<boolean> {
-      const doc = await redis.hget(keys.nodes, id);
-      if (!doc) return false;
-      await redis.hset(keys.nodes, id, JSON.stringify({ ...(JSON.parse(doc) as NodeRecord), status: 'removed' }));
-      return true;
-    },
-
-    async getLatestRoundNumber(): Promise<number> {
-      return Number((await redis.get(keys.roundLatest)) ?? 0);
-    },
-
-    async getRound(round: number): Promise<RoundRecord | null> {
-      return toRound(await redis.hgetall(keys.round(round)));
-    },
-
-    /** Starts round `round.round` if the latest is still the one before it; freezes that one. */
-    async startRound(round: Omit<RoundRecord, 'frozen'>): Promise<boolean> {
-      const previous = round.round - 1;
-      const reply = await START_ROUND(redis, [keys.roundLatest, keys.round(round.round), keys.round(Math.max(previous, 0))], [previous, round.round, round.seed, round.proof, round.startedAt]);
-      return reply === 1;
-    },
-
-    async putTicket(round: number, ticket: TicketRecord): Promise<TicketStorage> {
-      const json = JSON.stringify({ beta: ticket.beta, proof: ticket.proof });
-      return (await PUT_TICKET(redis, [keys.round(round), keys.roundTickets(round), keys.nodeLastTicket], [ticket.nodeId, json, round])) as TicketStorage;
-    },
-
-    async listTickets(round: number): Promise<TicketRecord[]> {
-      const all = await redis.hgetall(keys.roundTickets(round));
-      return Object.entries(all)
-        .map(([nodeId, doc]) => ({ nodeId, ...(JSON.parse(doc) as { beta: string; proof: string }) }))
-        .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
-    },
+    removeNode: async (id) => (await REMOVE_NODE(redis, [keys.nodes], [id])) === 1,
   };
 }
-
-export type NodeRepository = ReturnType<typeof createNodeRepository>;

@@ -1,4 +1,5 @@
-// Requests: creation with idempotency keys, guarded status transitions, votes, listing.
+// Requests: creation with idempotency keys, guarded status transitions and votes, each one Lua
+// script; reading them back is in request-reads.ts.
 import type { Redis } from 'ioredis';
 import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
@@ -7,8 +8,9 @@ import {
   allowedFrom, canTransition, type OpenStatus, type RequestStatus, type TransitionTarget,
 } from '../protocol/request-lifecycle.ts';
 import type { Keys } from './keys.ts';
+import { createRequestReads, parseVotes } from './request-reads.ts';
 import { createScript } from './script.ts';
-import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecord, StoredVote } from './types.ts';
+import type { Assignment, Failure, Outcome, Page, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
 const FINISHED_KEPT_MS = 600_000;
@@ -140,39 +142,57 @@ export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'c
 /** What putRequest did: created the request, found it under its idempotency key, or refused it (the project has `open` requests not yet final). */
 export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number } | { outcome: 'no_version' };
 
-export function createRequestRepository(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }) {
-  const transitionKeys = (id: string) => [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status))];
-
-  /** Moves a request to `to` if it is in one of `from` (by default every status the lifecycle allows). */
-  async function transition(id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, from: readonly RequestStatus[] = allowedFrom(to)): Promise<TransitionResult> {
-    // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
-    const disallowed = from.filter((status) => !canTransition(status, to));
-    if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
-    const pairs = Object.entries(fields).flat();
-    const [applied, before] = (await TRANSITION(redis, transitionKeys(id), [id, from.join(','), to, nowMs, keys.finalChannel, ...pairs])) as [number, string];
-    return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
-  }
-
+/** Requests: the guarded writes of their lifecycle, and the reads of the API, the roles and the sweep. */
+export interface RequestStore {
+  /**
+   * Persists a `queued` request (or a failed one, with `rejection`), or returns the id already
+   * stored under the same idempotency key; refuses it while the project has `maxOpen` open requests.
+   * Idempotency keys expire after the configured TTL, except those of chain requests (see putChainPublication).
+   */
+  putRequest(request: NewRequest): Promise<PutRequestResult>;
+  /** `queued → assigned` with the committee; not applied (and `statusBefore` says why) from any other status. */
+  assignRequest(id: string, assignment: Assignment, nowMs: number): Promise<TransitionResult>;
+  /** `assigned → agreed` with the outcome. */
+  agreeRequest(id: string, outcome: Outcome, nowMs: number): Promise<TransitionResult>;
+  /**
+   * `→ failed` from whichever of `from` the request is in. `from` must be a subset of
+   * `allowedFrom('failed')`; any other status is a programming error and rejects with an Error.
+   */
+  failRequest(id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number): Promise<TransitionResult>;
+  /** `agreed → published` with the ledger entry. */
+  publishRequest(id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult>;
+  /** Records a vote once while the request is in the voting status (`assigned`); returns every vote so far, in arrival order. */
+  recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording>;
+  getRequest(id: string): Promise<RequestRecord | null>;
   /** Several requests in one round trip; missing ids are skipped. */
-  async function getRequests(ids: readonly string[]): Promise<RequestRecord[]> {
-    const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hgetall(keys.request(id)).hvals(keys.requestVotes(id));
-    const replies = (await pipeline.exec()) ?? [];
-    const items: RequestRecord[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const hash = replies[i * 2][1] as Record<string, string>;
-      if (hash.base) items.push(toRecord(hash, replies[i * 2 + 1][1] as string[]));
-    }
-    return items;
-  }
+  getRequests(ids: readonly string[]): Promise<RequestRecord[]>;
+  /** Newest first; the cursor is the last id of the previous page (ids sort by creation time). */
+  listProjectRequests(projectId: string, limit: number, cursor?: string): Promise<Page<RequestRecord>>;
+  /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
+  listStale(status: OpenStatus, beforeMs: number, limit: number): Promise<string[]>;
+  /** The newest requests across projects, newest first (ids only; read them with getRequests). */
+  listRecentRequestIds(limit: number): Promise<string[]>;
+  /** Requests of the project not yet final (what admission counts). */
+  countOpenRequests(projectId: string): Promise<number>;
+  /** How many requests wait in `queued`. */
+  countQueued(): Promise<number>;
+  /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
+  countFinishedSince(sinceMs: number): Promise<number>;
+}
 
+/** The reads of a RequestStore (implemented in request-reads.ts). */
+export type RequestReads = Pick<RequestStore, 'getRequest' | 'getRequests' | 'listProjectRequests' | 'listStale' | 'listRecentRequestIds' | 'countOpenRequests' | 'countQueued' | 'countFinishedSince'>;
+
+/** The request store over the shared connection; non-chain idempotency keys live `idempotencyTtlMs`. */
+export function createRequestStore(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): RequestStore {
+  return { ...createRequestWrites(redis, keys, options), ...createRequestReads(redis, keys) };
+}
+
+function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
+  const move = (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, from?: readonly RequestStatus[]) =>
+    transition(redis, keys, { id, to, nowMs, fields, from: from ?? allowedFrom(to) });
   return {
-    /**
-     * Persists a `queued` request (or a failed one, with `rejection`), or returns the id already
-     * stored under the same idempotency key; refuses it while the project has `maxOpen` open requests.
-     * Idempotency keys expire after the configured TTL, except those of chain requests (see putChainPublication).
-     */
-    async putRequest(request: NewRequest): Promise<PutRequestResult> {
+    async putRequest(request) {
       const { idempotencyKey, createdAtMs, maxOpen, rejection, ...rest } = request;
       const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
       const ttlMs = request.source === 'chain' ? 0 : options.idempotencyTtlMs;
@@ -187,87 +207,27 @@ export function createRequestRepository(redis: Redis, keys: Keys, options: { ide
       if (code === -2) return { outcome: 'no_version' };
       return { outcome: code === 1 ? 'created' : 'existing', id: value };
     },
-
-    /** Requests of the project not yet final (what admission counts). */
-    countOpenRequests: async (projectId: string): Promise<number> => Number((await redis.hget(keys.openRequests, projectId)) ?? 0),
-
-
-    async getRequest(id: string): Promise<RequestRecord | null> {
-      const [[, hash], [, votes]] = (await redis.multi().hgetall(keys.request(id)).hvals(keys.requestVotes(id)).exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
-      if (!hash.base) return null;
-      return toRecord(hash, votes);
-    },
-
-    /** `queued → assigned` with the committee; not applied (and `statusBefore` says why) from any other status. */
-    assignRequest: (id: string, assignment: Assignment, nowMs: number): Promise<TransitionResult> =>
-      transition(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
-
-    /** `assigned → agreed` with the outcome. */
-    agreeRequest: (id: string, outcome: Outcome, nowMs: number): Promise<TransitionResult> =>
-      transition(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }),
-
-    /**
-     * `→ failed` from whichever of `from` the request is in. `from` must be a subset of
-     * `allowedFrom('failed')`; any other status is a programming error and rejects with an Error.
-     */
-    failRequest: (id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number): Promise<TransitionResult> =>
-      transition(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, from),
-
-    /** `agreed → published` with the ledger entry. */
-    publishRequest: (id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult> =>
-      transition(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
-
-    /** Records a vote once while the request is in the voting status (`assigned`); returns every vote so far, in arrival order. */
-    async recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording> {
+    assignRequest: (id, assignment, nowMs) => move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
+    agreeRequest: (id, outcome, nowMs) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }),
+    failRequest: (id, from, failure, nowMs) =>
+      move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, from),
+    publishRequest: (id, ledger, nowMs) =>
+      move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
+    async recordVote(requestId, vote) {
       const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
       const [outcome, status, ...votes] = reply;
       return { outcome: outcome as VoteRecording['outcome'], status, votes: parseVotes(votes) };
     },
-
-    /** Newest first; the cursor is the last id of the previous page (ids sort by creation time). */
-    async listProjectRequests(projectId: string, limit: number, cursor?: string): Promise<Page<RequestRecord>> {
-      const max = cursor ? `(${cursor}` : '+';
-      const ids = await redis.zrevrangebylex(keys.projectRequests(projectId), max, '-', 'LIMIT', 0, limit + 1);
-      const page = ids.slice(0, limit);
-      return { items: await getRequests(page), nextCursor: ids.length > limit ? page[page.length - 1] : null };
-    },
-
-    /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
-    listStale: (status: OpenStatus, beforeMs: number, limit: number): Promise<string[]> =>
-      redis.zrangebyscore(keys.stateIndex(status), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit),
-
-    /** The newest requests across projects, newest first (ids only; read them with getRequests). */
-    listRecentRequestIds: (limit: number): Promise<string[]> => redis.zrevrange(keys.recentRequests, 0, limit - 1),
-
-    getRequests,
-
-    /** How many requests wait in `queued`. */
-    countQueued: (): Promise<number> => redis.zcard(keys.stateIndex('queued')),
-
-    /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
-    countFinishedSince: (sinceMs: number): Promise<number> => redis.zcount(keys.finishedRequests, sinceMs, '+inf'),
-
   };
 }
 
-export type RequestRepository = ReturnType<typeof createRequestRepository>;
-
-function parseVotes(raw: readonly string[]): StoredVote[] {
-  return raw.map((v) => JSON.parse(v) as StoredVote).sort((a, b) => a.seq - b.seq);
-}
-
-function toRecord(hash: Record<string, string>, votes: readonly string[]): RequestRecord {
-  const base = JSON.parse(hash.base) as Omit<RequestRecord, 'status' | 'votes'>;
-  const parse = <T>(field: string): T | undefined => (hash[field] ? (JSON.parse(hash[field]) as T) : undefined);
-  return {
-    ...base,
-    status: hash.status as RequestStatus,
-    assignment: parse<Assignment>('assignment'),
-    outcome: parse<Outcome>('outcome'),
-    failure: parse<Failure>('failure'),
-    ledger: parse<{ seq: number; hash: string }>('ledger'),
-    chain: parse<ChainPublication>('chain'),
-    finishedAt: hash.finishedAt || undefined,
-    votes: parseVotes(votes),
-  };
+/** Moves a request to `to` if it is in one of `from`. */
+async function transition(redis: Redis, keys: Keys, move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[] }): Promise<TransitionResult> {
+  const { id, to, nowMs, fields, from } = move;
+  // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
+  const disallowed = from.filter((status) => !canTransition(status, to));
+  if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
+  const transitionKeys = [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status))];
+  const [applied, before] = (await TRANSITION(redis, transitionKeys, [id, from.join(','), to, nowMs, keys.finalChannel, ...Object.entries(fields).flat()])) as [number, string];
+  return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
 }

@@ -74,6 +74,6 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
     throw new GatewayError('rate_limited', `project ${project.id} has ${result.open} requests in flight, the most allowed is ${deps.config.projectMaxInFlight}; retry shortly`, { retryAfterSeconds: 1 });
   }
   const created = result.outcome === 'created';
-  if (created && !problem) await deps.queues.add('incoming', jobIds.incoming(result.id), { requestId: result.id });
+  if (created && !problem) await deps.queues.add('incoming', jobIds.incoming(result.id), { kind: 'request', requestId: result.id });
   return { id: result.id, created, isRejected: created && problem !== null };
 }

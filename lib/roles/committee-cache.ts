@@ -1,4 +1,5 @@
 // Committee selectors per frozen round, built once per process and round (receiver and consensus).
+import { UnrecoverableError } from 'bullmq';
 import { fromHex } from '../crypto/bytes.ts';
 import { createCommitteeSelector, type CommitteeSelector } from '../protocol/committee.ts';
 import type { Repository } from '../repository/index.ts';
@@ -32,4 +33,18 @@ export function createCommitteeCache(repository: Pick<Repository, 'getRound' | '
       return entry;
     },
   };
+}
+
+/**
+ * The committee of an assigned request, drawn again from the frozen tickets of the round before its
+ * assignment: the stored list is not trusted. `onMismatch` hears when the two differ. Throws
+ * UnrecoverableError when that round has no frozen tickets (the assignment cannot be right).
+ */
+export async function recomputeCommittee(committees: CommitteeCache, request: { id: string; assignment?: { round: number; committee: readonly string[] } }, onMismatch: () => void): Promise<readonly string[]> {
+  const assignment = request.assignment!;
+  const selector = await committees.get(assignment.round - 1);
+  if (!selector) throw new UnrecoverableError(`round ${assignment.round - 1} has no frozen tickets`);
+  const recomputed = selector.select(request.id, assignment.committee.length);
+  if (recomputed.join() !== assignment.committee.join()) onMismatch();
+  return recomputed;
 }

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { errorForLog, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { queueName, type JobPayloads, type QueueKind } from '../queues.ts';
+import { parsePayload } from '../queue-payloads.ts';
+import { queueName, type JobHandlers, type JobPayloads, type JobResults, type QueueKind } from '../queues.ts';
 
 /** A started role. `stop()` is idempotent and releases in reverse order of start. */
 export interface RoleHandle {
@@ -30,18 +31,24 @@ export interface RoleBase {
   readonly metrics: Metrics;
 }
 
-/** Starts a worker on one queue; failures of single jobs are logged, never thrown. */
+/**
+ * Starts a worker on one queue with one handler per payload kind (the compiler checks that every
+ * kind has one). Each payload is parsed before its handler sees it: a malformed job fails for good
+ * (UnrecoverableError) and is never retried. Failures of single jobs are logged, never thrown.
+ */
 export function startWorker<K extends QueueKind>(
   base: RoleBase,
   kind: K,
-  handler: (job: Job<JobPayloads[K]>, token?: string) => Promise<unknown>,
+  handlers: JobHandlers<K>,
   options: { nodeId?: string; concurrency: number },
 ): Worker<JobPayloads[K]> {
   const name = queueName(kind, options.nodeId);
   const timed = async (job: Job<JobPayloads[K]>, token?: string): Promise<unknown> => {
     const stop = base.metrics.jobDuration.startTimer({ queue: kind });
     try {
-      const result = await handler(job, token);
+      const payload = parsePayload(kind, job.data);
+      const handler = handlers[payload.kind as keyof JobHandlers<K>] as (payload: JobPayloads[K], job: Job<JobPayloads[K]>, token?: string) => Promise<JobResults[K]>;
+      const result = await handler(payload, job, token);
       stop({ outcome: 'done' });
       return result;
     } catch (error) {

@@ -1,12 +1,10 @@
 // Upload checks off the serving thread: a few supervised check processes, one check each at a time,
 // a host deadline that kills a process whose check runs long, and a bounded queue (429 past it).
-import type { ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.ts';
 import type { CheckReply, CheckRequest } from './check-child.ts';
 import { cutUtf8 } from './outcome.ts';
-import { forkSandboxProcess, trySend } from './sandbox-process.ts';
+import { createSupervisor, IPC_ERROR, type Supervised, type Supervisor } from './supervised-process.ts';
 
 export interface CodeCheckerOptions {
   /** Check processes (each checks one upload at a time). */
@@ -34,107 +32,100 @@ interface PendingCheck {
   reject(error: Error): void;
 }
 
-interface Checker {
-  readonly child: ChildProcess;
-  isReady: boolean;
+interface CheckerState {
   current?: PendingCheck & { timer: NodeJS.Timeout };
 }
 
+type Checker = Supervised<CheckerState>;
+
+interface CheckerPool {
+  readonly options: CodeCheckerOptions;
+  readonly queue: PendingCheck[];
+  readonly checkers: Supervisor<CheckerState>;
+  nextId: number;
+}
+
 const CHILD_SCRIPT = join(import.meta.dirname, 'check-child.ts');
+// A check that spins until its deadline yields the CPU to the API it runs beside.
 const CHECK_NICENESS = 10;
+/** The reason a check process is replaced when its check passed the host deadline. */
+const DEADLINE = 'deadline';
 
+/** Starts `processes` check processes; check() queues an upload for the first idle one. */
 export function createCodeChecker(options: CodeCheckerOptions): CodeChecker {
-  const checkers = new Set<Checker>();
-  const queue: PendingCheck[] = [];
-  let restarts = 0;
-  let nextId = 1;
-  let isClosed = false;
-
-  function spawnChecker(): void {
-    const child = forkSandboxProcess(CHILD_SCRIPT, [], options.onStderrBytes);
-    // A check that spins until its deadline yields the CPU to the API it runs beside.
-    try {
-      if (child.pid !== undefined) setPriority(child.pid, CHECK_NICENESS);
-    } catch {
-      // not permitted here: the deadline still bounds it
-    }
-    const checker: Checker = { child, isReady: false };
-    child.on('message', (message: CheckReply) => onReply(checker, message));
-    child.once('exit', (code, signal) => replace(checker, signal ? `signal ${signal}` : `exit code ${code}`));
-    checkers.add(checker);
-  }
-
-  function onReply(checker: Checker, message: CheckReply): void {
-    if (message?.type === 'ready') {
-      checker.isReady = true;
-      return pump();
-    }
-    const current = checker.current;
-    if (message?.type !== 'checked' || !current || message.id !== current.id) return;
-    clearTimeout(current.timer);
-    checker.current = undefined;
-    if (message.ok === true) current.resolve();
-    else current.reject(new GatewayError('invalid_code', cutUtf8(typeof message.message === 'string' ? message.message : 'the code is not valid')));
-    pump();
-  }
-
-  // The process died or was killed: the check it held is the cause (one check per process).
-  function replace(checker: Checker, reason: string, error?: GatewayError): void {
-    if (!checkers.delete(checker)) return;
-    const current = checker.current;
-    checker.current = undefined;
-    if (current) {
-      clearTimeout(current.timer);
-      current.reject(error ?? new GatewayError('invalid_code', `the code check stopped its process (${reason})`));
-    }
-    if (isClosed) return;
-    restarts++;
-    options.onRestart?.(reason);
-    spawnChecker();
-  }
-
-  function pump(): void {
-    for (const checker of checkers) {
-      if (queue.length === 0) return;
-      if (!checker.isReady || checker.current) continue;
-      const check = queue.shift()!;
-      const timer = setTimeout(() => {
-        checker.child.kill('SIGKILL');
-        replace(checker, 'deadline', new GatewayError('invalid_code', `the code check did not finish within ${options.timeoutMs} ms (top-level code, or a value it threw, kept running)`));
-      }, options.timeoutMs);
-      checker.current = { ...check, timer };
-      const broken = () => {
-        checker.child.kill('SIGKILL');
-        replace(checker, 'ipc error', new GatewayError('unavailable', 'the code checker is restarting; retry shortly', { retryAfterSeconds: 1 }));
-      };
-      if (!trySend(checker.child, { type: 'check', id: check.id, code: check.code } satisfies CheckRequest, broken)) broken();
-    }
-  }
-
-  for (let i = 0; i < options.processes; i++) spawnChecker();
-
-  return {
-    check(code) {
-      if (isClosed) return Promise.reject(new GatewayError('unavailable', 'the code checker is stopped'));
-      const hasIdleChecker = [...checkers].some((c) => c.isReady && !c.current);
-      if (queue.length >= options.maxQueued && !hasIdleChecker) {
-        return Promise.reject(new GatewayError('rate_limited', `more than ${options.maxQueued} code uploads are waiting for a check; retry shortly`, { retryAfterSeconds: 1 }));
-      }
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ id: nextId++, code, resolve, reject });
-        pump();
-      });
-    },
-    async close() {
-      if (isClosed) return;
-      isClosed = true;
-      for (const check of queue.splice(0)) check.reject(new GatewayError('unavailable', 'the code checker is stopped'));
-      await Promise.all([...checkers].map((checker) => new Promise<void>((resolve) => {
-        if (checker.child.exitCode !== null || checker.child.signalCode !== null) return resolve();
-        checker.child.once('exit', () => resolve());
-        checker.child.kill('SIGKILL');
-      })));
-    },
-    stats: () => ({ processes: checkers.size, queued: queue.length, checking: [...checkers].filter((c) => c.current).length, restarts }),
+  const pool: CheckerPool = {
+    options,
+    queue: [],
+    nextId: 1,
+    checkers: createSupervisor({
+      script: CHILD_SCRIPT,
+      size: options.processes,
+      niceness: CHECK_NICENESS,
+      closeBy: 'kill',
+      createState: (): CheckerState => ({}),
+      onReady: () => pump(pool),
+      onMessage: (checker, message) => onReply(pool, checker, message as CheckReply | undefined),
+      onExit: (checker, reason) => onExit(pool, checker, reason),
+      onRestart: options.onRestart,
+      onStderrBytes: options.onStderrBytes,
+    }),
   };
+  return {
+    check: (code) => enqueue(pool, code),
+    close: () => close(pool),
+    stats: () => ({ processes: pool.checkers.processes.size, queued: pool.queue.length, checking: [...pool.checkers.processes].filter((c) => c.current).length, restarts: pool.checkers.restarts }),
+  };
+}
+
+function enqueue(pool: CheckerPool, code: string): Promise<void> {
+  if (pool.checkers.isClosed) return Promise.reject(new GatewayError('unavailable', 'the code checker is stopped'));
+  const { maxQueued } = pool.options;
+  const hasIdleChecker = [...pool.checkers.processes].some((c) => c.isReady && !c.current);
+  if (pool.queue.length >= maxQueued && !hasIdleChecker) {
+    return Promise.reject(new GatewayError('rate_limited', `more than ${maxQueued} code uploads are waiting for a check; retry shortly`, { retryAfterSeconds: 1 }));
+  }
+  return new Promise<void>((resolve, reject) => {
+    pool.queue.push({ id: pool.nextId++, code, resolve, reject });
+    pump(pool);
+  });
+}
+
+// Idempotent: after the first call the queue stays empty, as check() refuses new uploads.
+function close(pool: CheckerPool): Promise<void> {
+  for (const check of pool.queue.splice(0)) check.reject(new GatewayError('unavailable', 'the code checker is stopped'));
+  return pool.checkers.close();
+}
+
+function onReply(pool: CheckerPool, checker: Checker, message: CheckReply | undefined): void {
+  const current = checker.current;
+  if (message?.type !== 'checked' || !current || message.id !== current.id) return;
+  clearTimeout(current.timer);
+  checker.current = undefined;
+  if (message.ok === true) current.resolve();
+  else current.reject(new GatewayError('invalid_code', cutUtf8(typeof message.message === 'string' ? message.message : 'the code is not valid')));
+  pump(pool);
+}
+
+// The process died or was killed: the check it held is the cause (one check per process).
+function onExit(pool: CheckerPool, checker: Checker, reason: string): void {
+  const current = checker.current;
+  checker.current = undefined;
+  if (!current) return;
+  clearTimeout(current.timer);
+  if (reason === DEADLINE) current.reject(new GatewayError('invalid_code', `the code check did not finish within ${pool.options.timeoutMs} ms (top-level code, or a value it threw, kept running)`));
+  else if (reason === IPC_ERROR) current.reject(new GatewayError('unavailable', 'the code checker is restarting; retry shortly', { retryAfterSeconds: 1 }));
+  else current.reject(new GatewayError('invalid_code', `the code check stopped its process (${reason})`));
+}
+
+function pump(pool: CheckerPool): void {
+  for (const checker of pool.checkers.processes) {
+    if (pool.queue.length === 0) return;
+    if (checker.isReady && !checker.current) dispatch(pool, checker, pool.queue.shift()!);
+  }
+}
+
+function dispatch(pool: CheckerPool, checker: Checker, check: PendingCheck): void {
+  const timer = setTimeout(() => pool.checkers.kill(checker, DEADLINE), pool.options.timeoutMs);
+  checker.current = { ...check, timer };
+  pool.checkers.send(checker, { type: 'check', id: check.id, code: check.code } satisfies CheckRequest);
 }

@@ -51,13 +51,18 @@ export function cutUtf8(text: string, maxBytes: number = MAX_ERROR_BYTES): strin
   return `${text.slice(0, end)}…`;
 }
 
+/** An error outcome, its message cut to MAX_ERROR_BYTES. */
+export function failedOutcome(error: string, durationMs: number, logs: string[] = []): SandboxOutcome {
+  return { ok: false, error: cutUtf8(error), logs, durationMs };
+}
+
 /**
  * Re-checks an outcome that crossed a boundary (the isolate's envelope, a sandbox process's
  * message): every field's type and every cap. Anything out of shape becomes an error outcome
  * naming the broken rule; oversized logs and messages are cut, never stored as they came.
  */
 export function checkOutcome(raw: unknown, caps: OutcomeCaps, durationMs: number): SandboxOutcome {
-  const failed = (error: string, logs: string[] = []): SandboxOutcome => ({ ok: false, error: cutUtf8(error), logs, durationMs });
+  const failed = (error: string, logs?: string[]): SandboxOutcome => failedOutcome(error, durationMs, logs);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return failed('the sandbox returned no outcome');
   const record = raw as Record<string, unknown>;
   const logs = capLogs(record.logs, caps);

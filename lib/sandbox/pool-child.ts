@@ -1,5 +1,6 @@
 // A sandbox process of the pool: runs jobs from its parent over IPC in its own sandbox runner,
 // so a crashed V8 or an aborted allocation costs this process, never the executor.
+import { failedOutcome } from './outcome.ts';
 import { createSandboxRunner, SandboxLostError, type SandboxJob } from './runner.ts';
 import type { ChildMessage, ParentMessage } from './pool.ts';
 import { trySend } from './sandbox-process.ts';
@@ -13,7 +14,7 @@ const runner = createSandboxRunner({
 // An answer that cannot be serialized becomes an error result, so the run still gets a vote.
 const answer = (message: ChildMessage) => {
   if (trySend(process, message)) return;
-  if (message.type === 'result') trySend(process, { type: 'result', id: message.id, outcome: { ok: false, error: 'the result could not be delivered to the executor', logs: [], durationMs: message.outcome.durationMs } });
+  if (message.type === 'result') trySend(process, { type: 'result', id: message.id, outcome: failedOutcome('the result could not be delivered to the executor', message.outcome.durationMs) });
 };
 
 process.on('message', (message: ParentMessage) => {

@@ -5,8 +5,9 @@ import { fromHex } from '../crypto/bytes.ts';
 import { isGatewayError } from '../errors.ts';
 import { BOOTSTRAP_SOURCE, type BootstrapConfig, type InvokeResult } from './bootstrap.ts';
 import { createGuardedFetch, type FetchPolicy } from './guarded-fetch.ts';
-import { type CodeCache, loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
-import { cutUtf8, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
+import { loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
+import { createIsolateCache, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
+import { failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
 
 export type { SandboxOutcome } from './outcome.ts';
 
@@ -66,14 +67,6 @@ export class SandboxLostError extends Error {
   override readonly name = 'SandboxLostError';
 }
 
-interface IsolateEntry {
-  readonly key: string;
-  readonly isolate: ivm.Isolate;
-  readonly memoryBytes: number;
-  readonly code: CodeCache;
-  runs: number;
-}
-
 // One run: its handles (released in reverse), its context and entry function, its wall-clock limit, and a way to fail it.
 interface RunState {
   readonly handles: Array<{ release(): void }>;
@@ -85,7 +78,6 @@ interface RunState {
   fail(error: unknown): void;
 }
 
-const MAX_IDLE_ISOLATES = 64;
 const MEMORY_LIMIT = 'Isolate was disposed during execution due to memory limit';
 // How often the host reads a running isolate's CPU time: a run overshoots its CPU budget by about this much.
 const CPU_POLL_MS = 10;
@@ -98,113 +90,85 @@ type Ending = 'timeout' | 'cpu';
  * `heapRecycleRatio` (default 0.6) of its memory limit; at most 64 stay idle (least recently used go first).
  */
 export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): SandboxRunner {
-  const maxRuns = options.maxRunsPerIsolate ?? 500;
-  const heapRatio = options.heapRecycleRatio ?? 0.6;
-  const idle: IsolateEntry[] = [];
-  const busy = new Set<IsolateEntry>();
-  const counts = { runs: 0, recycled: 0 };
-  let isClosed = false;
-
-  const dispose = (entry: IsolateEntry): void => {
-    if (!entry.isolate.isDisposed) entry.isolate.dispose();
+  const isolates = createIsolateCache(options);
+  return {
+    run: (job) => runJob(isolates, job),
+    close: async () => isolates.close(),
+    stats: () => isolates.stats(),
   };
+}
 
-  const acquire = (limits: SandboxLimits, codeKey: string): IsolateEntry => {
-    const key = `${limits.memoryMb}:${codeKey}`;
-    const at = idle.findLastIndex((e) => e.key === key);
-    const entry = at >= 0 ? idle.splice(at, 1)[0] : { key, isolate: new ivm.Isolate({ memoryLimit: limits.memoryMb }), memoryBytes: limits.memoryMb * 2 ** 20, code: {}, runs: 0 };
-    busy.add(entry);
-    entry.runs++;
-    counts.runs++;
-    return entry;
-  };
-
-  // Back to the idle list, unless the run ended it (a kill, a stray task) or it is due for recycling.
-  const release = (entry: IsolateEntry, isReusable: boolean): void => {
-    busy.delete(entry);
-    if (isClosed || !isReusable || entry.isolate.isDisposed) return dispose(entry);
-    let isWorn = entry.runs >= maxRuns;
-    try {
-      // Nothing runs in it now, so this synchronous call cannot wait behind user code.
-      isWorn ||= entry.isolate.getHeapStatisticsSync().used_heap_size > heapRatio * entry.memoryBytes;
-    } catch {
-      isWorn = true;
-    }
-    if (isWorn) {
-      counts.recycled++;
-      return dispose(entry);
-    }
-    idle.push(entry);
-    if (idle.length > MAX_IDLE_ISOLATES) dispose(idle.shift()!);
-  };
-
-  const run = async (job: SandboxJob): Promise<SandboxOutcome> => {
-    if (isClosed) throw new Error('the sandbox runner is closed');
-    const startedMs = performance.now();
-    const { timeoutMs, memoryMb } = job.limits;
-    const cpuMs = Math.min(job.limits.cpuMs ?? timeoutMs, timeoutMs);
-    const elapsedMs = () => performance.now() - startedMs;
-    const failed = (error: string): SandboxOutcome => ({ ok: false, error: cutUtf8(error), logs: [], durationMs: elapsedMs() });
-    const entry = acquire(job.limits, job.codeKey);
-    const cpuStartNs = entry.isolate.cpuTime;
-    const runEnd = new AbortController();
-    const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, isDone: false, fail: () => undefined };
-    let timer: NodeJS.Timeout | undefined;
-    let cpuWatch: NodeJS.Timeout | undefined;
-    let isReusable = true;
-    // Settles first when the wall-clock deadline passes, the run's CPU time (the isolate is its own,
-    // so its CPU time is the run's, across every slice) passes cpuMs, or a fetch continuation fails.
-    const ending = new Promise<Ending>((resolve, reject) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      // One thread cannot use more CPU time than wall time: a budget as long as the deadline needs no watch.
-      if (cpuMs < timeoutMs) {
-        cpuWatch = setInterval(() => {
-          try {
-            if (Number(entry.isolate.cpuTime - cpuStartNs) / 1e6 > cpuMs) resolve('cpu');
-          } catch {
-            // disposed: the run fails on its own
-          }
-        }, Math.min(CPU_POLL_MS, cpuMs));
-      }
-      state.fail = reject;
-    });
-    try {
-      const work = execute(entry, job, state);
-      work.catch(() => undefined); // settled later by the disposal when `ending` wins the race
-      const result = await Promise.race([work, ending]);
-      if (result === 'timeout' || result === 'cpu') {
-        isReusable = false;
-        return failed(result === 'cpu' ? `CPU time limit of ${cpuMs} ms exceeded` : `timed out after ${timeoutMs} ms`);
-      }
-      return parseEnvelope(result, job.limits, elapsedMs());
-    } catch (error) {
+async function runJob(isolates: IsolateCache, job: SandboxJob): Promise<SandboxOutcome> {
+  if (isolates.isClosed) throw new Error('the sandbox runner is closed');
+  const startedMs = performance.now();
+  const { timeoutMs } = job.limits;
+  const cpuMs = Math.min(job.limits.cpuMs ?? timeoutMs, timeoutMs);
+  const failed = (error: string): SandboxOutcome => failedOutcome(error, performance.now() - startedMs);
+  const entry = isolates.acquire(job.limits.memoryMb, job.codeKey);
+  const runEnd = new AbortController();
+  const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, isDone: false, fail: () => undefined };
+  const watch = watchLimits(entry, state, cpuMs);
+  let isReusable = true;
+  try {
+    const work = execute(entry, job, state);
+    work.catch(() => undefined); // settled later by the disposal when `ending` wins the race
+    const result = await Promise.race([work, watch.ending]);
+    if (result === 'timeout' || result === 'cpu') {
       isReusable = false;
-      if (isClosed) throw new SandboxLostError('the sandbox runner is closed', { cause: error });
-      if (isGatewayError(error, 'invalid_code')) return failed(`invalid code: ${error.message}`);
-      const message = messageOf(error);
-      // isolated-vm disposes an isolate by itself only at the memory limit, failing the task it was running.
-      if (message === MEMORY_LIMIT || entry.isolate.isDisposed) return failed(`memory limit of ${memoryMb} MB exceeded`);
-      // isolated-vm's own timeouts are wall-clock backstops at the run's deadline.
-      if (message === TIMED_OUT) return failed(`timed out after ${timeoutMs} ms`);
-      return failed(message);
-    } finally {
-      state.isDone = true;
+      return failed(result === 'cpu' ? `CPU time limit of ${cpuMs} ms exceeded` : `timed out after ${timeoutMs} ms`);
+    }
+    return parseEnvelope(result, job.limits, performance.now() - startedMs);
+  } catch (error) {
+    isReusable = false;
+    if (isolates.isClosed) throw new SandboxLostError('the sandbox runner is closed', { cause: error });
+    return failed(failureMessage(error, entry, job.limits));
+  } finally {
+    state.isDone = true;
+    watch.stop();
+    runEnd.abort();
+    releaseAll(state.handles);
+    isolates.release(entry, isReusable);
+  }
+}
+
+// `ending` settles first when the wall-clock deadline passes, the run's CPU time (the isolate is its
+// own, so its CPU time is the run's, across every slice) passes cpuMs, or a fetch continuation fails.
+function watchLimits(entry: IsolateEntry, state: RunState, cpuMs: number): { ending: Promise<Ending>; stop(): void } {
+  const cpuStartNs = entry.isolate.cpuTime;
+  let timer: NodeJS.Timeout | undefined;
+  let cpuWatch: NodeJS.Timeout | undefined;
+  const ending = new Promise<Ending>((resolve, reject) => {
+    timer = setTimeout(() => resolve('timeout'), state.timeoutMs);
+    // One thread cannot use more CPU time than wall time: a budget as long as the deadline needs no watch.
+    if (cpuMs < state.timeoutMs) {
+      cpuWatch = setInterval(() => {
+        try {
+          if (Number(entry.isolate.cpuTime - cpuStartNs) / 1e6 > cpuMs) resolve('cpu');
+        } catch {
+          // disposed: the run fails on its own
+        }
+      }, Math.min(CPU_POLL_MS, cpuMs));
+    }
+    state.fail = reject;
+  });
+  return {
+    ending,
+    stop() {
       clearTimeout(timer);
       clearInterval(cpuWatch);
-      runEnd.abort();
-      releaseAll(state.handles);
-      release(entry, isReusable);
-    }
-  };
-
-  return {
-    run,
-    close: async () => {
-      isClosed = true;
-      for (const entry of [...idle.splice(0), ...busy]) dispose(entry);
     },
-    stats: () => ({ isolates: idle.length + busy.size, runs: counts.runs, recycled: counts.recycled }),
   };
+}
+
+// The error outcome's message for a run that threw (or whose isolate was disposed under it).
+function failureMessage(error: unknown, entry: IsolateEntry, limits: SandboxLimits): string {
+  if (isGatewayError(error, 'invalid_code')) return `invalid code: ${error.message}`;
+  const message = messageOf(error);
+  // isolated-vm disposes an isolate by itself only at the memory limit, failing the task it was running.
+  if (message === MEMORY_LIMIT || entry.isolate.isDisposed) return `memory limit of ${limits.memoryMb} MB exceeded`;
+  // isolated-vm's own timeouts are wall-clock backstops at the run's deadline.
+  if (message === TIMED_OUT) return `timed out after ${limits.timeoutMs} ms`;
+  return message;
 }
 
 // Creates the context, bootstraps it, loads the code and invokes the entry; every handle lands in state.handles.

@@ -5,6 +5,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import type { ProcessContext } from '../../lib/process.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import type { LedgerEntry, Project } from '../../lib/repository/types.ts';
 import { createApiKey } from '../../lib/roles/webserver/auth.ts';
 import { createLedgerVerifier } from '../../lib/roles/webserver/routes-verification.ts';
@@ -302,7 +303,7 @@ describe('HTTP API hygiene', function () {
       const { apiKey } = await putProject();
       const entries = (await appendEntries(5, 't')).sort((a, b) => a.seq - b.seq);
       expect((await call('GET', '/v1/ledger/verify')).body).to.deep.include({ ok: true, length: 5 });
-      await ctx.connection.lset(ctx.repository.keys.ledger, 2, JSON.stringify({ ...entries[2], resultHash: 'ee'.repeat(32) }));
+      await ctx.connection.lset(createKeys(ctx.config.keyPrefix).ledger, 2, JSON.stringify({ ...entries[2], resultHash: 'ee'.repeat(32) }));
 
       const anonymous = await call('GET', '/v1/ledger/verify?full=true');
       expect(anonymous.status).to.equal(401);
@@ -324,7 +325,7 @@ describe('HTTP API hygiene', function () {
     it('reports a change to the last verified entry, then re-verifies from seq 1', async () => {
       const entries = (await appendEntries(4, 'h')).sort((a, b) => a.seq - b.seq);
       expect((await call('GET', '/v1/ledger/verify')).body).to.deep.include({ ok: true, length: 4 });
-      await ctx.connection.lset(ctx.repository.keys.ledger, 3, JSON.stringify({ ...entries[3], ok: false }));
+      await ctx.connection.lset(createKeys(ctx.config.keyPrefix).ledger, 3, JSON.stringify({ ...entries[3], ok: false }));
       const expected = { ok: false, length: 3, head: entries[2].hash, badSeq: 4 };
       expect((await call('GET', '/v1/ledger/verify')).body).to.deep.equal(expected);
       expect((await call('GET', '/v1/ledger/verify')).body).to.deep.equal(expected);
@@ -332,7 +333,7 @@ describe('HTTP API hygiene', function () {
 
     it('reports an entry that is not JSON as bad instead of failing', async () => {
       await appendEntries(3, 'j');
-      await ctx.connection.lset(ctx.repository.keys.ledger, 1, 'not json {');
+      await ctx.connection.lset(createKeys(ctx.config.keyPrefix).ledger, 1, 'not json {');
       const full = await call('GET', '/v1/ledger/verify?full=true', { token: ADMIN_TOKEN });
       expect(full.status).to.equal(200);
       expect(full.body).to.deep.include({ ok: false, length: 1, badSeq: 2 });

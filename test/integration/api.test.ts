@@ -5,6 +5,7 @@ import { Queue } from 'bullmq';
 import type { ProcessContext } from '../../lib/process.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import { buildNode } from '../support/builders.ts';
 import { ADMIN_TOKEN, startTestWebserver, waitFor, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
@@ -106,7 +107,7 @@ describe('HTTP API', function () {
     const queue = new Queue('incoming', { connection: ctx.connection, prefix: ctx.config.keyPrefix });
     const job = await queue.getJob(reply.body.id);
     await queue.close();
-    expect(job?.data).to.deep.equal({ requestId: reply.body.id });
+    expect(job?.data).to.deep.equal({ kind: 'request', requestId: reply.body.id });
   });
 
   it('returns the same id for the same Idempotency-Key', async () => {
@@ -155,7 +156,7 @@ describe('HTTP API', function () {
     expect(put.status).to.equal(204);
     const names = await call('GET', `/v1/projects/${project.id}/secrets`, { token: project.apiKey });
     expect(names.body).to.deep.equal({ items: [{ name: 'API_TOKEN' }, { name: 'OTHER' }] });
-    const raw = await ctx.connection.hgetall(ctx.repository.keys.projectSecrets(project.id));
+    const raw = await ctx.connection.hgetall(createKeys(ctx.config.keyPrefix).projectSecrets(project.id));
     expect(JSON.stringify(raw)).to.not.include('s3cr3t-value');
     expect(await ctx.repository.getSecrets(project.id)).to.deep.equal({ API_TOKEN: 's3cr3t-value', OTHER: 'x' });
   });

@@ -187,7 +187,7 @@ describe('pipeline hand-offs', function () {
     const agreed = await ctx.repository.getRequest(id);
     expect(agreed?.status).to.equal('agreed');
     expect(agreed?.outcome).to.deep.include({ ok: true, value: { sum: 5, round: 2 }, supporters: [members[0].nodeId, members[1].nodeId] });
-    expect((await getJob('publish', jobIds.publish(id)))?.data).to.deep.equal({ requestId: id });
+    expect((await getJob('publish', jobIds.publish(id)))?.data).to.deep.equal({ kind: 'publish', requestId: id });
     expect(await submit('t6', members[2], { sum: 5, round: 2 })).to.equal('refused: already_final');
   });
 

@@ -9,6 +9,7 @@ import {
   type RequestStatus, type TransitionTarget,
 } from '../../lib/protocol/request-lifecycle.ts';
 import { closeRedis, createRedis } from '../../lib/redis.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import type { TransitionResult } from '../../lib/repository/requests.ts';
 import type { Assignment, Outcome, Project } from '../../lib/repository/types.ts';
 import { TEST_LIMITS, openTestProcess, waitFor } from '../support/gateway.ts';
@@ -53,7 +54,7 @@ describe('request lifecycle on Redis', function () {
     announced = [];
     subscriber = createRedis(redis.url, 'lifecycle-test-subscriber');
     subscriber.on('message', (_channel: string, id: string) => announced.push(id));
-    await subscriber.subscribe(ctx.repository.keys.finalChannel);
+    await subscriber.subscribe(createKeys(ctx.config.keyPrefix).finalChannel);
   });
   afterEach(async () => {
     await closeRedis(subscriber);
@@ -87,7 +88,7 @@ describe('request lifecycle on Redis', function () {
 
   /** Everything a transition may write about a request: its hash, votes, index scores, finished score and the project's open counts. */
   async function snapshot(id: string) {
-    const { keys } = ctx.repository;
+    const keys = createKeys(ctx.config.keyPrefix);
     const db = ctx.connection;
     const [hash, votes, indexed, finished, open] = await Promise.all([
       db.hgetall(keys.request(id)),
@@ -102,7 +103,7 @@ describe('request lifecycle on Redis', function () {
   /** The ids announced on the final channel so far (a marker published last proves the earlier ones arrived). */
   async function announcements(): Promise<string[]> {
     const marker = `marker-${++counter}`;
-    await ctx.connection.publish(ctx.repository.keys.finalChannel, marker);
+    await ctx.connection.publish(createKeys(ctx.config.keyPrefix).finalChannel, marker);
     await waitFor(async () => (announced.includes(marker) ? true : undefined), 5000, 'the marker announcement');
     return announced.filter((id) => !id.startsWith('marker-'));
   }

@@ -56,7 +56,7 @@ export function decideVote(input: VoteInput): VoteDecision {
 
 export type FinalityDecision =
   | { readonly kind: 'pending' }
-  | { readonly kind: 'fail'; readonly failure: Failure }
+  | { readonly kind: 'fail'; readonly failure: Failure & { readonly code: 'no_quorum' } }
   | { readonly kind: 'agree'; readonly outcome: Outcome };
 
 /**

@@ -26,7 +26,7 @@ export type AssignmentDecision =
   | { readonly kind: 'redispatch'; readonly assignment: Assignment }
   /** Too few eligible nodes yet: look again at `untilMs`. */
   | { readonly kind: 'wait'; readonly untilMs: number }
-  | { readonly kind: 'fail'; readonly failure: Failure }
+  | { readonly kind: 'fail'; readonly failure: Failure & { readonly code: 'rejected' | 'no_nodes' } }
   | { readonly kind: 'assign'; readonly assignment: Assignment };
 
 /** How long a waiting request sleeps before it looks again: a round, at most a second. */

@@ -1,7 +1,7 @@
 // Receiver: turns a queued request into an assignment (round, committee from the frozen tickets
 // of the previous round) and sends one run job to each member, plus the deadline job.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
+import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { Assignment, RequestRecord } from '../../repository/types.ts';
 import { decideAssignment } from './decide-assignment.ts';
@@ -27,8 +27,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     ]);
   }
 
-  async function handle(job: Job<JobPayloads['incoming']>, token?: string): Promise<string> {
-    const { requestId } = job.data;
+  async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
     const roundNumber = await repository.getLatestRoundNumber();
@@ -39,7 +38,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     });
     switch (decision.kind) {
       case 'skip':
-        return `already ${decision.status}`;
+        return `already ${decision.status}` as const;
       case 'redispatch':
         await dispatch(request, decision.assignment);
         return 'redispatched';
@@ -65,7 +64,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     }
   }
 
-  const worker = startWorker(deps, 'incoming', handle, { concurrency: config.workerConcurrency });
+  const worker = startWorker(deps, 'incoming', { request: assign }, { concurrency: config.workerConcurrency });
   return {
     name: 'receiver',
     isReady: () => worker.isRunning(),

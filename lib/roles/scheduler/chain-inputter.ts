@@ -11,6 +11,8 @@ import { acceptRequest } from '../accept-request.ts';
 import type { Clock } from '../../runtime/common.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
 import type { ChainReader } from '../../chain/archway-client.ts';
+import type { PendingChainRequest as ChainPendingRequest } from '../../chain/contract-schema.ts';
+import type { Project } from '../../repository/types.ts';
 
 export interface ChainInputterDeps {
   readonly repository: Pick<Repository, 'listChainBindings' | 'getProject' | 'putRequest' | 'getCodeVersion'>;
@@ -60,29 +62,7 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
       for (const pending of state.pending) {
         if (state.answered.has(pending.reqId)) continue;
         // One pending request never stops intake for the others: each is accepted (or refused) on its own.
-        try {
-          const isOversized = Buffer.byteLength(pending.input) > deps.config.maxInputBytes;
-          const { id, created, isRejected } = await acceptRequest(
-            { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
-            {
-              project,
-              input: parseChainInput(pending.input, deps.config.maxInputBytes),
-              source: 'chain',
-              idempotencyKey: chainRequestKey(chainProjectId, pending.reqId),
-              origin: { chainProjectId, reqId: pending.reqId, user: pending.user.slice(0, 128), input: isOversized ? pending.input.slice(0, MAX_ORIGIN_INPUT_CHARS) : pending.input },
-            },
-          );
-          if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
-          if (created) {
-            accepted++;
-            deps.logger.info({ requestId: id, projectId, chainProjectId, reqId: pending.reqId }, 'chain request accepted');
-          }
-        } catch (error) {
-          // Refused at admission: the contract keeps the request pending, so the next poll offers it again.
-          if (!isGatewayError(error, 'rate_limited')) throw error;
-          deps.metrics.admissionRefused.inc({ source: 'chain' });
-          deps.logger.warn({ projectId, chainProjectId, reqId: pending.reqId }, 'chain request deferred: project at its in-flight limit');
-        }
+        if (await acceptPending(deps, project, chainProjectId, pending)) accepted++;
       }
     }
     return accepted;
@@ -106,4 +86,33 @@ export function startChainInputter(deps: ChainInputterDeps): { pollOnce(): Promi
       reader?.disconnect();
     },
   };
+}
+
+/**
+ * Takes one pending contract request in as a gateway request (or as a rejected one); true when it
+ * is new. Refused at admission, it stays pending in the contract and a later poll offers it again.
+ */
+async function acceptPending(deps: ChainInputterDeps, project: Project, chainProjectId: number, pending: ChainPendingRequest): Promise<boolean> {
+  const { reqId } = pending;
+  const isOversized = Buffer.byteLength(pending.input) > deps.config.maxInputBytes;
+  try {
+    const { id, created, isRejected } = await acceptRequest(
+      { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
+      {
+        project,
+        input: parseChainInput(pending.input, deps.config.maxInputBytes),
+        source: 'chain',
+        idempotencyKey: chainRequestKey(chainProjectId, reqId),
+        origin: { chainProjectId, reqId, user: pending.user.slice(0, 128), input: isOversized ? pending.input.slice(0, MAX_ORIGIN_INPUT_CHARS) : pending.input },
+      },
+    );
+    if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
+    if (created) deps.logger.info({ requestId: id, projectId: project.id, chainProjectId, reqId }, 'chain request accepted');
+    return created;
+  } catch (error) {
+    if (!isGatewayError(error, 'rate_limited')) throw error;
+    deps.metrics.admissionRefused.inc({ source: 'chain' });
+    deps.logger.warn({ projectId: project.id, chainProjectId, reqId }, 'chain request deferred: project at its in-flight limit');
+    return false;
+  }
 }

@@ -45,25 +45,7 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
   const tasks = new Map<string, ScheduledTask>();
   let stopped = false;
 
-  async function fire(schedule: Schedule, tickMs: number): Promise<void> {
-    if (!deps.isLeader()) return;
-    const project = await deps.repository.getProject(schedule.projectId);
-    if (!project) return;
-    try {
-      const { id, created, isRejected } = await acceptRequest(
-        { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
-        { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs) },
-      );
-      if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
-      if (created) deps.logger.info({ scheduleId: schedule.id, requestId: id }, 'schedule fired');
-    } catch (error) {
-      if (!isGatewayError(error, 'rate_limited')) throw error;
-      // Counted on the schedule, never dropped in silence.
-      await deps.repository.recordRefusedTick(schedule.id, tickMs, `the project had ${deps.config.projectMaxInFlight} requests in flight`);
-      deps.metrics.admissionRefused.inc({ source: 'schedule' });
-      deps.logger.warn({ scheduleId: schedule.id, projectId: schedule.projectId }, 'schedule tick refused: project at its in-flight limit');
-    }
-  }
+  const fire = createTickFirer(deps);
 
   async function reload(): Promise<void> {
     const schedules = await deps.repository.listSchedules();
@@ -106,5 +88,28 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
       for (const task of tasks.values()) await task.destroy();
       tasks.clear();
     },
+  };
+}
+
+/** Accepts one tick of a schedule as a request (once per tick, on the leader); a tick refused at admission is recorded on the schedule. */
+function createTickFirer(deps: CronDeps): (schedule: Schedule, tickMs: number) => Promise<void> {
+  return async function fire(schedule, tickMs) {
+    if (!deps.isLeader()) return;
+    const project = await deps.repository.getProject(schedule.projectId);
+    if (!project) return;
+    try {
+      const { id, created, isRejected } = await acceptRequest(
+        { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
+        { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs) },
+      );
+      if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
+      if (created) deps.logger.info({ scheduleId: schedule.id, requestId: id }, 'schedule fired');
+    } catch (error) {
+      if (!isGatewayError(error, 'rate_limited')) throw error;
+      // Counted on the schedule, never dropped in silence.
+      await deps.repository.recordRefusedTick(schedule.id, tickMs, `the project had ${deps.config.projectMaxInFlight} requests in flight`);
+      deps.metrics.admissionRefused.inc({ source: 'schedule' });
+      deps.logger.warn({ scheduleId: schedule.id, projectId: schedule.projectId }, 'schedule tick refused: project at its in-flight limit');
+    }
   };
 }

@@ -1,12 +1,12 @@
 // Scheduler: under a Redis lease, advances the round seed chain, asks every active node for its
 // ticket, stores verified tickets, fires project cron schedules and repairs stranded requests.
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { GENESIS_SEED, createRound } from '../../protocol/rounds.ts';
 import { verifyTicket } from '../../protocol/tickets.ts';
-import { jobIds, type JobPayloads, type QueueSet } from '../../queues.ts';
+import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import { errorForLog } from '../../logger.ts';
+import type { Lease } from '../../repository/leases.ts';
 import type { Repository } from '../../repository/index.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { chainSettingsOf, connectChainReader } from '../../chain/archway-client.ts';
@@ -22,8 +22,90 @@ export interface SchedulerDeps extends RoleBase {
 }
 
 export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
-  const { repository, queues, config, clock, logger, counterKey } = deps;
+  const { repository, queues, config, clock, logger } = deps;
   const lease = repository.openLease('scheduler', randomUUID(), config.roundMs * 3);
+  const ticketWorker = startWorker(deps, 'tickets', { ticket: createTicketStore(deps) }, { concurrency: 4 });
+  const cron = startCronSchedules({ repository, queues, clock, logger, config, metrics: deps.metrics, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
+  const chainSettings = chainSettingsOf(config);
+  const inputter = chainSettings
+    ? startChainInputter({ repository, queues, clock, logger, config, metrics: deps.metrics, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
+    : null;
+  const clockHandle = startRoundClock(deps, lease);
+  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: createSweep(deps, lease), onError: (err) => logger.error({ err: errorForLog(err) }, 'repair sweep failed') });
+
+  return {
+    name: 'scheduler',
+    isReady: () => ticketWorker.isRunning(),
+    stop: once(async () => {
+      await clockHandle.stop();
+      await sweeper.stop();
+      await cron.stop();
+      await inputter?.stop();
+      await ticketWorker.close();
+      await lease.release();
+    }),
+  };
+}
+
+/**
+ * Time to the next round boundary. A timer may fire a millisecond before the boundary it aimed at
+ * (timers and the wall clock drift apart): the boundary right after it is then skipped, so two
+ * rounds never start a millisecond apart (the first would freeze with no tickets).
+ */
+export function nextTickDelayMs(nowMs: number, roundMs: number): number {
+  const delay = roundMs - (nowMs % roundMs);
+  return delay < roundMs / 2 ? delay + roundMs : delay;
+}
+
+/** Verifies a node's ticket for a round and stores it, unless the round's ticket set is frozen. */
+function createTicketStore(deps: SchedulerDeps): (payload: JobPayloads['tickets']) => Promise<JobResults['tickets']> {
+  const { repository, logger } = deps;
+  return async function storeTicket({ nodeId, round, beta, proof }) {
+    const [node, record] = await Promise.all([repository.getNode(nodeId), repository.getRound(round)]);
+    if (!node || node.status !== 'active') return 'refused: unknown node';
+    if (!record) return 'refused: unknown round';
+    // The proof first: a forged ticket is reported as forged, late or not.
+    let valid = false;
+    try {
+      valid = verifyTicket(fromHex(node.vrfPublicKey, 32), round, fromHex(record.seed, 32), { nodeId, beta: fromHex(beta, 64), proof: fromHex(proof, 80) });
+    } catch {
+      valid = false;
+    }
+    if (!valid) {
+      logger.warn({ nodeId, round }, 'ticket refused: bad proof');
+      return 'refused: bad proof';
+    }
+    if (record.frozen) return 'refused: late';
+    const stored = await repository.putTicket(round, { nodeId, beta, proof });
+    return stored === 'stored' ? 'stored' : `refused: ${stored}` as const;
+  };
+}
+
+/** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication, assigned past its deadline. */
+function createSweep(deps: SchedulerDeps, lease: Lease): () => Promise<void> {
+  const { repository, queues, config, clock, logger } = deps;
+  return async function sweep() {
+    if (!lease.isHeld()) return;
+    const windows = computeSweepWindows(clock.now(), config);
+    for (const id of await repository.listStale('queued', windows.staleBeforeMs, 500)) {
+      const decision = decideStrandedQueued(await queues.getJobState('incoming', jobIds.incoming(id)));
+      if (decision.kind === 'leave') continue;
+      if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
+      await queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id });
+      logger.info({ requestId: id }, 'requeued a stranded request');
+    }
+    for (const id of await repository.listStale('agreed', windows.staleBeforeMs, 500)) {
+      await queues.add('publish', jobIds.publish(id), { kind: 'publish', requestId: id });
+    }
+    for (const id of await repository.listStale('assigned', windows.overdueBeforeMs, 500)) {
+      await queues.add('votes', jobIds.deadline(id), { kind: 'deadline', requestId: id });
+    }
+  };
+}
+
+/** Ticks at every round boundary (one tick at a time); stop() waits for the tick in progress. */
+function startRoundClock(deps: SchedulerDeps, lease: Lease): { stop(): Promise<void> } {
+  const { repository, queues, config, clock, logger, counterKey } = deps;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -43,55 +125,9 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     logger.debug({ round: round.round, nodes: nodes.length }, 'round started');
   }
 
-  async function storeTicket(job: Job<JobPayloads['tickets']>): Promise<string> {
-    const { nodeId, round, beta, proof } = job.data;
-    const [node, record] = await Promise.all([repository.getNode(nodeId), repository.getRound(round)]);
-    if (!node || node.status !== 'active') return 'refused: unknown node';
-    if (!record) return 'refused: unknown round';
-    // The proof first: a forged ticket is reported as forged, late or not.
-    let valid = false;
-    try {
-      valid = verifyTicket(fromHex(node.vrfPublicKey, 32), round, fromHex(record.seed, 32), { nodeId, beta: fromHex(beta, 64), proof: fromHex(proof, 80) });
-    } catch {
-      valid = false;
-    }
-    if (!valid) {
-      logger.warn({ nodeId, round }, 'ticket refused: bad proof');
-      return 'refused: bad proof';
-    }
-    if (record.frozen) return 'refused: late';
-    const stored = await repository.putTicket(round, { nodeId, beta, proof });
-    return stored === 'stored' ? 'stored' : `refused: ${stored}`;
-  }
-
-  /** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication. */
-  async function sweep(): Promise<void> {
-    if (!lease.isHeld()) return;
-    const windows = computeSweepWindows(clock.now(), config);
-    for (const id of await repository.listStale('queued', windows.staleBeforeMs, 500)) {
-      const decision = decideStrandedQueued(await queues.getJobState('incoming', jobIds.incoming(id)));
-      if (decision.kind === 'leave') continue;
-      if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
-      await queues.add('incoming', jobIds.incoming(id), { requestId: id });
-      logger.info({ requestId: id }, 'requeued a stranded request');
-    }
-    for (const id of await repository.listStale('agreed', windows.staleBeforeMs, 500)) {
-      await queues.add('publish', jobIds.publish(id), { requestId: id });
-    }
-    for (const id of await repository.listStale('assigned', windows.overdueBeforeMs, 500)) {
-      await queues.add('votes', jobIds.deadline(id), { kind: 'deadline', requestId: id });
-    }
-  }
-
   const runTick = () => {
     ticking = ticking.then(tick).catch((err: Error) => logger.error({ err: errorForLog(err) }, 'round tick failed'));
   };
-  const ticketWorker = startWorker(deps, 'tickets', storeTicket, { concurrency: 4 });
-  const cron = startCronSchedules({ repository, queues, clock, logger, config, metrics: deps.metrics, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
-  const chainSettings = chainSettingsOf(config);
-  const inputter = chainSettings
-    ? startChainInputter({ repository, queues, clock, logger, config, metrics: deps.metrics, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
-    : null;
   runTick();
   const scheduleTick = () => {
     if (stopped) return;
@@ -101,30 +137,11 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     }, nextTickDelayMs(clock.now(), config.roundMs));
   };
   scheduleTick();
-  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: sweep, onError: (err) => logger.error({ err: errorForLog(err) }, 'repair sweep failed') });
-
   return {
-    name: 'scheduler',
-    isReady: () => ticketWorker.isRunning(),
-    stop: once(async () => {
+    async stop() {
       stopped = true;
       clearTimeout(timer);
-      await sweeper.stop();
-      await cron.stop();
-      await inputter?.stop();
       await ticking;
-      await ticketWorker.close();
-      await lease.release();
-    }),
+    },
   };
-}
-
-/**
- * Time to the next round boundary. A timer may fire a millisecond before the boundary it aimed at
- * (timers and the wall clock drift apart): the boundary right after it is then skipped, so two
- * rounds never start a millisecond apart (the first would freeze with no tickets).
- */
-export function nextTickDelayMs(nowMs: number, roundMs: number): number {
-  const delay = roundMs - (nowMs % roundMs);
-  return delay < roundMs / 2 ? delay + roundMs : delay;
 }

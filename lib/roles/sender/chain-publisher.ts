@@ -32,66 +32,18 @@ export function chainResultText(request: RequestRecord): string {
 }
 
 export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): Promise<void>; stop(): Promise<void> } {
-  const { repository, clock, logger, metrics } = deps;
+  const { repository, clock, logger } = deps;
   let writer: ChainWriter | undefined;
 
-  /** Moves a request's publication on by one event: the one write per step. */
-  async function advance(request: RequestRecord, event: PublicationEvent): Promise<void> {
-    const step = nextPublication(request.chain, event, { nowMs: clock.now(), maxAttempts: deps.maxAttempts });
-    if (step.isFailure) {
-      metrics.chainTxs.inc({ outcome: 'failed' });
-      if (event.kind === 'error') logger.error({ requestId: request.id, attempts: step.publication.attempts, errorBytes: Buffer.byteLength(event.message) }, 'chain publication failed for good');
-    }
-    await repository.putChainPublication(request.id, step.publication, step.retryAtMs);
-  }
+  const advance = createAdvance(deps);
+  const send = createBatchSender(deps, advance);
 
-  // The contract already holds a result (our earlier transaction, or another gateway's): never send it again.
   async function settleKnown(request: RequestRecord, state: ChainProjectState): Promise<boolean> {
     const { reqId, chainProjectId } = request.origin!;
     if (state.answered.has(reqId)) await advance(request, { kind: 'answered' });
     else if (!state.pending.some((p) => p.reqId === reqId)) await advance(request, { kind: 'not_pending', chainProjectId, reqId });
     else return false;
     return true;
-  }
-
-  async function send(chain: ChainWriter, batch: readonly RequestRecord[]): Promise<void> {
-    const results: ChainResult[] = batch.map((r) => ({
-      projectId: r.origin!.chainProjectId, reqId: r.origin!.reqId, user: r.origin!.user, request: r.origin!.input, result: chainResultText(r),
-    }));
-    for (let attempt = 0; ; attempt++) {
-      let signedHash: string | undefined;
-      try {
-        const outcome = await chain.submit(results, async (txHash) => {
-          signedHash = txHash;
-          for (const r of batch) await advance(r, { kind: 'signed', txHash });
-        });
-        if (outcome.code === 0) {
-          metrics.chainTxs.inc({ outcome: 'committed' });
-          for (const r of batch) await advance(r, { kind: 'committed', txHash: outcome.txHash, height: outcome.height });
-          logger.info({ txHash: outcome.txHash, height: outcome.height, results: batch.length, gasLimit: outcome.gasLimit }, 'chain results saved');
-          return;
-        }
-        metrics.chainTxs.inc({ outcome: 'rejected' });
-        // The chain's log may quote the results (user output): its length only.
-        logger.warn({ txHash: outcome.txHash, code: outcome.code, logBytes: Buffer.byteLength(outcome.log ?? '') }, 'chain transaction rejected');
-        // One bad result must not hold the others back: resend them one by one.
-        if (batch.length > 1) {
-          for (const r of batch) await send(chain, [r]);
-          return;
-        }
-        return advance(batch[0], { kind: 'error', message: `transaction ${outcome.txHash} failed with code ${outcome.code}: ${outcome.log}` });
-      } catch (error) {
-        if (isSequenceMismatch(error) && attempt < SEQUENCE_RETRIES) {
-          metrics.chainTxs.inc({ outcome: 'sequence_mismatch' });
-          logger.warn({ attempt }, 'account sequence mismatch; signing again');
-          continue;
-        }
-        metrics.chainTxs.inc({ outcome: 'error' });
-        const message = (error as Error)?.message ?? String(error);
-        for (const r of batch) await advance(r, { kind: 'error', message, ...(signedHash ? { txHash: signedHash } : {}) });
-        throw error;
-      }
-    }
   }
 
   async function publishOnce(): Promise<void> {
@@ -134,5 +86,70 @@ export function startChainPublisher(deps: ChainPublisherDeps): { publishOnce(): 
       await periodic.stop();
       writer?.disconnect();
     },
+  };
+}
+
+type Advance = (request: RequestRecord, event: PublicationEvent) => Promise<void>;
+
+/** Moves a request's publication on by one event (the state machine's step), the one write per step. */
+function createAdvance(deps: ChainPublisherDeps): Advance {
+  const { repository, clock, logger, metrics } = deps;
+  return async function advance(request, event) {
+    const step = nextPublication(request.chain, event, { nowMs: clock.now(), maxAttempts: deps.maxAttempts });
+    if (step.isFailure) {
+      metrics.chainTxs.inc({ outcome: 'failed' });
+      if (event.kind === 'error') logger.error({ requestId: request.id, attempts: step.publication.attempts, errorBytes: Buffer.byteLength(event.message) }, 'chain publication failed for good');
+    }
+    await repository.putChainPublication(request.id, step.publication, step.retryAtMs);
+  }
+
+  // The contract already holds a result (our earlier transaction, or another gateway's): never send it again.;
+}
+
+/**
+ * Saves a batch of results in one transaction: recorded as broadcast before the bytes leave, signed
+ * again after a sequence mismatch, split into single results when the chain rejects the batch, and
+ * retried later (with backoff) on any other error.
+ */
+function createBatchSender(deps: ChainPublisherDeps, advance: Advance): (chain: ChainWriter, batch: readonly RequestRecord[]) => Promise<void> {
+  const { logger, metrics } = deps;
+  return async function send(chain, batch) {
+    const results: ChainResult[] = batch.map((r) => ({
+      projectId: r.origin!.chainProjectId, reqId: r.origin!.reqId, user: r.origin!.user, request: r.origin!.input, result: chainResultText(r),
+    }));
+    for (let attempt = 0; ; attempt++) {
+      let signedHash: string | undefined;
+      try {
+        const outcome = await chain.submit(results, async (txHash) => {
+          signedHash = txHash;
+          for (const r of batch) await advance(r, { kind: 'signed', txHash });
+        });
+        if (outcome.code === 0) {
+          metrics.chainTxs.inc({ outcome: 'committed' });
+          for (const r of batch) await advance(r, { kind: 'committed', txHash: outcome.txHash, height: outcome.height });
+          logger.info({ txHash: outcome.txHash, height: outcome.height, results: batch.length, gasLimit: outcome.gasLimit }, 'chain results saved');
+          return;
+        }
+        metrics.chainTxs.inc({ outcome: 'rejected' });
+        // The chain's log may quote the results (user output): its length only.
+        logger.warn({ txHash: outcome.txHash, code: outcome.code, logBytes: Buffer.byteLength(outcome.log ?? '') }, 'chain transaction rejected');
+        // One bad result must not hold the others back: resend them one by one.
+        if (batch.length > 1) {
+          for (const r of batch) await send(chain, [r]);
+          return;
+        }
+        return advance(batch[0], { kind: 'error', message: `transaction ${outcome.txHash} failed with code ${outcome.code}: ${outcome.log}` });
+      } catch (error) {
+        if (isSequenceMismatch(error) && attempt < SEQUENCE_RETRIES) {
+          metrics.chainTxs.inc({ outcome: 'sequence_mismatch' });
+          logger.warn({ attempt }, 'account sequence mismatch; signing again');
+          continue;
+        }
+        metrics.chainTxs.inc({ outcome: 'error' });
+        const message = (error as Error)?.message ?? String(error);
+        for (const r of batch) await advance(r, { kind: 'error', message, ...(signedHash ? { txHash: signedHash } : {}) });
+        throw error;
+      }
+    }
   };
 }

@@ -1,6 +1,6 @@
 // Sender: appends each agreed request to the ledger exactly once and marks it published.
-import { UnrecoverableError, type Job } from 'bullmq';
-import type { JobPayloads } from '../../queues.ts';
+import { UnrecoverableError } from 'bullmq';
+import type { JobPayloads, JobResults } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import { randomUUID } from 'node:crypto';
 import { chainSettingsOf, connectChainWriter } from '../../chain/archway-client.ts';
@@ -16,14 +16,13 @@ export interface SenderDeps extends RoleBase {
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
   const { repository, clock, logger, config, metrics } = deps;
 
-  async function handle(job: Job<JobPayloads['publish']>): Promise<string> {
-    const { requestId } = job.data;
+  async function publish({ requestId }: JobPayloads['publish']): Promise<JobResults['publish']> {
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
     const decision = decidePublication(request);
     switch (decision.kind) {
       case 'skip':
-        return `already ${decision.status}`;
+        return `already ${decision.status}` as const;
       case 'requeue_outbox':
         await repository.putChainOutbox(requestId, clock.now());
         return 'already published';
@@ -42,7 +41,7 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
     }
   }
 
-  const worker = startWorker(deps, 'publish', handle, { concurrency: config.workerConcurrency });
+  const worker = startWorker(deps, 'publish', { publish }, { concurrency: config.workerConcurrency });
   const publisher = startPublisherIfConfigured(deps);
   return {
     name: 'sender',

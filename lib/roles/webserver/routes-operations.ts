@@ -1,7 +1,7 @@
 // Operations: liveness, readiness, metrics, and the OpenAPI document.
 import type { Router } from '@koa/router';
 import { openApiDocument } from './openapi.ts';
-import type { WebDeps } from './webserver.ts';
+import type { WebDeps } from './deps.ts';
 
 export function addOperationRoutes(router: Router, deps: WebDeps): void {
   router.get('/healthz', (ctx) => {

@@ -1,28 +1,26 @@
-// Projects, code versions, content-addressed code, secrets and schedules.
+// Projects, code versions, content-addressed code, secrets and chain bindings.
 import type { Router } from '@koa/router';
 import { utf8 } from '../../crypto/bytes.ts';
 import { computeContentId, parseContentId } from '../../crypto/content-id.ts';
 import { GatewayError } from '../../errors.ts';
-import { createId, isId } from '../../ids.ts';
-import type { Project, Schedule } from '../../repository/types.ts';
-import { computeNextRun, parseCronExpression } from '../../cron-expression.ts';
-import { findInputProblem } from '../accept-request.ts';
-import { nextRunOf } from '../scheduler/cron-schedules.ts';
+import { createId } from '../../ids.ts';
+import type { Project } from '../../repository/types.ts';
 import { createApiKey, requireAdmin, requireProject } from './auth.ts';
-import { parseChainBindingBody, parseCodeBody, parseProjectBody, parseScheduleBody, parseSecretsBody } from './parse-body.ts';
+import { parseChainBindingBody, parseCodeBody, parseProjectBody, parseSecretsBody } from './parse-body.ts';
 import { parseListQuery } from './parse-query.ts';
 import { projectView } from './views.ts';
-import type { WebDeps } from './webserver.ts';
+import type { WebDeps } from './deps.ts';
+import { loadProject } from './lookup.ts';
 
+/** Projects, code versions and content-addressed code, secrets and chain bindings. */
 export function addProjectRoutes(router: Router, deps: WebDeps): void {
+  addProjectLifeRoutes(router, deps);
+  addCodeRoutes(router, deps);
+  addSecretAndChainRoutes(router, deps);
+}
+
+function addProjectLifeRoutes(router: Router, deps: WebDeps): void {
   const { repository, config, clock, checkCode } = deps;
-
-  async function loadProject(id: string): Promise<Project> {
-    const project = isId('prj', id) ? await repository.getProject(id) : null;
-    if (!project) throw new GatewayError('not_found', `project ${id} not found`);
-    return project;
-  }
-
   router.post('/v1/projects', async (ctx) => {
     requireAdmin(ctx);
     const draft = parseProjectBody(await deps.readBody(ctx), config);
@@ -55,12 +53,16 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/projects/:id', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    ctx.body = projectView(await loadProject(ctx.params.id));
+    ctx.body = projectView(await loadProject(deps, ctx.params.id));
   });
 
+}
+
+function addCodeRoutes(router: Router, deps: WebDeps): void {
+  const { repository, config, clock, checkCode } = deps;
   router.put('/v1/projects/:id/code', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    const project = await loadProject(ctx.params.id);
+    const project = await loadProject(deps, ctx.params.id);
     const code = parseCodeBody(await deps.readBody(ctx), config);
     const codeCid = computeContentId(utf8(code));
     // The latest code again is that version: it passed its check when it was uploaded.
@@ -73,7 +75,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.delete('/v1/projects/:id/versions/:n', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
+    await loadProject(deps, ctx.params.id);
     const version = /^[1-9]\d{0,8}$/.test(ctx.params.n) ? Number(ctx.params.n) : null;
     const outcome = version === null ? 'not_found' : await repository.deleteCodeVersion(ctx.params.id, version);
     if (outcome === 'not_found') throw new GatewayError('not_found', `project ${ctx.params.id} has no code version ${ctx.params.n}`);
@@ -84,7 +86,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/projects/:id/versions', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
+    await loadProject(deps, ctx.params.id);
     ctx.body = { items: await repository.listCodeVersions(ctx.params.id) };
   });
 
@@ -97,9 +99,13 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
     ctx.body = code;
   });
 
+}
+
+function addSecretAndChainRoutes(router: Router, deps: WebDeps): void {
+  const { repository, config } = deps;
   router.put('/v1/projects/:id/secrets', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
+    await loadProject(deps, ctx.params.id);
     const secrets = parseSecretsBody(await deps.readBody(ctx), config);
     if (!deps.hasMasterKey) throw new GatewayError('unavailable', 'the operator has not configured GATEWAY_MASTER_KEY');
     await repository.putSecrets(ctx.params.id, secrets);
@@ -108,7 +114,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/projects/:id/secrets', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
+    await loadProject(deps, ctx.params.id);
     ctx.body = { items: (await repository.listSecretNames(ctx.params.id)).map((name) => ({ name })) };
   });
 
@@ -116,7 +122,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
   // contract's pending requests for that id into requests of this project.
   router.put('/v1/projects/:id/chain', async (ctx) => {
     requireAdmin(ctx);
-    await loadProject(ctx.params.id);
+    await loadProject(deps, ctx.params.id);
     const chainProjectId = parseChainBindingBody(await deps.readBody(ctx));
     await repository.putChainBinding(chainProjectId, ctx.params.id);
     deps.logger.info({ projectId: ctx.params.id, chainProjectId }, 'chain project bound');
@@ -125,45 +131,7 @@ export function addProjectRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/projects/:id/chain', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
+    await loadProject(deps, ctx.params.id);
     ctx.body = { projectId: ctx.params.id, chainProjectId: await repository.getChainBindingOf(ctx.params.id) };
-  });
-
-  router.post('/v1/projects/:id/schedules', async (ctx) => {
-    requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
-    const body = parseScheduleBody(await deps.readBody(ctx));
-    const cron = parseCronExpression(body.cron);
-    const nowMs = clock.now();
-    const nextRun = computeNextRun(cron, nowMs);
-    if (nextRun === null) throw new GatewayError('invalid_body', 'cron: the expression never fires within five years', { details: ['cron: never fires within five years'] });
-    const inputProblem = findInputProblem(body.input, config.maxInputBytes);
-    if (inputProblem) throw new GatewayError(inputProblem.code, inputProblem.reason, { details: [inputProblem.reason] });
-    const schedule: Schedule = { id: createId('sch', nowMs), projectId: ctx.params.id, cron: cron.expression, input: body.input, createdAt: new Date(nowMs).toISOString() };
-    if (!(await repository.putSchedule(schedule, config.maxSchedules))) {
-      throw new GatewayError('conflict', `project ${ctx.params.id} has ${config.maxSchedules} schedules, the most allowed; delete one first`);
-    }
-    ctx.status = 201;
-    ctx.body = { ...schedule, nextRunAt: new Date(nextRun).toISOString() };
-  });
-
-  router.get('/v1/projects/:id/schedules', async (ctx) => {
-    requireProject(ctx, ctx.params.id);
-    await loadProject(ctx.params.id);
-    const schedules = await repository.listSchedules(ctx.params.id);
-    const nowMs = clock.now();
-    const refusals = await Promise.all(schedules.map((s) => repository.getRefusedTicks(s.id)));
-    ctx.body = { items: schedules.map((s, i) => ({ ...s, nextRunAt: nextRunOf(s.cron, nowMs), ...refusals[i] })) };
-  });
-
-  router.delete('/v1/schedules/:id', async (ctx) => {
-    const schedule = isId('sch', ctx.params.id) ? await repository.getSchedule(ctx.params.id) : null;
-    if (!schedule) {
-      if ((ctx.state.principal as { kind: string }).kind === 'anonymous') requireAdmin(ctx);
-      throw new GatewayError('not_found', `schedule ${ctx.params.id} not found`);
-    }
-    requireProject(ctx, schedule.projectId);
-    await repository.deleteSchedule(schedule);
-    ctx.status = 204;
   });
 }

@@ -1,21 +1,52 @@
 // Requests: accept (with idempotency keys), read (with long-poll), list per project.
 import type { Router } from '@koa/router';
 import { GatewayError, isGatewayError } from '../../errors.ts';
-import { isId } from '../../ids.ts';
 import { isFinal } from '../../protocol/request-lifecycle.ts';
-import type { RequestRecord } from '../../repository/types.ts';
 import { acceptRequest } from '../accept-request.ts';
 import { requireProject } from './auth.ts';
 import { parseRequestBody } from './parse-body.ts';
 import { parseListQuery, parseWaitQuery } from './parse-query.ts';
 import { requestView } from './views.ts';
-import type { WebDeps } from './webserver.ts';
+import type { WebDeps } from './deps.ts';
+import { loadProject, loadRequest } from './lookup.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
 const BACKLOG_CHECK_MS = 250;
 
 export function addRequestRoutes(router: Router, deps: WebDeps): void {
+  const { repository } = deps;
+  addAcceptRoute(router, deps);
+
+  router.get('/v1/requests/:id', async (ctx) => {
+    const waitMs = parseWaitQuery(ctx.query);
+    let request = await loadRequest(deps, ctx.params.id);
+    requireProject(ctx, request.projectId);
+    if (waitMs > 0 && !isFinal(request.status)) {
+      const waiter = deps.waiters.wait(request.id, waitMs);
+      ctx.req.once('close', waiter.cancel);
+      // Re-read after subscribing: a final state reached in between is not missed.
+      request = await loadRequest(deps, request.id);
+      if (!isFinal(request.status)) {
+        await waiter.done;
+        request = await loadRequest(deps, request.id);
+      } else {
+        waiter.cancel();
+      }
+    }
+    ctx.body = requestView(request);
+  });
+
+  router.get('/v1/projects/:id/requests', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    const { limit, cursor } = parseListQuery(ctx.query, 'request');
+    const page = await repository.listProjectRequests(ctx.params.id, limit, cursor);
+    ctx.body = { items: page.items.map(requestView), nextCursor: page.nextCursor };
+  });
+}
+
+/** `POST /v1/projects/:id/requests`: backpressure, admission, idempotency keys. */
+function addAcceptRoute(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
   // Backpressure: a request is refused with 429 while too many wait for a committee. The count is
   // read at most every 250 ms, so the check costs no Redis call on most requests.
@@ -28,8 +59,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
 
   router.post('/v1/projects/:id/requests', async (ctx) => {
     requireProject(ctx, ctx.params.id);
-    const project = isId('prj', ctx.params.id) ? await repository.getProject(ctx.params.id) : null;
-    if (!project) throw new GatewayError('not_found', `project ${ctx.params.id} not found`);
+    const project = await loadProject(deps, ctx.params.id);
     const idempotencyKey = ctx.get('Idempotency-Key') || undefined;
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new GatewayError('invalid_body', 'Idempotency-Key: 1..200 printable ASCII characters', { details: ['Idempotency-Key: 1..200 printable ASCII characters'] });
@@ -49,36 +79,4 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
     ctx.status = created ? 202 : 200;
     ctx.body = { id, status: created ? 'queued' : ((await repository.getRequest(id))?.status ?? 'queued') };
   });
-
-  router.get('/v1/requests/:id', async (ctx) => {
-    const waitMs = parseWaitQuery(ctx.query);
-    let request = await loadRequest(ctx.params.id);
-    requireProject(ctx, request.projectId);
-    if (waitMs > 0 && !isFinal(request.status)) {
-      const waiter = deps.waiters.wait(request.id, waitMs);
-      ctx.req.once('close', waiter.cancel);
-      // Re-read after subscribing: a final state reached in between is not missed.
-      request = await loadRequest(request.id);
-      if (!isFinal(request.status)) {
-        await waiter.done;
-        request = await loadRequest(request.id);
-      } else {
-        waiter.cancel();
-      }
-    }
-    ctx.body = requestView(request);
-  });
-
-  router.get('/v1/projects/:id/requests', async (ctx) => {
-    requireProject(ctx, ctx.params.id);
-    const { limit, cursor } = parseListQuery(ctx.query, 'request');
-    const page = await repository.listProjectRequests(ctx.params.id, limit, cursor);
-    ctx.body = { items: page.items.map(requestView), nextCursor: page.nextCursor };
-  });
-
-  async function loadRequest(id: string): Promise<RequestRecord> {
-    const request = isId('req', id) ? await repository.getRequest(id) : null;
-    if (!request) throw new GatewayError('not_found', `request ${id} not found`);
-    return request;
-  }
 }

@@ -10,7 +10,7 @@ import { GatewayError } from '../../errors.ts';
 import type { QueueKind } from '../../queues.ts';
 import { createAdminCheck, type Principal } from './auth.ts';
 import { STATUS_PAGE } from './status-page.ts';
-import type { WebDeps } from './webserver.ts';
+import type { WebDeps } from './deps.ts';
 
 const RECENT_SHOWN = 30;
 const BOARD_PATH = '/admin/queues';

@@ -12,7 +12,7 @@ import { requireAdmin } from './auth.ts';
 import { parseNodeBody } from './parse-body.ts';
 import { parseDecimal, parseLedgerQuery, parseVerifyQuery } from './parse-query.ts';
 import { nodeView } from './views.ts';
-import type { WebDeps } from './webserver.ts';
+import type { WebDeps } from './deps.ts';
 
 const LEDGER_VERIFY_PAGE = 1000;
 

@@ -2,40 +2,21 @@
 import { createServer, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
-import Koa, { type Context } from 'koa';
-import type { Metrics } from '../../metrics.ts';
-import type { QueueSet } from '../../queues.ts';
-import type { Repository } from '../../repository/index.ts';
+import Koa from 'koa';
 import { GatewayError } from '../../errors.ts';
-import { once, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
+import { once, type RoleHandle } from '../../runtime/common.ts';
+import type { WebDeps, WebserverDeps } from './deps.ts';
+
+export type { WebDeps, WebserverDeps } from './deps.ts';
 import { createAuthMiddleware } from './auth.ts';
-import type { FinalWaiters } from '../../repository/final-events.ts';
 import { createErrorMiddleware } from './http-errors.ts';
 import { readJsonBody } from './json-body.ts';
 import { addOperationRoutes } from './routes-operations.ts';
 import { addProjectRoutes } from './routes-projects.ts';
 import { addRequestRoutes } from './routes-requests.ts';
+import { addScheduleRoutes } from './routes-schedules.ts';
 import { addStatusRoutes, mountQueueBoard } from './routes-status.ts';
 import { addVerificationRoutes } from './routes-verification.ts';
-
-export interface WebserverDeps extends RoleBase {
-  readonly repository: Repository;
-  readonly queues: QueueSet;
-  readonly metrics: Metrics;
-  /** Checks user code off this thread; rejects with GatewayError `invalid_code` (or `rate_limited` when too many wait). */
-  readonly checkCode: (code: string) => Promise<void>;
-  readonly counterKey?: Uint8Array;
-  /** Readiness of every role this process runs (the webserver's own is implied). */
-  readonly isReady: () => boolean;
-}
-
-/** What route modules use. */
-export interface WebDeps extends WebserverDeps {
-  readonly waiters: FinalWaiters;
-  readonly hasMasterKey: boolean;
-  readBody(ctx: Context): Promise<unknown>;
-  onAccepted?(): void;
-}
 
 /** The Koa app, without listening (tests drive it through a real HTTP server too). */
 export function createApp(deps: WebDeps): Koa {
@@ -44,6 +25,7 @@ export function createApp(deps: WebDeps): Koa {
   const router = new Router();
   addOperationRoutes(router, deps);
   addProjectRoutes(router, deps);
+  addScheduleRoutes(router, deps);
   addRequestRoutes(router, deps);
   addVerificationRoutes(router, deps);
   addStatusRoutes(router, deps);

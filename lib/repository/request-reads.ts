@@ -1,0 +1,62 @@
+// Reading requests back: records with their votes, pages per project, the state indexes and counts.
+import type { Redis } from 'ioredis';
+import type { RequestStatus } from '../protocol/request-lifecycle.ts';
+import type { Keys } from './keys.ts';
+import type { RequestReads } from './requests.ts';
+import type { Assignment, ChainPublication, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
+
+/** The read half of the RequestStore: no method here writes. */
+export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
+  async function getRequests(ids: readonly string[]): Promise<RequestRecord[]> {
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hgetall(keys.request(id)).hvals(keys.requestVotes(id));
+    const replies = (await pipeline.exec()) ?? [];
+    const items: RequestRecord[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const hash = replies[i * 2][1] as Record<string, string>;
+      if (hash.base) items.push(toRecord(hash, replies[i * 2 + 1][1] as string[]));
+    }
+    return items;
+  }
+
+  return {
+    async getRequest(id) {
+      const [[, hash], [, votes]] = (await redis.multi().hgetall(keys.request(id)).hvals(keys.requestVotes(id)).exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
+      if (!hash.base) return null;
+      return toRecord(hash, votes);
+    },
+    getRequests,
+    async listProjectRequests(projectId, limit, cursor) {
+      const max = cursor ? `(${cursor}` : '+';
+      const ids = await redis.zrevrangebylex(keys.projectRequests(projectId), max, '-', 'LIMIT', 0, limit + 1);
+      const page = ids.slice(0, limit);
+      return { items: await getRequests(page), nextCursor: ids.length > limit ? page[page.length - 1] : null };
+    },
+    listStale: (status, beforeMs, limit) => redis.zrangebyscore(keys.stateIndex(status), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit),
+    listRecentRequestIds: (limit) => redis.zrevrange(keys.recentRequests, 0, limit - 1),
+    countOpenRequests: async (projectId) => Number((await redis.hget(keys.openRequests, projectId)) ?? 0),
+    countQueued: () => redis.zcard(keys.stateIndex('queued')),
+    countFinishedSince: (sinceMs) => redis.zcount(keys.finishedRequests, sinceMs, '+inf'),
+  };
+}
+
+/** Stored votes (JSON) in arrival order. */
+export function parseVotes(raw: readonly string[]): StoredVote[] {
+  return raw.map((v) => JSON.parse(v) as StoredVote).sort((a, b) => a.seq - b.seq);
+}
+
+function toRecord(hash: Record<string, string>, votes: readonly string[]): RequestRecord {
+  const base = JSON.parse(hash.base) as Omit<RequestRecord, 'status' | 'votes'>;
+  const parse = <T>(field: string): T | undefined => (hash[field] ? (JSON.parse(hash[field]) as T) : undefined);
+  return {
+    ...base,
+    status: hash.status as RequestStatus,
+    assignment: parse<Assignment>('assignment'),
+    outcome: parse<Outcome>('outcome'),
+    failure: parse<Failure>('failure'),
+    ledger: parse<{ seq: number; hash: string }>('ledger'),
+    chain: parse<ChainPublication>('chain'),
+    finishedAt: hash.finishedAt || undefined,
+    votes: parseVotes(votes),
+  };
+}

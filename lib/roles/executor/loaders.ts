@@ -1,0 +1,36 @@
+// What a run reads, cached on the node: code blobs (content-addressed, so never stale) and projects (briefly).
+import { UnrecoverableError } from 'bullmq';
+import type { Repository } from '../../repository/index.ts';
+import type { Project } from '../../repository/types.ts';
+import type { Clock } from '../../runtime/common.ts';
+
+const CODE_CACHE_LIMIT = 256;
+const PROJECT_CACHE_MS = 2000;
+
+/** Loads code by content id, keeping the last 256; a missing blob can never run (UnrecoverableError). */
+export function createCodeLoader(repository: Pick<Repository, 'getCode'>): (cid: string) => Promise<string> {
+  const cache = new Map<string, string>();
+  return async (cid) => {
+    let code = cache.get(cid);
+    if (code === undefined) {
+      const stored = await repository.getCode(cid);
+      if (stored === null) throw new UnrecoverableError(`code ${cid} is missing`);
+      code = stored;
+      if (cache.size >= CODE_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+      cache.set(cid, code);
+    }
+    return code;
+  };
+}
+
+/** Loads a project, reusing one read for two seconds (limits changed by the operator apply within that). */
+export function createProjectLoader(repository: Pick<Repository, 'getProject'>, clock: Clock): (id: string) => Promise<Project | null> {
+  const cache = new Map<string, { project: Project; loadedAt: number }>();
+  return async (id) => {
+    const cached = cache.get(id);
+    if (cached && clock.now() - cached.loadedAt < PROJECT_CACHE_MS) return cached.project;
+    const project = await repository.getProject(id);
+    if (project) cache.set(id, { project, loadedAt: clock.now() });
+    return project;
+  };
+}

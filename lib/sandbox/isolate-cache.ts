@@ -1,0 +1,89 @@
+// Warm isolates per code and memory limit, one run each at a time: recycled after a number of runs or
+// past a share of their heap, and at most 64 kept idle (least recently used go first).
+import ivm from 'isolated-vm';
+import type { CodeCache } from './compile.ts';
+
+/** An isolate, the key it is cached under and the code compiled in it. */
+export interface IsolateEntry {
+  readonly key: string;
+  readonly isolate: ivm.Isolate;
+  readonly memoryBytes: number;
+  readonly code: CodeCache;
+  runs: number;
+}
+
+export interface IsolateCache {
+  /** Takes an idle isolate of this code and memory limit (MB), or a new one; it is busy until release(). */
+  acquire(memoryMb: number, codeKey: string): IsolateEntry;
+  /** Returns a busy isolate: it stays warm unless `isReusable` is false, it is worn out, or the cache is closed. */
+  release(entry: IsolateEntry, isReusable: boolean): void;
+  /** Disposes every isolate, busy ones too (their runs fail). */
+  close(): void;
+  readonly isClosed: boolean;
+  stats(): { isolates: number; runs: number; recycled: number };
+}
+
+interface CacheState {
+  readonly maxRuns: number;
+  readonly heapRatio: number;
+  readonly idle: IsolateEntry[];
+  readonly busy: Set<IsolateEntry>;
+  runs: number;
+  recycled: number;
+  isClosed: boolean;
+}
+
+const MAX_IDLE_ISOLATES = 64;
+
+/** An isolate is recycled after `maxRunsPerIsolate` runs (default 500) or once its used heap passes `heapRecycleRatio` (default 0.6) of its limit. */
+export function createIsolateCache(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): IsolateCache {
+  const state: CacheState = { maxRuns: options.maxRunsPerIsolate ?? 500, heapRatio: options.heapRecycleRatio ?? 0.6, idle: [], busy: new Set(), runs: 0, recycled: 0, isClosed: false };
+  return {
+    acquire: (memoryMb, codeKey) => acquire(state, memoryMb, codeKey),
+    release: (entry, isReusable) => release(state, entry, isReusable),
+    close() {
+      state.isClosed = true;
+      for (const entry of [...state.idle.splice(0), ...state.busy]) dispose(entry);
+    },
+    get isClosed() {
+      return state.isClosed;
+    },
+    stats: () => ({ isolates: state.idle.length + state.busy.size, runs: state.runs, recycled: state.recycled }),
+  };
+}
+
+function acquire(state: CacheState, memoryMb: number, codeKey: string): IsolateEntry {
+  const key = `${memoryMb}:${codeKey}`;
+  const at = state.idle.findLastIndex((e) => e.key === key);
+  const entry = at >= 0 ? state.idle.splice(at, 1)[0] : { key, isolate: new ivm.Isolate({ memoryLimit: memoryMb }), memoryBytes: memoryMb * 2 ** 20, code: {}, runs: 0 };
+  state.busy.add(entry);
+  entry.runs++;
+  state.runs++;
+  return entry;
+}
+
+// Back to the idle list, unless the run ended it (a kill, a stray task) or it is due for recycling.
+function release(state: CacheState, entry: IsolateEntry, isReusable: boolean): void {
+  state.busy.delete(entry);
+  if (state.isClosed || !isReusable || entry.isolate.isDisposed) return dispose(entry);
+  if (isWorn(state, entry)) {
+    state.recycled++;
+    return dispose(entry);
+  }
+  state.idle.push(entry);
+  if (state.idle.length > MAX_IDLE_ISOLATES) dispose(state.idle.shift()!);
+}
+
+function isWorn(state: CacheState, entry: IsolateEntry): boolean {
+  if (entry.runs >= state.maxRuns) return true;
+  try {
+    // Nothing runs in it now, so this synchronous call cannot wait behind user code.
+    return entry.isolate.getHeapStatisticsSync().used_heap_size > state.heapRatio * entry.memoryBytes;
+  } catch {
+    return true;
+  }
+}
+
+function dispose(entry: IsolateEntry): void {
+  if (!entry.isolate.isDisposed) entry.isolate.dispose();
+}

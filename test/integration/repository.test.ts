@@ -1,0 +1,244 @@
+// The repository's guarded writes on a real redis-server: idempotent request creation, redelivered
+// transitions, duplicate votes, late tickets, the ledger appended once per request (also against a
+// second writer), lease takeover, and node registration and removal.
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { GENESIS_PREV_HASH, verifyLedgerEntries } from '../../lib/protocol/ledger.ts';
+import { closeRedis, createRedis } from '../../lib/redis.ts';
+import { createRepository, type Repository } from '../../lib/repository/index.ts';
+import type { AppendFields } from '../../lib/repository/ledger.ts';
+import type { Assignment, LedgerEntry, NodeRecord, Outcome, Project } from '../../lib/repository/types.ts';
+import { createNodeRecord } from '../../lib/roles/node-record.ts';
+import { buildNode } from '../support/builders.ts';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../support/redis.ts';
+
+const T0 = 1_700_000_000_000;
+const LIMITS = { timeoutMs: 2000, cpuMs: 1000, memoryMb: 32, fetchCalls: 0, outputBytes: 65536, logLines: 20, logBytes: 4096 };
+const PROJECT: Project = {
+  id: 'prj_0000000000repositorytest0', name: 'repository', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact',
+  limits: LIMITS, version: 1, codeCid: 'bafkreirepository', createdAt: new Date(T0).toISOString(),
+};
+const ASSIGNMENT: Assignment = { round: 2, roundSeed: '00'.repeat(32), committee: ['node_a', 'node_b', 'node_c'], quorum: 2, aggregation: 'exact', assignedAt: new Date(T0).toISOString() };
+const OUTCOME: Outcome = { ok: true, value: 42, resultHash: '11'.repeat(32), supporters: ['node_a', 'node_b'], agreedAt: new Date(T0).toISOString() };
+const VOTE = { nodeId: 'node_a', round: 2, ok: true, resultHash: '11'.repeat(32), value: 42, signature: '33'.repeat(64) };
+
+/** The fields of a ledger entry for request `id` (what the sender appends). */
+const ledgerFields = (id: string): AppendFields => ({ requestId: id, projectId: PROJECT.id, resultHash: 'ab'.repeat(32), ok: true, votesDigest: 'cd'.repeat(32) });
+
+describe('repository', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let prefix: string;
+  let connections: Redis[];
+  let repository: Repository;
+  let counter = 0;
+
+  before(async () => {
+    redis = await startTestRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    prefix = uniquePrefix();
+    connections = [];
+    repository = openRepository();
+    await repository.putProject(PROJECT, 'export default (input) => input', 'hash-repository', T0);
+  });
+  afterEach(async () => {
+    for (const connection of connections) await closeRedis(connection);
+  });
+
+  /** Another repository on the same keys over a connection of its own (as another process would be). */
+  function openRepository(): Repository {
+    const connection = createRedis(redis.url, 'repository-test');
+    connections.push(connection);
+    return createRepository(connection, { prefix });
+  }
+
+  const nextId = () => `req_0000000000repository${String(++counter).padStart(6, '0')}`;
+
+  async function createRequest(id = nextId(), idempotencyKey?: string) {
+    return repository.putRequest({ id, projectId: PROJECT.id, version: 1, codeCid: PROJECT.codeCid, source: 'api', input: { n: 1 }, createdAtMs: T0, maxOpen: 100, ...(idempotencyKey ? { idempotencyKey } : {}) });
+  }
+
+  /** Every ledger entry, checked as `GET /v1/ledger/verify?full=true` checks it; also the head key. */
+  async function readLedger() {
+    const { items, nextCursor } = await repository.listLedger(0, 1000);
+    expect(nextCursor).to.equal(null);
+    const check = verifyLedgerEntries(items);
+    expect(check, 'the ledger verifies').to.deep.include({ ok: true, length: items.length });
+    expect(await repository.getLedgerHead()).to.deep.equal({ length: items.length, head: check.head });
+    expect(await repository.getLedgerLength()).to.equal(items.length);
+    return items;
+  }
+
+  describe('requests', () => {
+    it('creates a request once per idempotency key, also when both arrive at once', async () => {
+      const [first, second] = [nextId(), nextId()];
+      const replies = await Promise.all([createRequest(first, 'key-1'), createRequest(second, 'key-1')]);
+      expect(replies).to.deep.equal([{ outcome: 'created', id: first }, { outcome: 'existing', id: first }]);
+      expect(await createRequest(nextId(), 'key-1')).to.deep.equal({ outcome: 'existing', id: first });
+      expect(await repository.getRequest(second)).to.equal(null);
+      expect((await repository.listProjectRequests(PROJECT.id, 10)).items.map((r) => r.id)).to.deep.equal([first]);
+      expect(await repository.countOpenRequests(PROJECT.id)).to.equal(1);
+      expect(await repository.countQueued()).to.equal(1);
+    });
+
+    it('applies each transition once: a redelivered one changes nothing and says where the request is', async () => {
+      const id = nextId();
+      await createRequest(id);
+      expect(await repository.assignRequest(id, ASSIGNMENT, T0 + 1)).to.deep.equal({ applied: true, statusBefore: 'queued' });
+      expect(await repository.assignRequest(id, { ...ASSIGNMENT, round: 9 }, T0 + 2)).to.deep.equal({ applied: false, statusBefore: 'assigned' });
+      expect(await repository.agreeRequest(id, OUTCOME, T0 + 3)).to.deep.equal({ applied: true, statusBefore: 'assigned' });
+      expect(await repository.agreeRequest(id, { ...OUTCOME, value: 7 }, T0 + 4)).to.deep.equal({ applied: false, statusBefore: 'agreed' });
+      expect(await repository.publishRequest(id, { seq: 1, hash: '22'.repeat(32) }, T0 + 5)).to.deep.equal({ applied: true, statusBefore: 'agreed' });
+      expect(await repository.publishRequest(id, { seq: 2, hash: '44'.repeat(32) }, T0 + 6)).to.deep.equal({ applied: false, statusBefore: 'published' });
+      expect(await repository.failRequest(id, ['queued', 'assigned'], { code: 'timeout', message: 'late' }, T0 + 7)).to.deep.equal({ applied: false, statusBefore: 'published' });
+      const stored = await repository.getRequest(id);
+      expect(stored).to.deep.include({ status: 'published', assignment: ASSIGNMENT, outcome: OUTCOME, ledger: { seq: 1, hash: '22'.repeat(32) }, failure: undefined });
+      // The admission slot came back once, not once per delivery.
+      expect(await repository.countOpenRequests(PROJECT.id)).to.equal(0);
+      expect(await repository.countFinishedSince(T0)).to.equal(1);
+    });
+
+    it('records a vote once per node, and none once the request left the voting status', async () => {
+      const id = nextId();
+      await createRequest(id);
+      expect((await repository.recordVote(id, VOTE)).outcome).to.equal('not_assigned');
+      await repository.assignRequest(id, ASSIGNMENT, T0 + 1);
+      const first = await repository.recordVote(id, VOTE);
+      expect(first).to.deep.include({ outcome: 'recorded', status: 'assigned' });
+      const again = await repository.recordVote(id, { ...VOTE, value: 43, resultHash: '55'.repeat(32) });
+      expect(again.outcome).to.equal('duplicate');
+      expect(again.votes).to.deep.equal([{ ...VOTE, seq: 0 }]);
+      await repository.agreeRequest(id, OUTCOME, T0 + 2);
+      expect(await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' })).to.deep.include({ outcome: 'not_assigned', status: 'agreed' });
+      expect((await repository.getRequest(id))!.votes).to.deep.equal([{ ...VOTE, seq: 0 }]);
+      expect((await repository.recordVote(nextId(), VOTE)).outcome).to.equal('missing');
+    });
+  });
+
+  describe('rounds', () => {
+    const round = (n: number) => ({ round: n, seed: String(n).padStart(64, '0'), proof: 'ff'.repeat(80), startedAt: new Date(T0 + n).toISOString() });
+    const ticket = (nodeId: string) => ({ nodeId, beta: 'be'.repeat(64), proof: 'ef'.repeat(80) });
+
+    it('starts each round once and refuses a ticket after its round froze', async () => {
+      expect(await repository.startRound(round(1))).to.equal(true);
+      expect(await repository.startRound(round(1))).to.equal(false);
+      expect(await repository.putTicket(1, ticket('node_a'))).to.equal('stored');
+      expect(await repository.putTicket(1, { ...ticket('node_a'), beta: '00'.repeat(64) })).to.equal('duplicate');
+      expect(await repository.startRound(round(2))).to.equal(true);
+      expect((await repository.getRound(1))!.frozen).to.equal(true);
+      expect(await repository.putTicket(1, ticket('node_b'))).to.equal('late');
+      expect(await repository.putTicket(3, ticket('node_b'))).to.equal('no_round');
+      expect(await repository.listTickets(1)).to.deep.equal([ticket('node_a')]);
+      expect(await repository.getLatestRoundNumber()).to.equal(2);
+    });
+  });
+
+  describe('ledger', () => {
+    it('appends a request once, whether it comes twice in one batch, in two batches or later again', async () => {
+      const [a, b, c] = [nextId(), nextId(), nextId()];
+      // The first append is written alone; the four behind it go together in the next batch.
+      const entries = await Promise.all([a, a, b, b, c].map((id) => repository.appendLedger(ledgerFields(id))));
+      expect(entries[1]).to.deep.equal(entries[0]);
+      expect(entries[3]).to.deep.equal(entries[2]);
+      expect(entries.map((e) => e.seq)).to.deep.equal([1, 1, 2, 2, 3]);
+      expect(entries[0].prevHash).to.equal(GENESIS_PREV_HASH);
+      expect(await repository.appendLedger({ ...ledgerFields(b), ok: false })).to.deep.equal(entries[2]);
+      const ledger = await readLedger();
+      expect(ledger.map((e) => e.requestId)).to.deep.equal([a, b, c]);
+      expect(ledger).to.deep.equal([entries[0], entries[2], entries[4]]);
+    });
+
+    it('rechains an append whose head another writer moved, and keeps its entry for a request it already appended', async () => {
+      const other = openRepository();
+      const [a, b, c] = [nextId(), nextId(), nextId()];
+      const first = await repository.appendLedger(ledgerFields(a));
+      // The other writer appends after this one last saw the head: this one's next append conflicts once.
+      const second = await other.appendLedger(ledgerFields(b));
+      const third = await repository.appendLedger(ledgerFields(c));
+      expect([first.seq, second.seq, third.seq]).to.deep.equal([1, 2, 3]);
+      expect(third.prevHash).to.equal(second.hash);
+      // A request the other writer appended comes back as stored, not appended again.
+      expect(await repository.appendLedger(ledgerFields(b))).to.deep.equal(second);
+      expect((await readLedger()).map((e) => e.requestId)).to.deep.equal([a, b, c]);
+    });
+
+    it('keeps one chain and one entry per request when two writers append the same requests at once', async () => {
+      const other = openRepository();
+      await other.getLedgerHead();
+      const ids = Array.from({ length: 90 }, () => nextId());
+      // Each writer starts with a request of its own, so their first batches race on the head; the
+      // other writer takes the shared requests in reverse order.
+      const [mine, theirs] = await Promise.all([
+        Promise.all(ids.slice(0, 60).map((id) => repository.appendLedger(ledgerFields(id)))),
+        Promise.all(ids.slice(30).reverse().map((id) => other.appendLedger(ledgerFields(id)))),
+      ]);
+      theirs.reverse();
+      // Both writers give back the same entry for a request they both appended.
+      expect(mine.slice(30)).to.deep.equal(theirs.slice(0, 30));
+      const ledger = await readLedger();
+      expect(ledger).to.have.length(90);
+      expect(new Set(ledger.map((e) => e.requestId)).size).to.equal(90);
+      const byRequest = (x: LedgerEntry, y: LedgerEntry) => x.requestId.localeCompare(y.requestId);
+      expect([...ledger].sort(byRequest)).to.deep.equal([...mine, ...theirs.slice(30)].sort(byRequest));
+    });
+  });
+
+  describe('leases', () => {
+    it('lets no second owner take a held lease until its TTL ran out', async () => {
+      const a = repository.openLease('scheduler', 'owner-a', 300);
+      const b = openRepository().openLease('scheduler', 'owner-b', 300);
+      expect(await a.renew()).to.equal(true);
+      expect(await b.renew()).to.equal(false);
+      expect(b.isHeld()).to.equal(false);
+      expect(await a.renew()).to.equal(true);
+      // Releasing is the holder's: b's release leaves a's lease alone.
+      await b.release();
+      expect(await b.renew()).to.equal(false);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(a.isHeld()).to.equal(false);
+      expect(await b.renew()).to.equal(true);
+      expect(await a.renew()).to.equal(false);
+      await b.release();
+      expect(await a.renew()).to.equal(true);
+    });
+  });
+
+  describe('nodes', () => {
+    const node = (index: number, overrides: Partial<NodeRecord> = {}): NodeRecord => ({ ...createNodeRecord(buildNode(index).keys, `node-${index}`, T0), ...overrides });
+
+    it('registers a node once and keeps the keys it registered with', async () => {
+      const first = node(1);
+      expect(await repository.putNode(first)).to.deep.equal({ node: first, created: true });
+      expect(await repository.putNode({ ...first, name: 'renamed', createdAt: new Date(T0 + 5).toISOString() })).to.deep.equal({ node: first, created: false });
+      const otherKeys = { ...first, vrfPublicKey: node(2).vrfPublicKey };
+      expect(await repository.putNode(otherKeys)).to.deep.equal({ node: first, created: false });
+      expect(await repository.listNodes()).to.deep.equal([first]);
+    });
+
+    it('brings a removed node back only with the same keys', async () => {
+      const first = node(3);
+      await repository.putNode(first);
+      expect(await repository.removeNode(first.id)).to.equal(true);
+      const removed = { ...first, status: 'removed' as const };
+      expect(await repository.putNode({ ...first, name: 'thief', vrfPublicKey: node(4).vrfPublicKey })).to.deep.equal({ node: removed, created: false });
+      expect(await repository.getNode(first.id)).to.deep.equal(removed);
+      const revived = { ...first, name: 'back' };
+      expect(await repository.putNode({ ...first, name: 'back', createdAt: new Date(T0 + 9).toISOString() })).to.deep.equal({ node: revived, created: false });
+      expect(await repository.getNode(first.id)).to.deep.equal(revived);
+    });
+
+    it('removes a node idempotently and reports an unknown one', async () => {
+      const first = node(5);
+      await repository.putNode(first);
+      expect(await repository.removeNode(first.id)).to.equal(true);
+      expect(await repository.removeNode(first.id)).to.equal(true);
+      expect(await repository.getNode(first.id)).to.deep.equal({ ...first, status: 'removed' });
+      expect(await repository.removeNode(node(6).id)).to.equal(false);
+      expect(await repository.getNode(node(6).id)).to.equal(null);
+    });
+  });
+});
