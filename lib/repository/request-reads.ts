@@ -1,9 +1,28 @@
 // Reading requests back: records with their votes, pages per project, the state indexes and counts.
 import type { Redis } from 'ioredis';
-import type { RequestStatus } from '../protocol/request-lifecycle.ts';
+import type { OpenStatus, RequestStatus } from '../protocol/request-lifecycle.ts';
 import type { Keys } from './keys.ts';
-import type { RequestReads } from './requests.ts';
-import type { Assignment, ChainPublication, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
+import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecord, StoredVote } from './types.ts';
+
+/** The reads of a RequestStore. */
+export interface RequestReads {
+  getRequest(id: string): Promise<RequestRecord | null>;
+  /** Several requests in one round trip; missing ids are skipped. */
+  getRequests(ids: readonly string[]): Promise<RequestRecord[]>;
+  /** Newest first; the cursor is the last id of the previous page (ids sort by creation time). */
+  listProjectRequests(projectId: string, limit: number, cursor?: string): Promise<Page<RequestRecord>>;
+  /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
+  listStale(status: OpenStatus, beforeMs: number, limit: number): Promise<string[]>;
+  /** The newest requests across projects, newest first (ids only; read them with getRequests). */
+  listRecentRequestIds(limit: number): Promise<string[]>;
+  /** Requests of the project not yet final (what admission counts). */
+  countOpenRequests(projectId: string): Promise<number>;
+  /** How many requests wait in `queued`. */
+  countQueued(): Promise<number>;
+  /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
+  countFinishedSince(sinceMs: number): Promise<number>;
+}
+
 
 /** The read half of the RequestStore: no method here writes. */
 export function createRequestReads(redis: Redis, keys: Keys): RequestReads {

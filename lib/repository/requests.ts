@@ -5,12 +5,12 @@ import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
 import {
   FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
-  allowedFrom, canTransition, type OpenStatus, type RequestStatus, type TransitionTarget,
+  allowedFrom, canTransition, type RequestStatus, type TransitionTarget,
 } from '../protocol/request-lifecycle.ts';
 import type { Keys } from './keys.ts';
-import { createRequestReads, parseVotes } from './request-reads.ts';
+import { createRequestReads, parseVotes, type RequestReads } from './request-reads.ts';
 import { createScript } from './script.ts';
-import type { Assignment, Failure, Outcome, Page, RequestRecord, StoredVote } from './types.ts';
+import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
 const FINISHED_KEPT_MS = 600_000;
@@ -143,7 +143,7 @@ export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'c
 export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number } | { outcome: 'no_version' };
 
 /** Requests: the guarded writes of their lifecycle, and the reads of the API, the roles and the sweep. */
-export interface RequestStore {
+export interface RequestStore extends RequestReads {
   /**
    * Persists a `queued` request (or a failed one, with `rejection`), or returns the id already
    * stored under the same idempotency key; refuses it while the project has `maxOpen` open requests.
@@ -163,25 +163,9 @@ export interface RequestStore {
   publishRequest(id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult>;
   /** Records a vote once while the request is in the voting status (`assigned`); returns every vote so far, in arrival order. */
   recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording>;
-  getRequest(id: string): Promise<RequestRecord | null>;
-  /** Several requests in one round trip; missing ids are skipped. */
-  getRequests(ids: readonly string[]): Promise<RequestRecord[]>;
-  /** Newest first; the cursor is the last id of the previous page (ids sort by creation time). */
-  listProjectRequests(projectId: string, limit: number, cursor?: string): Promise<Page<RequestRecord>>;
-  /** Ids that entered `status` before `beforeMs`, oldest first (for the repair sweep). */
-  listStale(status: OpenStatus, beforeMs: number, limit: number): Promise<string[]>;
-  /** The newest requests across projects, newest first (ids only; read them with getRequests). */
-  listRecentRequestIds(limit: number): Promise<string[]>;
-  /** Requests of the project not yet final (what admission counts). */
-  countOpenRequests(projectId: string): Promise<number>;
-  /** How many requests wait in `queued`. */
-  countQueued(): Promise<number>;
-  /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
-  countFinishedSince(sinceMs: number): Promise<number>;
 }
 
-/** The reads of a RequestStore (implemented in request-reads.ts). */
-export type RequestReads = Pick<RequestStore, 'getRequest' | 'getRequests' | 'listProjectRequests' | 'listStale' | 'listRecentRequestIds' | 'countOpenRequests' | 'countQueued' | 'countFinishedSince'>;
+export type { RequestReads } from './request-reads.ts';
 
 /** The request store over the shared connection; non-chain idempotency keys live `idempotencyTtlMs`. */
 export function createRequestStore(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): RequestStore {

@@ -4,7 +4,6 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { type AllowList, classifyAddress, isAllowListed, normalizeHost, parseAllowList } from './address-guard.ts';
-import type { SandboxFetch } from './runner.ts';
 
 /** Limits and the operator allow-list for one run's fetches. */
 export interface FetchPolicy {
@@ -24,6 +23,13 @@ export interface FetchPolicy {
 
 /** Resolves a host name to every address it has, in resolver order. */
 export type HostLookup = (host: string) => Promise<{ address: string; family: 4 | 6 }[]>;
+
+/** The host side of ctx.fetch; `signal` aborts when the run ends, so no exchange outlives its run. */
+export type SandboxFetch = (
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string },
+  signal?: AbortSignal,
+) => Promise<{ status: number; headers: Record<string, string>; body: string }>;
 
 /** A SandboxFetch that also reports how many calls it has admitted. */
 export type GuardedFetch = SandboxFetch & { readonly calls: number };

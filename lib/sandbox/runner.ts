@@ -4,7 +4,7 @@ import ivm from 'isolated-vm';
 import { fromHex } from '../crypto/bytes.ts';
 import { isGatewayError } from '../errors.ts';
 import { BOOTSTRAP_SOURCE, type BootstrapConfig, type InvokeResult } from './bootstrap.ts';
-import { createGuardedFetch, type FetchPolicy } from './guarded-fetch.ts';
+import { createGuardedFetch, type FetchPolicy, type SandboxFetch } from './guarded-fetch.ts';
 import { loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
 import { createIsolateCache, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
 import { failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
@@ -32,12 +32,7 @@ export interface SandboxContext {
   secrets: Record<string, string>;
 }
 
-/** The host side of ctx.fetch; `signal` aborts when the run ends, so no exchange outlives its run. */
-export type SandboxFetch = (
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string },
-  signal?: AbortSignal,
-) => Promise<{ status: number; headers: Record<string, string>; body: string }>;
+export type { SandboxFetch } from './guarded-fetch.ts';
 
 export interface SandboxJob {
   /** Cache key of the code, e.g. its content id: runs with the same key and memory limit reuse warm isolates. */
