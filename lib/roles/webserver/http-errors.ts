@@ -33,7 +33,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * statuses into it: 404 for an unknown path, 405 `method_not_allowed` for a known path with another
  * method (its `Allow` header is kept), 501 `not_implemented` for a method no route serves.
  */
-export function createErrorMiddleware(logger: Logger) {
+export function createErrorMiddleware(logger: Logger, isStoreConnected: () => boolean = () => true) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('X-Request-Id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -42,7 +42,7 @@ export function createErrorMiddleware(logger: Logger) {
       await next();
       if (ctx.body === undefined) throwBareStatus(ctx);
     } catch (error) {
-      const gatewayError = toGatewayError(error);
+      const gatewayError = toGatewayError(error, isStoreConnected);
       ctx.status = STATUS[gatewayError.code];
       ctx.body = { error: { code: gatewayError.code, message: gatewayError.message, ...(gatewayError.details ? { details: gatewayError.details } : {}) } };
       if (gatewayError.code === 'rate_limited' || gatewayError.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(gatewayError.retryAfterSeconds ?? 1));
@@ -61,17 +61,20 @@ function throwBareStatus(ctx: Context): void {
   }
 }
 
-function toGatewayError(error: unknown): GatewayError {
+function toGatewayError(error: unknown, isStoreConnected: () => boolean): GatewayError {
   if (error instanceof GatewayError) return error;
   const status = (error as { status?: number; expose?: boolean })?.status;
   if (typeof status === 'number' && ((status >= 400 && status < 500) || status === 501)) {
     return new GatewayError(KOA_STATUS_CODES[status] ?? 'invalid_body', (error as Error).message || 'bad request');
   }
-  if (isRedisDown(error)) return new GatewayError('unavailable', 'the gateway cannot reach its store; try again shortly');
+  if (isStoreDown(error, isStoreConnected)) return new GatewayError('unavailable', 'the gateway cannot reach its store; try again shortly');
   return new GatewayError('internal', 'internal error');
 }
 
-function isRedisDown(error: unknown): boolean {
-  const message = (error as Error)?.message ?? '';
-  return /ECONNREFUSED|Connection is closed|ETIMEDOUT|MaxRetriesPerRequest/.test(message);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
+
+// A failure while the connection is down, or one the network reports by code (never by message text).
+function isStoreDown(error: unknown, isStoreConnected: () => boolean): boolean {
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  return !isStoreConnected() || NETWORK_CODES.has(String(code)) || name === 'MaxRetriesPerRequestError';
 }

@@ -29,7 +29,7 @@ export function createApp(deps: WebDeps): Koa {
   addRequestRoutes(router, deps);
   addVerificationRoutes(router, deps);
   addStatusRoutes(router, deps);
-  app.use(createErrorMiddleware(deps.logger));
+  app.use(createErrorMiddleware(deps.logger, () => deps.repository.isConnected()));
   // Without Redis every API call would wait in ioredis's offline queue: answer 503 at once instead.
   app.use(async (ctx, next) => {
     if (ctx.path.startsWith('/v1/') && !deps.repository.isConnected()) {
