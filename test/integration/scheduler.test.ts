@@ -59,12 +59,15 @@ describe('scheduler', function () {
   }
 
   it('advances a verifiable round chain and collects every active node ticket', async () => {
+    // Rounds long enough for every ticket to arrive in time on a busy machine.
+    await ctx.close();
+    ctx = await openTestProcess(redis.url, { GATEWAY_ROUND_MS: '300' });
     await registerAndRunNodes();
-    handles.push(await startRole('scheduler', ctx));
-    const latest = await waitFor(async () => {
-      const n = await ctx.repository.getLatestRoundNumber();
-      return n >= 5 ? n : undefined;
-    }, 10_000, 'round 5');
+    const scheduler = await startRole('scheduler', ctx);
+    await waitFor(async () => ((await ctx.repository.getLatestRoundNumber()) >= 5 ? true : undefined), 10_000, 'round 5');
+    // Stopped, the scheduler starts no round between the reads below (a busy machine could fit one in).
+    await scheduler.stop();
+    const latest = await ctx.repository.getLatestRoundNumber();
     const rounds = [];
     for (let r = 1; r <= latest; r++) {
       const round = (await ctx.repository.getRound(r))!;
