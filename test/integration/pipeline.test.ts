@@ -253,7 +253,7 @@ describe('pipeline hand-offs', function () {
     const id = await accept(await putProject());
     await start('receiver');
     const request = await final(id);
-    expect(request.failure).to.deep.equal({ code: 'no_nodes', message: '1 eligible node(s), quorum needs 2' });
+    expect(request.failure).to.deep.equal({ code: 'no_nodes', message: '1 eligible node(s), the committee needs 3' });
   });
 
   it('a request nobody answers fails with timeout at its deadline', async () => {

@@ -32,8 +32,9 @@ describe('decideAssignment', () => {
     ['waits a short round', { selector: null, roundMs: 300 }, { kind: 'wait', untilMs: CREATED_MS + 400 }],
     ['waits without a current round', { round: null }, { kind: 'wait', untilMs: CREATED_MS + 1100 }],
     ['waits for nodes below the quorum', { selector: selector(1) }, { kind: 'wait', untilMs: CREATED_MS + 1100 }],
-    ['fails no_nodes once the wait is over', { selector: selector(1), nowMs: CREATED_MS + 10_000 }, { kind: 'fail', failure: { code: 'no_nodes', message: '1 eligible node(s), quorum needs 2' } }],
-    ['fails no_nodes with no tickets at all after the wait', { selector: null, nowMs: CREATED_MS + 20_000 }, { kind: 'fail', failure: { code: 'no_nodes', message: '0 eligible node(s), quorum needs 2' } }],
+    ['waits with the quorum but fewer than k nodes: committees are exactly k', { selector: selector(2) }, { kind: 'wait', untilMs: CREATED_MS + 1100 }],
+    ['fails no_nodes once the wait is over', { selector: selector(2), nowMs: CREATED_MS + 10_000 }, { kind: 'fail', failure: { code: 'no_nodes', message: '2 eligible node(s), the committee needs 3' } }],
+    ['fails no_nodes with no tickets at all after the wait', { selector: null, nowMs: CREATED_MS + 20_000 }, { kind: 'fail', failure: { code: 'no_nodes', message: '0 eligible node(s), the committee needs 3' } }],
     ['assigns the drawn committee in the current round', {}, { kind: 'assign', assignment: { round: 7, roundSeed: 'cd', committee: ['n1', 'n2', 'n3'], quorum: 2, aggregation: 'median', assignedAt: new Date(CREATED_MS + 100).toISOString() } }],
   ];
   for (const [name, overrides, expected] of cases) {

@@ -33,19 +33,21 @@ export type AssignmentDecision =
 const MAX_WAIT_STEP_MS = 1000;
 
 /**
- * Decides what to do with a request taken from `incoming`: assign a committee of the project's
- * size from the previous round's frozen tickets, wait for enough tickets (up to `assignWaitMs`
- * after acceptance), or fail it (`rejected` without its project, `no_nodes` after the wait).
+ * Decides what to do with a request taken from `incoming`: assign a committee of exactly the
+ * project's size k from the previous round's frozen tickets, wait while fewer than k nodes are
+ * eligible (up to `assignWaitMs` after acceptance), or fail it (`rejected` without its project,
+ * `no_nodes` after the wait).
  */
 export function decideAssignment(input: AssignmentInput): AssignmentDecision {
   const { request, project, round, selector, nowMs } = input;
   if (request.status === 'assigned' && request.assignment) return { kind: 'redispatch', assignment: request.assignment };
   if (request.status !== 'queued') return { kind: 'skip', status: request.status };
   if (!project) return { kind: 'fail', failure: { code: 'rejected', message: 'the project no longer exists' } };
+  // Exactly k members or none: a smaller committee would keep the quorum q while fewer honest nodes vote.
   const eligible = selector?.eligible ?? 0;
-  if (!selector || !round || eligible < project.committee.quorum) {
+  if (!selector || !round || eligible < project.committee.size) {
     if (nowMs - Date.parse(request.createdAt) < input.assignWaitMs) return { kind: 'wait', untilMs: nowMs + Math.min(input.roundMs, MAX_WAIT_STEP_MS) };
-    return { kind: 'fail', failure: { code: 'no_nodes', message: `${eligible} eligible node(s), quorum needs ${project.committee.quorum}` } };
+    return { kind: 'fail', failure: { code: 'no_nodes', message: `${eligible} eligible node(s), the committee needs ${project.committee.size}` } };
   }
   return {
     kind: 'assign',
