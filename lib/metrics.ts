@@ -56,7 +56,7 @@ export function createMetrics(): Metrics {
     registry,
     requestsAccepted: new Counter({ name: 'gateway_requests_accepted_total', help: 'requests accepted over HTTP', registers }),
     jobDuration: new Histogram({ name: 'gateway_job_duration_seconds', help: 'time to handle one job, by queue and outcome', labelNames: ['queue', 'outcome'], buckets: LATENCY_BUCKETS, registers }),
-    executions: new Counter({ name: 'gateway_executions_total', help: 'sandbox runs by outcome (ok, error, lost)', labelNames: ['outcome'], registers }),
+    executions: new Counter({ name: 'gateway_executions_total', help: 'sandbox runs by outcome (ok, error, lost, code_mismatch: stored code that does not hash to its id, never run)', labelNames: ['outcome'], registers }),
     votes: new Counter({ name: 'gateway_votes_total', help: 'votes seen by consensus: accepted, or refused with a reason', labelNames: ['result', 'reason'], registers }),
     acceptedToAgreed: new Histogram({ name: 'gateway_request_agreed_seconds', help: 'time from acceptance to agreement', buckets: LATENCY_BUCKETS, registers }),
     acceptedToPublished: new Histogram({ name: 'gateway_request_published_seconds', help: 'time from acceptance to publication', buckets: LATENCY_BUCKETS, registers }),

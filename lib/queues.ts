@@ -28,7 +28,7 @@ type AlreadyStatus = `already ${RequestStatus}`;
 /** What each queue's handler returns (kept as the job's return value: an audit aid). */
 export interface JobResults {
   incoming: 'assigned' | 'redispatched' | 'raced' | 'rejected' | 'no_nodes' | AlreadyStatus;
-  exec: 'voted ok' | 'voted error' | 'not_assigned' | 'not_member' | 'already_voted' | 'no_project' | AlreadyStatus;
+  exec: 'voted ok' | 'voted error' | 'not_assigned' | 'not_member' | 'already_voted' | 'no_project' | 'code_mismatch' | AlreadyStatus;
   ticketRequests: 'ticket sent' | 'no_round';
   votes: 'pending' | 'agreed' | 'no_quorum' | 'timed out' | 'not_found' | `refused: ${string}` | AlreadyStatus;
   tickets: 'stored' | `refused: ${string}`;

@@ -12,7 +12,9 @@ import { systemClock, type RoleHandle } from '../../lib/runtime/common.ts';
 import { startExecutor } from '../../lib/roles/executor/executor.ts';
 import type { SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes } from '../support/builders.ts';
-import { TEST_LIMITS, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { jobIds } from '../../lib/queues.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
 
@@ -144,6 +146,21 @@ describe('hostile code', function () {
     expectError('export default () => { const e = new Error("x"); Object.defineProperty(e, "message", { get() { for (;;) {} } }); throw e; }', 'CPU time limit of 400 ms exceeded'));
 
   it('cuts a huge thrown message to 4096 bytes', () => expectError('export default () => { throw new Error("m".repeat(1e6)) }', `${'m'.repeat(4096)}…`));
+
+  it('never runs code a store writer swapped under its content id: no vote, a refused run', async () => {
+    const nowMs = Date.now();
+    const code = 'export default () => "honest"';
+    const project: Project = {
+      id: `prj_${String(++projectCount).padStart(26, '0')}`, name: 'swapped', description: '', committee: { size: 1, quorum: 1 },
+      aggregation: 'exact', limits: LIMITS, version: 1, codeCid: computeContentId(utf8(code)), createdAt: new Date(nowMs).toISOString(),
+    };
+    await ctx.repository.putProject(project, code, `hash-${project.id}`, nowMs);
+    await ctx.connection.set(createKeys(ctx.config.keyPrefix).code(project.codeCid), 'export default () => "forged"');
+    const { id } = await acceptRequest({ repository: ctx.repository, queues: ctx.queues, config: ctx.config, nowMs }, { project, input: null, source: 'api' });
+    const member = await waitFor(async () => (await ctx.repository.getRequest(id))?.assignment?.committee[0], 10_000, 'the assignment');
+    expect(await jobResult(ctx, 'exec', jobIds.run(id, member), member)).to.equal('code_mismatch');
+    expect((await ctx.repository.getRequest(id))?.votes).to.deep.equal([]);
+  });
 
   it('has no require', () => expectError("export default () => require('fs')", 'require is not defined'));
 

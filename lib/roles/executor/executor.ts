@@ -16,7 +16,7 @@ import type { Assignment, RequestRecord } from '../../repository/types.ts';
 import { effectiveLimits, fetchPolicyOf, sandboxLimitsOf } from '../../limits.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
-import { createCodeLoader, createProjectLoader } from './loaders.ts';
+import { CodeMismatchError, createCodeLoader, createProjectLoader } from './loaders.ts';
 import { createRunSlots, projectRunCap } from './run-slots.ts';
 
 export { projectRunCap } from './run-slots.ts';
@@ -96,7 +96,12 @@ function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, 
   const loadProject = createProjectLoader(repository, clock);
   return async function runAndVote(request, assignment) {
     const requestId = request.id;
-    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid), repository.getSecrets(request.projectId)]);
+    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid).catch(refuseSwappedCode), repository.getSecrets(request.projectId)]);
+    if (code === null) {
+      metrics.executions.inc({ outcome: 'code_mismatch' });
+      log.error({ requestId, codeCid: request.codeCid }, 'code does not match its content id: no vote');
+      return 'code_mismatch';
+    }
     if (!project) return 'no_project';
     const seed = toHex(computeRequestSeed(fromHex(assignment.roundSeed, 32), requestId));
     const limits = effectiveLimits(project, config);
@@ -115,4 +120,10 @@ function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, 
     log.info({ requestId, round: assignment.round, ok: outcome.ok, durationMs: Math.round(outcome.durationMs) }, 'vote sent');
     return outcome.ok ? 'voted ok' : 'voted error';
   };
+}
+
+// Swapped code is never run: the run ends without a vote (null), every other failure goes on up.
+function refuseSwappedCode(error: unknown): null {
+  if (error instanceof CodeMismatchError) return null;
+  throw error;
 }

@@ -1,5 +1,7 @@
 // What a run reads, cached on the node: code blobs (content-addressed, so never stale) and projects (briefly).
 import { UnrecoverableError } from 'bullmq';
+import { utf8 } from '../../crypto/bytes.ts';
+import { computeContentId } from '../../crypto/content-id.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { Project } from '../../repository/types.ts';
 import type { Clock } from '../../runtime/common.ts';
@@ -7,7 +9,16 @@ import type { Clock } from '../../runtime/common.ts';
 const CODE_CACHE_LIMIT = 256;
 const PROJECT_CACHE_MS = 2000;
 
-/** Loads code by content id, keeping the last 256; a missing blob can never run (UnrecoverableError). */
+/** The stored code does not hash to its content id: whoever can write the store swapped it. */
+export class CodeMismatchError extends Error {
+  override readonly name = 'CodeMismatchError';
+}
+
+/**
+ * Loads code by content id, keeping the last 256. A missing blob can never run (UnrecoverableError);
+ * a blob whose bytes do not hash to its id is refused (CodeMismatchError) and never cached: a node
+ * signs only for the code the request names.
+ */
 export function createCodeLoader(repository: Pick<Repository, 'getCode'>): (cid: string) => Promise<string> {
   const cache = new Map<string, string>();
   return async (cid) => {
@@ -15,6 +26,7 @@ export function createCodeLoader(repository: Pick<Repository, 'getCode'>): (cid:
     if (code === undefined) {
       const stored = await repository.getCode(cid);
       if (stored === null) throw new UnrecoverableError(`code ${cid} is missing`);
+      if (computeContentId(utf8(stored)) !== cid) throw new CodeMismatchError(`the code stored under ${cid} does not match it`);
       code = stored;
       if (cache.size >= CODE_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
       cache.set(cid, code);
