@@ -1,18 +1,56 @@
-// Votes (ARCHITECTURE.md, "Votes"): the signed message bytes, and the checks consensus applies
-// before a vote counts, each refusal with its own reason.
+// Votes (protocol v2, docs/protocol.md): the signed message bytes, which bind the verdict to the
+// code and input that ran, and the checks consensus applies before a vote counts.
 import { bytesEqual, concatBytes, fromHex, toHex, u64be, utf8 } from '../crypto/bytes.ts';
-import { computeResultHash } from '../crypto/canonical-json.ts';
+import { canonicalJson, computeResultHash } from '../crypto/canonical-json.ts';
+import { parseContentId } from '../crypto/content-id.ts';
+import { sha256 } from '../crypto/hash.ts';
 import { verifySignature } from '../crypto/keys.ts';
+import type { Aggregation } from './vote-tally.ts';
 
-const VOTE_TAG = utf8('gw/vote/v1');
+const VOTE_TAG = utf8('gw/vote/v2');
+const AGGREGATION_BYTE: Readonly<Record<Aggregation, number>> = { exact: 0x00, median: 0x01 };
 
-/** What a node signs: its verdict on one request in its assignment round. */
-export interface VoteBody {
+/** What ties a vote to the request it answers: the accepted-at time, the committee rule, the code and the input. */
+export interface VoteBinding {
+  /** The request's accepted-at time in ms (the sandbox's clock stands still at it). */
+  readonly createdAtMs: number;
+  /** Committee size and quorum. */
+  readonly k: number;
+  readonly q: number;
+  readonly aggregation: Aggregation;
+  /** The 32-byte SHA-256 inside the code's content id: the SHA-256 of the source bytes. */
+  readonly codeHash: Uint8Array;
+  /** `H(JCS(input))`, the input being JSON null when absent. */
+  readonly inputHash: Uint8Array;
+}
+
+/** What a node signs: its verdict on one request in its assignment round, bound to what ran. */
+export interface VoteBody extends VoteBinding {
   readonly requestId: string;
   readonly round: number;
   readonly ok: boolean;
   /** 32-byte SHA-256 of the JCS of the value (`{"error": message}` when `ok` is false). */
   readonly resultHash: Uint8Array;
+}
+
+/**
+ * The binding of a request's votes, from the request as stored and its assignment. Throws a
+ * RangeError for a code id that is not a CIDv1 (raw, sha2-256) or an input that is not JSON.
+ */
+export function computeVoteBinding(
+  request: { readonly createdAt: string; readonly codeCid: string; readonly input: unknown },
+  assignment: { readonly committee: readonly string[]; readonly quorum: number; readonly aggregation: Aggregation },
+): VoteBinding {
+  const codeHash = parseContentId(request.codeCid);
+  if (!codeHash) throw new RangeError(`not a code content id: ${request.codeCid.slice(0, 80)}`);
+  return {
+    createdAtMs: Date.parse(request.createdAt),
+    k: assignment.committee.length,
+    q: assignment.quorum,
+    aggregation: assignment.aggregation,
+    codeHash,
+    inputHash: sha256(utf8(canonicalJson(request.input ?? null))),
+  };
 }
 
 /** A vote as it travels: hex fields, the value itself, and who signed it. */
@@ -26,20 +64,30 @@ export interface Vote {
   readonly signature: string;
 }
 
-/** `"gw/vote/v1" || u64be(len(requestId)) || requestId || u64be(round) || resultHash || (ok ? 0x01 : 0x00)`. */
+/**
+ * `"gw/vote/v2" || u64be(len(requestId)) || requestId || u64be(round) || u64be(createdAtMs) ||
+ * u64be(k) || u64be(q) || aggregationByte || codeHash || inputHash || resultHash || (ok ? 0x01 : 0x00)`,
+ * `aggregationByte` 0x00 for exact, 0x01 for median.
+ */
 export function encodeVoteMessage(body: VoteBody): Uint8Array {
-  if (body.resultHash.length !== 32) throw new RangeError('resultHash must be 32 bytes');
+  for (const field of ['codeHash', 'inputHash', 'resultHash'] as const) {
+    if (body[field].length !== 32) throw new RangeError(`${field} must be 32 bytes`);
+  }
   const requestId = utf8(body.requestId);
-  return concatBytes(VOTE_TAG, u64be(requestId.length), requestId, u64be(body.round), body.resultHash, Uint8Array.of(body.ok ? 1 : 0));
+  return concatBytes(
+    VOTE_TAG, u64be(requestId.length), requestId, u64be(body.round), u64be(body.createdAtMs), u64be(body.k), u64be(body.q),
+    Uint8Array.of(AGGREGATION_BYTE[body.aggregation]), body.codeHash, body.inputHash, body.resultHash, Uint8Array.of(body.ok ? 1 : 0),
+  );
 }
 
-/** Builds and signs a vote for `value` with a node's signer. */
+/** Builds and signs a vote for `value` with a node's signer, bound to the request by `binding`. */
 export function createVote(
   sign: (message: Uint8Array) => Uint8Array,
   fields: { requestId: string; nodeId: string; round: number; ok: boolean; value: unknown },
+  binding: VoteBinding,
 ): Vote {
   const resultHash = computeResultHash(fields.value);
-  const signature = sign(encodeVoteMessage({ ...fields, resultHash }));
+  const signature = sign(encodeVoteMessage({ ...binding, ...fields, resultHash }));
   return { ...fields, resultHash: toHex(resultHash), signature: toHex(signature) };
 }
 
@@ -55,6 +103,8 @@ export interface VoteContext {
   readonly isFinal: boolean;
   /** The registered Ed25519 public key of `vote.nodeId`, or undefined if the node is unknown. */
   readonly signPublicKey: Uint8Array | undefined;
+  /** What the signature must also cover: the request's time, committee rule, code and input. */
+  readonly binding: VoteBinding;
 }
 
 /**
@@ -73,7 +123,7 @@ export function checkVote(context: VoteContext, vote: Vote): VoteRefusal | null 
   } catch {
     return 'bad_signature';
   }
-  const message = encodeVoteMessage({ requestId: vote.requestId, round: vote.round, ok: vote.ok === true, resultHash });
+  const message = encodeVoteMessage({ ...context.binding, requestId: vote.requestId, round: vote.round, ok: vote.ok === true, resultHash });
   if (typeof vote.ok !== 'boolean' || !verifySignature(context.signPublicKey, message, signature)) return 'bad_signature';
   if (!hashMatches(vote.value, resultHash)) return 'hash_mismatch';
   const voted = context.votedNodeIds;

@@ -43,9 +43,9 @@ function actionsOf(text: string): string[] {
 }
 
 describe('helm chart (deploy/helm/gateway)', () => {
-  it('Chart.yaml parses: apiVersion v2, name gateway, version 0.1.0, appVersion "0.1.0"', () => {
+  it('Chart.yaml parses: apiVersion v2, name gateway, version 0.2.0, appVersion "0.2.0"', () => {
     const chart = YAML.parse(read('Chart.yaml')) as Json;
-    expect(chart).to.include({ apiVersion: 'v2', name: 'gateway', version: '0.1.0', appVersion: '0.1.0' });
+    expect(chart).to.include({ apiVersion: 'v2', name: 'gateway', version: '0.2.0', appVersion: '0.2.0' });
   });
 
   it('values.yaml parses and validates against values.schema.json (draft-07)', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { fromHex } from '../../lib/crypto/bytes.ts';
 import { verifySignature } from '../../lib/crypto/keys.ts';
-import { encodeVoteMessage } from '../../lib/protocol/vote.ts';
+import { computeVoteBinding, encodeVoteMessage } from '../../lib/protocol/vote.ts';
 import { findFreePort } from '../../lib/embedded-redis.ts';
 import { ADMIN_TOKEN, testEnv, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
@@ -85,7 +85,8 @@ describe('gateway as separate processes', function () {
       const matching = request.votes.filter((v: { ok: boolean; resultHash: string }) => v.ok && v.resultHash === request.resultHash);
       expect(matching.length).to.be.at.least(2);
       for (const vote of matching) {
-        const message = encodeVoteMessage({ requestId: request.id, round: request.round, ok: true, resultHash: fromHex(vote.resultHash) });
+        const binding = computeVoteBinding(request, { committee: request.committee, quorum: request.quorum, aggregation: 'exact' });
+        const message = encodeVoteMessage({ ...binding, requestId: request.id, round: request.round, ok: true, resultHash: fromHex(vote.resultHash) });
         expect(verifySignature(keyOf.get(vote.nodeId)!, message, fromHex(vote.signature))).to.equal(true);
         expect(request.committee).to.include(vote.nodeId);
       }

@@ -7,7 +7,7 @@ import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { createSigner, verifySignature } from '../../lib/crypto/keys.ts';
 import { createCommitteeSelector } from '../../lib/protocol/committee.ts';
 import { verifyLedgerEntries, type HashedLedgerEntry } from '../../lib/protocol/ledger.ts';
-import { createVote, encodeVoteMessage } from '../../lib/protocol/vote.ts';
+import { computeVoteBinding, createVote, encodeVoteMessage } from '../../lib/protocol/vote.ts';
 import { jobIds, type JobPayloads, type QueueKind } from '../../lib/queues.ts';
 import { startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
 import type { Project } from '../../lib/repository/types.ts';
@@ -114,8 +114,11 @@ describe('pipeline hand-offs', function () {
     return { id, members: committee.map((m) => nodes.find((n) => n.nodeId === m)!), outsider: nodes.find((n) => !committee.includes(n.nodeId))! };
   }
 
-  const signedVote = (node: TestNode, requestId: string, value: unknown) =>
-    createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round: 2, ok: true, value });
+  // A vote as a member would sign it: bound to the request's time, committee rule, code and input.
+  const signedVote = async (node: TestNode, requestId: string, value: unknown) => {
+    const request = (await ctx.repository.getRequest(requestId))!;
+    return createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round: 2, ok: true, value }, computeVoteBinding(request, request.assignment!));
+  };
 
   it('receiver assigns the committee from the frozen tickets and sends one run job per member plus a deadline', async () => {
     const roundSeed = await seedFrozenRound(ctx, nodes);
@@ -158,7 +161,8 @@ describe('pipeline hand-offs', function () {
       expect(assignment!.committee).to.include(vote.nodeId);
       expect(vote.value).to.deep.equal({ sum: 5, round: 2 });
       const node = nodes.find((n) => n.nodeId === vote.nodeId)!;
-      const message = encodeVoteMessage({ requestId: id, round: 2, ok: true, resultHash: fromHex(vote.resultHash) });
+      const stored = (await ctx.repository.getRequest(id))!;
+      const message = encodeVoteMessage({ ...computeVoteBinding(stored, stored.assignment!), requestId: id, round: 2, ok: true, resultHash: fromHex(vote.resultHash) });
       expect(verifySignature(node.keys.signPublicKey, message, fromHex(vote.signature))).to.equal(true);
     }
     // A redelivered run job re-runs the code, but its vote job id is taken: still one vote per member.
@@ -175,7 +179,7 @@ describe('pipeline hand-offs', function () {
     const { id, members, outsider } = await assignWithoutExecutors();
     await start('consensus');
     const submit = async (jobId: string, node: TestNode, value: unknown) => {
-      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: signedVote(node, id, value) });
+      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: await signedVote(node, id, value) });
       return jobResult(ctx, 'votes', jobId);
     };
     expect(await submit('t1', outsider, { sum: 5, round: 2 })).to.equal('refused: not_member');
@@ -207,7 +211,7 @@ describe('pipeline hand-offs', function () {
     const { id, members } = await assignWithoutExecutors();
     await start('consensus');
     for (const [i, node] of members.entries()) {
-      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote: signedVote(node, id, i) });
+      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote: await signedVote(node, id, i) });
     }
     const request = await final(id);
     expect(request.failure).to.deep.equal({ code: 'no_quorum', message: '3 of 3 votes and no value can reach the quorum of 2' });

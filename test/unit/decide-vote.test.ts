@@ -1,7 +1,9 @@
 // Consensus's pure decisions: every branch of decideVote (the redelivery rules included) and decideFinality.
 import { expect } from 'chai';
 import { createSigner } from '../../lib/crypto/keys.ts';
-import { createVote, type Vote } from '../../lib/protocol/vote.ts';
+import { utf8 } from '../../lib/crypto/bytes.ts';
+import { computeContentId } from '../../lib/crypto/content-id.ts';
+import { computeVoteBinding, createVote, type Vote } from '../../lib/protocol/vote.ts';
 import type { Assignment, RequestRecord, StoredVote } from '../../lib/repository/types.ts';
 import { decideFinality, decideVote, type VoteInput } from '../../lib/roles/consensus/decide-vote.ts';
 import { buildNodes } from '../support/builders.ts';
@@ -11,15 +13,17 @@ const COMMITTEE = [a.nodeId, b.nodeId, c.nodeId];
 const ASSIGNMENT: Assignment = { round: 5, roundSeed: 'ab', committee: COMMITTEE, quorum: 2, aggregation: 'exact', assignedAt: '2026-01-01T00:00:00.000Z' };
 const NOW_MS = Date.parse('2026-01-01T00:00:01.000Z');
 
+const CODE_CID = computeContentId(utf8('export default () => 1'));
+const BINDING = computeVoteBinding({ createdAt: '2026-01-01T00:00:00.000Z', codeCid: CODE_CID, input: null }, ASSIGNMENT);
 const voteBy = (node: typeof a, value: unknown, overrides: Partial<{ ok: boolean; round: number; requestId: string }> = {}): Vote =>
-  createVote(createSigner(node.keys.signSecretKey), { requestId: 'req_1', nodeId: node.nodeId, round: 5, ok: true, value, ...overrides });
+  createVote(createSigner(node.keys.signSecretKey), { requestId: 'req_1', nodeId: node.nodeId, round: 5, ok: true, value, ...overrides }, BINDING);
 const stored = (vote: Vote, seq: number): StoredVote => {
   const { requestId: _ignored, ...rest } = vote;
   return { ...rest, seq };
 };
 
 function request(overrides: Partial<RequestRecord> = {}): RequestRecord {
-  return { id: 'req_1', projectId: 'prj_a', version: 1, codeCid: 'bafk', source: 'api', input: null, createdAt: '2026-01-01T00:00:00.000Z', status: 'assigned', assignment: ASSIGNMENT, votes: [], ...overrides };
+  return { id: 'req_1', projectId: 'prj_a', version: 1, codeCid: CODE_CID, source: 'api', input: null, createdAt: '2026-01-01T00:00:00.000Z', status: 'assigned', assignment: ASSIGNMENT, votes: [], ...overrides };
 }
 
 const keyOf = (node: typeof a) => node.keys.signPublicKey;
@@ -40,6 +44,7 @@ describe('decideVote', () => {
     ['refuses an unknown node', input(good, { signPublicKey: undefined }), refuse('not_member')],
     ['refuses a vote signed by another key', input(good, { signPublicKey: keyOf(b) }), refuse('bad_signature')],
     ['refuses a value that does not match its hash', input({ ...good, value: { price: 2 } }), refuse('hash_mismatch')],
+    ['refuses a vote signed for other code (a swapped blob)', input(createVote(createSigner(a.keys.signSecretKey), { requestId: 'req_1', nodeId: a.nodeId, round: 5, ok: true, value: { price: 1 } }, { ...BINDING, codeHash: new Uint8Array(32) })), refuse('bad_signature')],
     ['resumes after a redelivered vote already recorded', input(good, { request: request({ votes: [stored(good, 0)] }) }), { kind: 'resume' }],
     ['skips a redelivered vote of a request that moved on', input(good, { request: request({ status: 'published', votes: [stored(good, 0)] }) }), { kind: 'skip', status: 'published' }],
     ['refuses a second, different vote of the same node as a duplicate', input(voteBy(a, { price: 9 }), { request: request({ votes: [stored(good, 0)] }) }), refuse('duplicate')],

@@ -3,7 +3,11 @@ import { expect } from 'chai';
 import { concatBytes, fromHex, toHex, u64be, utf8 } from '../../lib/crypto/bytes.ts';
 import { computeResultHash, errorResult } from '../../lib/crypto/canonical-json.ts';
 import { createSigner } from '../../lib/crypto/keys.ts';
-import { checkVote, createVote, encodeVoteMessage, type Vote, type VoteContext } from '../../lib/protocol/vote.ts';
+import { computeContentId } from '../../lib/crypto/content-id.ts';
+import { sha256 } from '../../lib/crypto/hash.ts';
+import { createSigner as signerOf, verifySignature } from '../../lib/crypto/keys.ts';
+import { checkVote, computeVoteBinding, createVote, encodeVoteMessage, type Vote, type VoteBinding, type VoteContext } from '../../lib/protocol/vote.ts';
+import vector from '../fixtures/vote-v2.json' with { type: 'json' };
 import { computeTally, defaultQuorum, type TalliedVote, type TallyRule } from '../../lib/protocol/vote-tally.ts';
 import { buildNodes } from '../support/builders.ts';
 
@@ -11,25 +15,62 @@ const nodes = buildNodes(6);
 const committee = nodes.slice(0, 5).map((n) => n.nodeId);
 const outsider = nodes[5];
 
-function voteFrom(index: number, value: unknown, ok = true, requestId = 'req_v', round = 12): Vote {
+const BINDING: VoteBinding = computeVoteBinding(
+  { createdAt: '2026-03-04T05:06:07.089Z', codeCid: computeContentId(utf8('export default () => 1')), input: { x: 1 } },
+  { committee, quorum: 3, aggregation: 'exact' },
+);
+
+function voteFrom(index: number, value: unknown, ok = true, requestId = 'req_v', round = 12, binding = BINDING): Vote {
   const node = nodes[index];
-  return createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round, ok, value });
+  return createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round, ok, value }, binding);
 }
 
 function context(index: number, overrides: Partial<VoteContext> = {}): VoteContext {
-  return { requestId: 'req_v', round: 12, committee, votedNodeIds: [], isFinal: false, signPublicKey: nodes[index].keys.signPublicKey, ...overrides };
+  return { requestId: 'req_v', round: 12, committee, votedNodeIds: [], isFinal: false, signPublicKey: nodes[index].keys.signPublicKey, binding: BINDING, ...overrides };
 }
 
 const tallied = (index: number, value: unknown, ok = true): TalliedVote => ({
   nodeId: nodes[index].nodeId, ok, value, resultHash: toHex(computeResultHash(value)),
 });
 
-describe('vote message', () => {
-  it('lays out the signed bytes as ARCHITECTURE.md defines them', () => {
+describe('vote message (protocol v2)', () => {
+  it('lays out the signed bytes: tag, request id, round, accepted-at, k, q, aggregation, code, input and result hashes, ok', () => {
     const resultHash = computeResultHash(42);
-    const bytes = encodeVoteMessage({ requestId: 'req_é', round: 3, ok: true, resultHash });
-    expect(toHex(bytes)).to.equal(toHex(concatBytes(utf8('gw/vote/v1'), u64be(6), utf8('req_é'), u64be(3), resultHash, Uint8Array.of(1))));
-    expect(encodeVoteMessage({ requestId: 'req_é', round: 3, ok: false, resultHash }).at(-1)).to.equal(0);
+    const bytes = encodeVoteMessage({ ...BINDING, requestId: 'req_é', round: 3, ok: true, resultHash });
+    expect(toHex(bytes)).to.equal(toHex(concatBytes(
+      utf8('gw/vote/v2'), u64be(6), utf8('req_é'), u64be(3), u64be(Date.parse('2026-03-04T05:06:07.089Z')), u64be(5), u64be(3), Uint8Array.of(0),
+      sha256(utf8('export default () => 1')), sha256(utf8('{"x":1}')), resultHash, Uint8Array.of(1),
+    )));
+    expect(encodeVoteMessage({ ...BINDING, requestId: 'req_é', round: 3, ok: false, resultHash }).at(-1)).to.equal(0);
+    expect(encodeVoteMessage({ ...BINDING, aggregation: 'median', requestId: 'req_é', round: 3, ok: false, resultHash })[bytes.length - 98]).to.equal(1);
+  });
+
+  it('matches the fixed vectors in test/fixtures/vote-v2.json, built here from the layout alone', () => {
+    const request = vector.request;
+    expect(toHex(sha256(utf8(request.code)))).to.equal(vector.binding.codeHash);
+    expect(computeContentId(utf8(request.code))).to.equal(request.codeCid);
+    expect(toHex(sha256(utf8('{"a":1,"b":2}')))).to.equal(vector.binding.inputHash);
+    for (const v of vector.votes) {
+      const resultHash = sha256(utf8(JSON.stringify(v.value)));
+      const id = utf8(request.id);
+      const expected = concatBytes(utf8('gw/vote/v2'), u64be(id.length), id, u64be(7), u64be(Date.parse(request.createdAt)), u64be(3), u64be(2), Uint8Array.of(1),
+        fromHex(vector.binding.codeHash), fromHex(vector.binding.inputHash), resultHash, Uint8Array.of(v.ok ? 1 : 0));
+      expect(toHex(expected)).to.equal(v.message);
+      expect(verifySignature(fromHex(vector.signPublicKey), expected, fromHex(v.signature))).to.equal(true);
+      const binding = computeVoteBinding(request, vector.assignment as { committee: string[]; quorum: number; aggregation: 'median' });
+      const vote = createVote(signerOf(sha256(concatBytes(utf8('gw/sign-key'), fromHex(vector.nodeSeed)))), { requestId: request.id, nodeId: vector.nodeId, round: 7, ok: v.ok, value: v.value }, binding);
+      expect(vote.signature).to.equal(v.signature);
+    }
+  });
+
+  it('refuses a vote signed for other code, input, time or committee rule', () => {
+    const changed: Partial<VoteBinding>[] = [
+      { codeHash: sha256(utf8('other code')) }, { inputHash: sha256(utf8('{"x":2}')) }, { createdAtMs: BINDING.createdAtMs + 1 },
+      { k: 4 }, { q: 2 }, { aggregation: 'median' },
+    ];
+    for (const change of changed) {
+      expect(checkVote(context(0), voteFrom(0, 1, true, 'req_v', 12, { ...BINDING, ...change })), JSON.stringify(Object.keys(change))).to.equal('bad_signature');
+    }
   });
 });
 

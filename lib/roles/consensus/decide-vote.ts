@@ -1,6 +1,6 @@
 // Consensus decisions, pure: what to do with one vote, and whether the recorded votes make a request final.
 import { VOTING_STATUS } from '../../protocol/request-lifecycle.ts';
-import { checkVote, type Vote, type VoteRefusal } from '../../protocol/vote.ts';
+import { checkVote, computeVoteBinding, type Vote, type VoteRefusal } from '../../protocol/vote.ts';
 import { computeTally } from '../../protocol/vote-tally.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from '../../repository/types.ts';
 import { MAX_ERROR_BYTES, utf8Length } from '../../sandbox/outcome.ts';
@@ -45,6 +45,7 @@ export function decideVote(input: VoteInput): VoteDecision {
     votedNodeIds: request.votes.map((v) => v.nodeId),
     isFinal: request.status !== VOTING_STATUS,
     signPublicKey: input.signPublicKey,
+    binding: computeVoteBinding(request, request.assignment),
   }, vote);
   const stored = request.votes.find((v) => v.nodeId === vote.nodeId);
   if (refusal === 'duplicate' && stored?.signature === vote.signature) {

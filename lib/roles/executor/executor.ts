@@ -8,7 +8,7 @@ import { createSigner, type NodeKeys } from '../../crypto/keys.ts';
 import { computeRequestSeed } from '../../protocol/rounds.ts';
 import { VOTING_STATUS } from '../../protocol/request-lifecycle.ts';
 import { createTicket } from '../../protocol/tickets.ts';
-import { createVote } from '../../protocol/vote.ts';
+import { computeVoteBinding, createVote } from '../../protocol/vote.ts';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Logger } from '../../logger.ts';
 import type { Repository } from '../../repository/index.ts';
@@ -115,7 +115,8 @@ function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, 
     });
     metrics.executions.inc({ outcome: outcome.ok ? 'ok' : 'error' });
     const value = outcome.ok ? outcome.value : errorResult(outcome.error);
-    const vote = createVote(sign, { requestId, nodeId, round: assignment.round, ok: outcome.ok, value });
+    // The vote signs the code and input that ran, not only the result (protocol v2).
+    const vote = createVote(sign, { requestId, nodeId, round: assignment.round, ok: outcome.ok, value }, computeVoteBinding(request, assignment));
     await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: outcome.logs });
     log.info({ requestId, round: assignment.round, ok: outcome.ok, durationMs: Math.round(outcome.durationMs) }, 'vote sent');
     return outcome.ok ? 'voted ok' : 'voted error';
