@@ -1,16 +1,31 @@
-// The hash-chained ledger (ARCHITECTURE.md, "Publishing"): entry hashes, the votes digest, chain checks.
+// The hash-chained ledger (protocol v2, docs/protocol.md): entry hashes, the votes digest, chain checks.
 import { fromHex, toHex, utf8 } from '../crypto/bytes.ts';
 import { canonicalJson } from '../crypto/canonical-json.ts';
 import { sha256 } from '../crypto/hash.ts';
+import type { Aggregation } from './vote-tally.ts';
 
 export const GENESIS_PREV_HASH = '0'.repeat(64);
 
+/**
+ * A ledger entry v2: what ran (code id, input hash, accepted-at time), under which committee rule
+ * and round, the agreed verdict, and the digest of the votes that counted; `hash` chains it.
+ */
 export interface LedgerFields {
   readonly seq: number;
   readonly requestId: string;
   readonly projectId: string;
-  readonly resultHash: string;
+  readonly codeCid: string;
+  /** `H(JCS(input))`, hex. */
+  readonly inputHash: string;
+  /** `YYYY-MM-DDTHH:mm:ss.sssZ`, the request's accepted-at time. */
+  readonly createdAt: string;
+  /** The assignment round. */
+  readonly round: number;
+  readonly k: number;
+  readonly q: number;
+  readonly aggregation: Aggregation;
   readonly ok: boolean;
+  readonly resultHash: string;
   readonly votesDigest: string;
   readonly prevHash: string;
 }

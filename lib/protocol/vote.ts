@@ -49,8 +49,13 @@ export function computeVoteBinding(
     q: assignment.quorum,
     aggregation: assignment.aggregation,
     codeHash,
-    inputHash: sha256(utf8(canonicalJson(request.input ?? null))),
+    inputHash: computeInputHash(request.input),
   };
+}
+
+/** `H(JCS(input))`, the input being JSON null when absent. */
+export function computeInputHash(input: unknown): Uint8Array {
+  return sha256(utf8(canonicalJson(input ?? null)));
 }
 
 /** A vote as it travels: hex fields, the value itself, and who signed it. */

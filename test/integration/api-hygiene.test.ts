@@ -112,7 +112,7 @@ describe('HTTP API hygiene', function () {
 
   async function appendEntries(count: number, tag: string): Promise<LedgerEntry[]> {
     return Promise.all(Array.from({ length: count }, (_, i) => ctx.repository.appendLedger({
-      requestId: `req_${tag}_${i}`, projectId: 'prj_ledger', resultHash: 'ab'.repeat(32), ok: true, votesDigest: 'cd'.repeat(32),
+      requestId: `req_${tag}_${i}`, projectId: 'prj_ledger', codeCid: 'bafkreiexample', inputHash: 'ef'.repeat(32), createdAt: '2026-01-01T00:00:00.000Z', round: 2, k: 3, q: 2, aggregation: 'exact' as const, resultHash: 'ab'.repeat(32), ok: true, votesDigest: 'cd'.repeat(32),
     })));
   }
 

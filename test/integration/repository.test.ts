@@ -23,7 +23,7 @@ const OUTCOME: Outcome = { ok: true, value: 42, resultHash: '11'.repeat(32), sup
 const VOTE = { nodeId: 'node_a', round: 2, ok: true, resultHash: '11'.repeat(32), value: 42, signature: '33'.repeat(64) };
 
 /** The fields of a ledger entry for request `id` (what the sender appends). */
-const ledgerFields = (id: string): AppendFields => ({ requestId: id, projectId: PROJECT.id, resultHash: 'ab'.repeat(32), ok: true, votesDigest: 'cd'.repeat(32) });
+const ledgerFields = (id: string): AppendFields => ({ requestId: id, projectId: PROJECT.id, codeCid: 'bafkreiexample', inputHash: 'ef'.repeat(32), createdAt: '2026-01-01T00:00:00.000Z', round: 2, k: 3, q: 2, aggregation: 'exact' as const, resultHash: 'ab'.repeat(32), ok: true, votesDigest: 'cd'.repeat(32) });
 
 describe('repository', function () {
   this.timeout(30_000);

@@ -1,5 +1,7 @@
 // The sender's pure decisions: a publish job, and the chain publication state machine.
 import { expect } from 'chai';
+import { toHex, utf8 } from '../../lib/crypto/bytes.ts';
+import { sha256 } from '../../lib/crypto/hash.ts';
 import { computeVotesDigest } from '../../lib/protocol/ledger.ts';
 import type { ChainPublication, RequestRecord } from '../../lib/repository/types.ts';
 import { decidePublication } from '../../lib/roles/sender/decide-publication.ts';
@@ -7,11 +9,17 @@ import { BROADCAST_RECHECK_MS, nextPublication, type PublicationEvent } from '..
 
 const OUTCOME = { ok: true, value: 1, resultHash: 'ab'.repeat(32), supporters: ['n1'], agreedAt: '2026-01-01T00:00:00.000Z' };
 function request(overrides: Partial<RequestRecord> = {}): RequestRecord {
-  return { id: 'req_1', projectId: 'prj_a', version: 1, codeCid: 'bafk', source: 'api', input: null, createdAt: '2026-01-01T00:00:00.000Z', status: 'agreed', outcome: OUTCOME, votes: [], ...overrides };
+  return {
+    id: 'req_1', projectId: 'prj_a', version: 1, codeCid: 'bafk', source: 'api', input: null, createdAt: '2026-01-01T00:00:00.000Z', status: 'agreed',
+    assignment: { round: 4, roundSeed: 'ab', committee: ['n1', 'n2'], quorum: 2, aggregation: 'exact', assignedAt: '2026-01-01T00:00:00.000Z' }, outcome: OUTCOME, votes: [], ...overrides,
+  };
 }
 
 describe('decidePublication', () => {
-  const entry = { requestId: 'req_1', projectId: 'prj_a', resultHash: OUTCOME.resultHash, ok: true, votesDigest: computeVotesDigest([]) };
+  const entry = {
+    requestId: 'req_1', projectId: 'prj_a', codeCid: 'bafk', inputHash: toHex(sha256(utf8('null'))), createdAt: '2026-01-01T00:00:00.000Z',
+    round: 4, k: 2, q: 2, aggregation: 'exact', ok: true, resultHash: OUTCOME.resultHash, votesDigest: computeVotesDigest([]),
+  };
   const cases: Array<[string, RequestRecord, unknown]> = [
     ['publishes an agreed request', request(), { kind: 'publish', isChain: false, entry }],
     ['publishes an agreed chain request and hands it to the outbox', request({ source: 'chain' }), { kind: 'publish', isChain: true, entry }],
@@ -19,6 +27,7 @@ describe('decidePublication', () => {
     ['skips a published API request', request({ status: 'published' }), { kind: 'skip', status: 'published' }],
     ['skips a failed request', request({ status: 'failed', outcome: undefined }), { kind: 'skip', status: 'failed' }],
     ['skips an agreed request without an outcome', request({ outcome: undefined }), { kind: 'skip', status: 'agreed' }],
+    ['skips an agreed request without an assignment', request({ assignment: undefined }), { kind: 'skip', status: 'agreed' }],
   ];
   for (const [name, given, expected] of cases) it(name, () => expect(decidePublication(given)).to.deep.equal(expected));
 });

@@ -1,5 +1,7 @@
 // The sender's decision for one `publish` job, pure: append to the ledger, finish a chain hand-off, or nothing.
+import { toHex } from '../../crypto/bytes.ts';
 import { computeVotesDigest, type LedgerFields } from '../../protocol/ledger.ts';
+import { computeInputHash } from '../../protocol/vote.ts';
 import type { RequestRecord } from '../../repository/types.ts';
 
 export type PublicationDecision =
@@ -11,15 +13,24 @@ export type PublicationDecision =
 
 export function decidePublication(request: RequestRecord): PublicationDecision {
   if (request.status === 'published' && request.source === 'chain') return { kind: 'requeue_outbox' };
-  if (request.status !== 'agreed' || !request.outcome) return { kind: 'skip', status: request.status };
+  if (request.status !== 'agreed' || !request.outcome || !request.assignment) return { kind: 'skip', status: request.status };
+  const { assignment, outcome } = request;
   return {
     kind: 'publish',
     isChain: request.source === 'chain',
+    // Ledger entry v2: what ran, under which rule, and the digest of the votes that counted.
     entry: {
       requestId: request.id,
       projectId: request.projectId,
-      resultHash: request.outcome.resultHash,
-      ok: request.outcome.ok,
+      codeCid: request.codeCid,
+      inputHash: toHex(computeInputHash(request.input)),
+      createdAt: request.createdAt,
+      round: assignment.round,
+      k: assignment.committee.length,
+      q: assignment.quorum,
+      aggregation: assignment.aggregation,
+      ok: outcome.ok,
+      resultHash: outcome.resultHash,
       votesDigest: computeVotesDigest(request.votes),
     },
   };
