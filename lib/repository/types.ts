@@ -112,10 +112,16 @@ export interface NodeRecord {
   readonly lastTicketRound?: number;
 }
 
+/** A round record v2: its seed and proof, and what it committed to when it started (hex where bytes). */
 export interface RoundRecord {
   readonly round: number;
   readonly seed: string;
   readonly proof: string;
+  /** The frozen ticket set of the previous round, as its root. */
+  readonly ticketsRoot: string;
+  /** The ledger's length and head hash when the round started. */
+  readonly ledgerLength: number;
+  readonly ledgerHead: string;
   readonly startedAt: string;
   readonly frozen: boolean;
 }

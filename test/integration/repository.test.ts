@@ -120,7 +120,7 @@ describe('repository', function () {
   });
 
   describe('rounds', () => {
-    const round = (n: number) => ({ round: n, seed: String(n).padStart(64, '0'), proof: 'ff'.repeat(80), startedAt: new Date(T0 + n).toISOString() });
+    const round = (n: number) => ({ round: n, seed: String(n).padStart(64, '0'), proof: 'ff'.repeat(80), startedAt: new Date(T0 + n).toISOString(), ticketsRoot: 'aa'.repeat(32), ledgerLength: 0, ledgerHead: '0'.repeat(64) });
     const ticket = (nodeId: string) => ({ nodeId, beta: 'be'.repeat(64), proof: 'ef'.repeat(80) });
 
     it('starts each round once and refuses a ticket after its round froze', async () => {

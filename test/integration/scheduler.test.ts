@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { fromHex, toHex } from '../../lib/crypto/bytes.ts';
 import { publicKey } from '../../lib/crypto/ecvrf.ts';
-import { verifyRoundChain } from '../../lib/protocol/rounds.ts';
+import { computeTicketsRoot, verifyRoundChain } from '../../lib/protocol/rounds.ts';
 import { createTicket, verifyTicket } from '../../lib/protocol/tickets.ts';
 import { startRole, type ProcessContext } from '../../lib/process.ts';
 import type { Project } from '../../lib/repository/types.ts';
@@ -14,7 +14,7 @@ import { startExecutor } from '../../lib/roles/executor/executor.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes } from '../support/builders.ts';
-import { COUNTER_KEY, TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { COUNTER_KEY, TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor, roundProofOf } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 describe('scheduler', function () {
@@ -71,10 +71,16 @@ describe('scheduler', function () {
     const rounds = [];
     for (let r = 1; r <= latest; r++) {
       const round = (await ctx.repository.getRound(r))!;
-      rounds.push({ round: r, seed: fromHex(round.seed), proof: fromHex(round.proof) });
+      rounds.push(roundProofOf(round));
       expect(round.frozen).to.equal(r < latest);
+      // Each round committed to the frozen ticket set of the one before (v2), and to the ledger head.
+      expect(round.ticketsRoot).to.equal(toHex(computeTicketsRoot(r > 1 ? await ctx.repository.listTickets(r - 1) : [])));
+      expect({ length: round.ledgerLength, head: round.ledgerHead }).to.deep.equal({ length: 0, head: '0'.repeat(64) });
     }
     expect(verifyRoundChain(publicKey(COUNTER_KEY), rounds)).to.deep.equal({ ok: true });
+    // A ticket set changed afterwards no longer matches what the next round committed to.
+    const tampered = { ...rounds[3], ticketsRoot: computeTicketsRoot([]) };
+    expect(verifyRoundChain(publicKey(COUNTER_KEY), [...rounds.slice(0, 3), tampered])).to.deep.equal({ ok: false, round: 4, reason: 'bad_proof' });
     const tickets = await ctx.repository.listTickets(3);
     expect(tickets.map((t) => t.nodeId)).to.deep.equal(nodes.map((n) => n.nodeId).sort());
     for (const ticket of tickets) {
@@ -89,10 +95,7 @@ describe('scheduler', function () {
     await waitFor(async () => ((await ctx.repository.getLatestRoundNumber()) >= 6 ? true : undefined), 10_000, 'round 6');
     const latest = await ctx.repository.getLatestRoundNumber();
     const rounds = [];
-    for (let r = 1; r <= latest; r++) {
-      const round = (await ctx.repository.getRound(r))!;
-      rounds.push({ round: r, seed: fromHex(round.seed), proof: fromHex(round.proof) });
-    }
+    for (let r = 1; r <= latest; r++) rounds.push(roundProofOf((await ctx.repository.getRound(r))!));
     expect(verifyRoundChain(publicKey(COUNTER_KEY), rounds)).to.deep.equal({ ok: true });
   });
 

@@ -1,11 +1,12 @@
 // Builders for integration tests: a config with test values, a process context on a private
 // prefix, registered test nodes with frozen tickets, and polling for a condition.
-import { toHex, utf8 } from '../../lib/crypto/bytes.ts';
+import { fromHex, toHex, utf8 } from '../../lib/crypto/bytes.ts';
 import { sha256 } from '../../lib/crypto/hash.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { openProcess, startRole, type ProcessContext } from '../../lib/process.ts';
-import { GENESIS_SEED, createRound } from '../../lib/protocol/rounds.ts';
+import { GENESIS_SEED, computeTicketsRoot, createRound, type RoundProof } from '../../lib/protocol/rounds.ts';
+import type { RoundRecord } from '../../lib/repository/types.ts';
 import { createTicket } from '../../lib/protocol/tickets.ts';
 import type { QueueKind } from '../../lib/queues.ts';
 import type { RoleHandle } from '../../lib/runtime/common.ts';
@@ -51,15 +52,32 @@ export async function seedFrozenRound(ctx: ProcessContext, nodes: readonly TestN
   for (const node of nodes) {
     await ctx.repository.putNode(createNodeRecord(node.keys, node.nodeId, Date.now()));
   }
-  const round1 = createRound(COUNTER_KEY, 1, GENESIS_SEED);
-  await ctx.repository.startRound({ round: 1, seed: toHex(round1.seed), proof: toHex(round1.proof), startedAt: new Date().toISOString() });
+  const round1 = await startTestRound(ctx, 1, GENESIS_SEED, []);
   for (const node of nodes) {
     const ticket = createTicket(node.nodeId, node.keys.vrfSecretKey, 1, round1.seed);
     await ctx.repository.putTicket(1, { nodeId: node.nodeId, beta: toHex(ticket.beta), proof: toHex(ticket.proof) });
   }
-  const round2 = createRound(COUNTER_KEY, 2, round1.seed);
-  await ctx.repository.startRound({ round: 2, seed: toHex(round2.seed), proof: toHex(round2.proof), startedAt: new Date().toISOString() });
+  const round2 = await startTestRound(ctx, 2, round1.seed, (await ctx.repository.freezeRound(1)) ?? []);
   return toHex(round2.seed);
+}
+
+/** Starts round `round` as the scheduler does (v2: committed to the previous tickets and the ledger head), with the test counter key. */
+async function startTestRound(ctx: ProcessContext, round: number, previousSeed: Uint8Array, previousTickets: readonly { nodeId: string; beta: string }[]) {
+  const ledger = await ctx.repository.getLedgerHead();
+  const proof = createRound(COUNTER_KEY, round, previousSeed, { ticketsRoot: computeTicketsRoot(previousTickets), ledgerLength: ledger.length, ledgerHead: fromHex(ledger.head, 32) });
+  await ctx.repository.startRound({
+    round, seed: toHex(proof.seed), proof: toHex(proof.proof), startedAt: new Date().toISOString(),
+    ticketsRoot: toHex(proof.ticketsRoot), ledgerLength: ledger.length, ledgerHead: ledger.head,
+  });
+  return proof;
+}
+
+/** A stored round record as the protocol verifies it. */
+export function roundProofOf(record: RoundRecord): RoundProof {
+  return {
+    round: record.round, seed: fromHex(record.seed, 32), proof: fromHex(record.proof, 80),
+    ticketsRoot: fromHex(record.ticketsRoot, 32), ledgerLength: record.ledgerLength, ledgerHead: fromHex(record.ledgerHead, 32),
+  };
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */

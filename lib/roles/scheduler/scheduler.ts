@@ -2,7 +2,7 @@
 // ticket, stores verified tickets, fires project cron schedules and repairs stranded requests.
 import { randomUUID } from 'node:crypto';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
-import { GENESIS_SEED, createRound } from '../../protocol/rounds.ts';
+import { GENESIS_SEED, computeTicketsRoot, createRound } from '../../protocol/rounds.ts';
 import { verifyTicket } from '../../protocol/tickets.ts';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import { errorForLog } from '../../logger.ts';
@@ -115,8 +115,15 @@ function startRoundClock(deps: SchedulerDeps, lease: Lease): { stop(): Promise<v
     if (!(await lease.renew())) return;
     const latest = await repository.getLatestRoundNumber();
     const previous = latest > 0 ? await repository.getRound(latest) : null;
-    const round = createRound(counterKey, latest + 1, previous ? fromHex(previous.seed, 32) : GENESIS_SEED);
-    const started = await repository.startRound({ round: round.round, seed: toHex(round.seed), proof: toHex(round.proof), startedAt: new Date(clock.now()).toISOString() });
+    // Round r commits to the frozen ticket set of r-1 and to the ledger as it stands (protocol v2).
+    const frozen = latest > 0 ? ((await repository.freezeRound(latest)) ?? []) : [];
+    const ledger = await repository.getLedgerHead();
+    const anchor = { ticketsRoot: computeTicketsRoot(frozen), ledgerLength: ledger.length, ledgerHead: fromHex(ledger.head, 32) };
+    const round = createRound(counterKey, latest + 1, previous ? fromHex(previous.seed, 32) : GENESIS_SEED, anchor);
+    const started = await repository.startRound({
+      round: round.round, seed: toHex(round.seed), proof: toHex(round.proof), startedAt: new Date(clock.now()).toISOString(),
+      ticketsRoot: toHex(anchor.ticketsRoot), ledgerLength: ledger.length, ledgerHead: ledger.head,
+    });
     if (!started) return;
     const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
     // A ticket that waited behind runs would arrive after its round froze and drop the node from the

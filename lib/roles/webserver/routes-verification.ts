@@ -49,7 +49,10 @@ export function addVerificationRoutes(router: Router, deps: WebDeps): void {
     const round = n > 0 ? await repository.getRound(n) : null;
     if (!round) throw new GatewayError('not_found', `round ${n} not found`);
     const tickets = await repository.listTickets(n);
-    return { round: round.round, seed: round.seed, proof: round.proof, counterPublicKey, startedAt: round.startedAt, frozen: round.frozen, tickets };
+    return {
+      round: round.round, seed: round.seed, proof: round.proof, ticketsRoot: round.ticketsRoot, ledgerLength: round.ledgerLength, ledgerHead: round.ledgerHead,
+      counterPublicKey, startedAt: round.startedAt, frozen: round.frozen, tickets,
+    };
   }
 
   router.get('/v1/rounds/latest', async (ctx) => {
