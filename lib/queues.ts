@@ -32,7 +32,7 @@ export interface JobResults {
   ticketRequests: 'ticket sent' | 'no_round';
   votes: 'pending' | 'agreed' | 'no_quorum' | 'timed out' | 'not_found' | `refused: ${string}` | AlreadyStatus;
   tickets: 'stored' | `refused: ${string}`;
-  publish: 'published' | AlreadyStatus;
+  publish: 'published' | 'unverified' | AlreadyStatus;
 }
 
 /** Per queue: whether each executor node has its own (`exec.<nodeId>…`). */

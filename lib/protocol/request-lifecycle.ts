@@ -12,7 +12,7 @@ export const TRANSITIONS = {
   assigned: ['queued'],
   agreed: ['assigned'],
   published: ['agreed'],
-  failed: ['queued', 'assigned'],
+  failed: ['queued', 'assigned', 'agreed'],
 } as const satisfies Partial<Record<RequestStatus, readonly RequestStatus[]>>;
 
 /** A status some transition enters. */

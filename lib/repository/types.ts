@@ -7,7 +7,7 @@ import type { Aggregation } from '../protocol/vote-tally.ts';
 // The lifecycle owns the statuses; re-exported for the code that reads them with the records.
 export { FINAL_STATUSES, REQUEST_STATUSES, type RequestStatus } from '../protocol/request-lifecycle.ts';
 
-export const FAILURE_CODES = ['no_nodes', 'no_quorum', 'timeout', 'invalid_code', 'rejected'] as const;
+export const FAILURE_CODES = ['no_nodes', 'no_quorum', 'timeout', 'invalid_code', 'rejected', 'unverified'] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
 
 export type RequestSource = 'api' | 'schedule' | 'chain';

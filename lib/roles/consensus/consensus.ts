@@ -1,6 +1,5 @@
 // Consensus: checks each vote (signature, membership recomputed from the frozen tickets, once
 // per node), records it, tallies, and finalizes: agreed → publish job, or failed (no_quorum/timeout).
-import { allowedFrom } from '../../protocol/request-lifecycle.ts';
 import type { Vote } from '../../protocol/vote.ts';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
@@ -8,7 +7,7 @@ import type { RequestRecord, StoredVote } from '../../repository/types.ts';
 import { capLogs } from '../../sandbox/outcome.ts';
 import { decideFinality, decideVote, type RefusalReason } from './decide-vote.ts';
 import { createCommitteeCache, recomputeCommittee } from '../committee-cache.ts';
-import { createSignKeyCache } from './sign-keys.ts';
+import { createSignKeyCache } from '../sign-keys.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ConsensusDeps extends RoleBase {
@@ -60,7 +59,8 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
 
   async function handleDeadline({ requestId }: Extract<JobPayloads['votes'], { kind: 'deadline' }>): Promise<JobResults['votes']> {
     const message = `no agreed result within ${config.requestDeadlineMs} ms`;
-    const { applied, statusBefore } = await repository.failRequest(requestId, allowedFrom('failed'), { code: 'timeout', message }, clock.now());
+    // An agreed request is past its deadline's reach: it waits for its publication, not for votes.
+    const { applied, statusBefore } = await repository.failRequest(requestId, ['queued', 'assigned'], { code: 'timeout', message }, clock.now());
     if (applied) {
       metrics.failures.inc({ code: 'timeout' });
       logger.info({ requestId }, 'request failed: timeout');

@@ -8,13 +8,15 @@ import { startChainPublisher } from './chain-publisher.ts';
 import { requireSettings } from '../../config.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { decidePublication } from './decide-publication.ts';
+import { createPublicationCheck } from './publication-check.ts';
 
 export interface SenderDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease' | 'failRequest' | 'getNode' | 'getRound' | 'listTickets'>;
 }
 
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
   const { repository, clock, logger, config, metrics } = deps;
+  const check = createPublicationCheck(repository);
 
   async function publish({ requestId }: JobPayloads['publish']): Promise<JobResults['publish']> {
     const request = await repository.getRequest(requestId);
@@ -27,6 +29,16 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
         await repository.putChainOutbox(requestId, clock.now());
         return 'already published';
       case 'publish': {
+        // Nothing is published on the word of the store: the outcome must follow from the signed votes.
+        const reason = await check(request);
+        if (reason) {
+          const { applied } = await repository.failRequest(requestId, ['agreed'], { code: 'unverified', message: `the stored outcome does not verify: ${reason}` }, clock.now());
+          if (applied) {
+            metrics.failures.inc({ code: 'unverified' });
+            logger.error({ requestId, reasonBytes: Buffer.byteLength(reason) }, 'request failed: its stored outcome does not verify');
+          }
+          return 'unverified';
+        }
         // appendLedger returns the existing entry on a redelivery, so the ledger never holds a request twice.
         const entry = await repository.appendLedger(decision.entry);
         const { applied } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
