@@ -1,10 +1,16 @@
-// npm run bench:crypto — ops/s and median per op for VRF prove/verify, ticket verification and
-// committee selection from 1,000 frozen tickets.
+// npm run bench:crypto — ops/s and median per op for VRF prove/verify, ticket verification,
+// committee selection from 1,000 frozen tickets, and the sender's publication check of a request.
 import { concatBytes, utf8 } from '../lib/crypto/bytes.ts';
 import { prove, verify } from '../lib/crypto/ecvrf.ts';
 import { sha256 } from '../lib/crypto/hash.ts';
 import { computeScore, createCommitteeSelector } from '../lib/protocol/committee.ts';
 import { createTicket, verifyTicket } from '../lib/protocol/tickets.ts';
+import { toHex } from '../lib/crypto/bytes.ts';
+import { computeResultHash } from '../lib/crypto/canonical-json.ts';
+import { computeContentId } from '../lib/crypto/content-id.ts';
+import { createSigner } from '../lib/crypto/keys.ts';
+import { computeVoteBinding, createVote } from '../lib/protocol/vote.ts';
+import { verifyOutcome } from '../lib/protocol/verify-outcome.ts';
 import { buildNodes } from '../test/support/builders.ts';
 
 interface Result { name: string; medianUs: number; opsPerSec: number }
@@ -38,10 +44,20 @@ const tickets = Array.from({ length: 1000 }, (_, i) => ({
 }));
 const selector = createCommitteeSelector(tickets);
 
+// The publication check of one request: a committee of 3, three signed votes, the tally.
+const voters = buildNodes(3);
+const checked = { id: 'req_bench', createdAt: '2026-01-01T00:00:00.000Z', codeCid: computeContentId(utf8('export default () => 1')), input: { n: 1 } };
+const assignment = { round: 5, committee: voters.map((n) => n.nodeId), quorum: 2, aggregation: 'exact' as const };
+const binding = computeVoteBinding(checked, assignment);
+const votes = voters.map((n) => createVote(createSigner(n.keys.signSecretKey), { requestId: 'req_bench', nodeId: n.nodeId, round: 5, ok: true, value: { price: 42 } }, binding));
+const storedRequest = { ...checked, assignment, votes, outcome: { ok: true, value: { price: 42 }, resultHash: toHex(computeResultHash({ price: 42 })) } };
+const signKeys = new Map(voters.map((n) => [n.nodeId, n.keys.signPublicKey]));
+
 const results = [
   measure('VRF prove (ELL2)', 15, 20, () => prove(key, alpha)),
   measure('VRF verify (ELL2)', 15, 20, () => verify(vrfPublicKey, proof, alpha)),
   measure('ticket verification', 15, 20, () => verifyTicket(vrfPublicKey, 7, seed, ticket)),
+  measure('publication check of a request (committee of 3, 3 votes)', 31, 20, () => verifyOutcome(storedRequest, assignment.committee, signKeys)),
   measure('committee k=3 from 1,000 tickets', 31, 50, (i) => selector.select(`req_${i.toString(36)}xxxxxxxxxxxxxxxx`, 3)),
   measure('committee k=3 from 1,000 tickets, naive (node:crypto sort)', 11, 5, (i) =>
     tickets.map((t) => ({ id: t.nodeId, s: Buffer.from(computeScore(t.beta, `req_${i}`)) })).sort((a, b) => Buffer.compare(a.s, b.s)).slice(0, 3)),
