@@ -1,8 +1,7 @@
 // The publication check (protocol v2): before a result is appended or sent to a chain, its stored
 // outcome is re-derived from the signed votes alone. Nothing is published on the word of the store.
-import { toHex } from '../crypto/bytes.ts';
-import { computeResultHash } from '../crypto/canonical-json.ts';
-import { checkVote, computeVoteBinding, type Vote } from './vote.ts';
+import { fromHex } from '../crypto/bytes.ts';
+import { checkVote, computeVoteBinding, valueMatchesHash, type Vote } from './vote.ts';
 import { computeTally, type Aggregation } from './vote-tally.ts';
 
 /** What the check reads: the request as stored, with its assignment, votes and outcome. */
@@ -42,14 +41,7 @@ export function verifyOutcome(request: StoredOutcome, committee: readonly string
   const tally = computeTally({ committeeSize: committee.length, quorum: assignment.quorum, aggregation: assignment.aggregation }, request.votes);
   if (tally.status !== 'agreed') return `the votes do not reach the quorum of ${assignment.quorum}`;
   if (tally.ok !== outcome.ok || tally.resultHash !== outcome.resultHash) return 'the stored result is not the one the votes agree on';
-  if (!hashMatches(outcome.value, outcome.resultHash)) return 'the stored value does not match its result hash';
+  // The tally's hash is the stored one (checked above), and 64 hex characters: it decodes.
+  if (!valueMatchesHash(outcome.value, fromHex(tally.resultHash, 32))) return 'the stored value does not match its result hash';
   return null;
-}
-
-function hashMatches(value: unknown, resultHash: string): boolean {
-  try {
-    return toHex(computeResultHash(value)) === resultHash;
-  } catch {
-    return false;
-  }
 }

@@ -130,14 +130,15 @@ export function checkVote(context: VoteContext, vote: Vote): VoteRefusal | null 
   }
   const message = encodeVoteMessage({ ...context.binding, requestId: vote.requestId, round: vote.round, ok: vote.ok === true, resultHash });
   if (typeof vote.ok !== 'boolean' || !verifySignature(context.signPublicKey, message, signature)) return 'bad_signature';
-  if (!hashMatches(vote.value, resultHash)) return 'hash_mismatch';
+  if (!valueMatchesHash(vote.value, resultHash)) return 'hash_mismatch';
   const voted = context.votedNodeIds;
   if (Array.isArray(voted) ? voted.includes(vote.nodeId) : (voted as ReadonlySet<string>).has(vote.nodeId)) return 'duplicate';
   if (context.isFinal) return 'already_final';
   return null;
 }
 
-function hashMatches(value: unknown, resultHash: Uint8Array): boolean {
+/** True when `value` is a JSON value whose `H(JCS(value))` is `resultHash`. */
+export function valueMatchesHash(value: unknown, resultHash: Uint8Array): boolean {
   try {
     return bytesEqual(computeResultHash(value), resultHash);
   } catch {

@@ -35,16 +35,25 @@ export function createCommitteeCache(repository: Pick<Repository, 'getRound' | '
   };
 }
 
+type AssignedRequest = { id: string; assignment?: { round: number; committee: readonly string[] } };
+
 /**
  * The committee of an assigned request, drawn again from the frozen tickets of the round before its
- * assignment: the stored list is not trusted. `onMismatch` hears when the two differ. Throws
- * UnrecoverableError when that round has no frozen tickets (the assignment cannot be right).
+ * assignment (the stored list is not trusted); null when that round has no frozen tickets.
  */
-export async function recomputeCommittee(committees: CommitteeCache, request: { id: string; assignment?: { round: number; committee: readonly string[] } }, onMismatch: () => void): Promise<readonly string[]> {
+export async function drawCommittee(committees: CommitteeCache, request: AssignedRequest): Promise<readonly string[] | null> {
   const assignment = request.assignment!;
   const selector = await committees.get(assignment.round - 1);
-  if (!selector) throw new UnrecoverableError(`round ${assignment.round - 1} has no frozen tickets`);
-  const recomputed = selector.select(request.id, assignment.committee.length);
-  if (recomputed.join() !== assignment.committee.join()) onMismatch();
+  return selector ? selector.select(request.id, assignment.committee.length) : null;
+}
+
+/**
+ * drawCommittee for a request that must have one: `onMismatch` hears when the stored list differs.
+ * Throws UnrecoverableError when the round has no frozen tickets (the assignment cannot be right).
+ */
+export async function recomputeCommittee(committees: CommitteeCache, request: AssignedRequest, onMismatch: () => void): Promise<readonly string[]> {
+  const recomputed = await drawCommittee(committees, request);
+  if (!recomputed) throw new UnrecoverableError(`round ${request.assignment!.round - 1} has no frozen tickets`);
+  if (recomputed.join() !== request.assignment!.committee.join()) onMismatch();
   return recomputed;
 }

@@ -3,7 +3,7 @@
 import { verifyOutcome } from '../../protocol/verify-outcome.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { RequestRecord } from '../../repository/types.ts';
-import { createCommitteeCache } from '../committee-cache.ts';
+import { createCommitteeCache, drawCommittee } from '../committee-cache.ts';
 import { createSignKeyCache } from '../sign-keys.ts';
 
 /** Null when the request's stored outcome follows from its signed votes; else the reason it does not. */
@@ -11,11 +11,9 @@ export function createPublicationCheck(repository: Pick<Repository, 'getNode' | 
   const committees = createCommitteeCache(repository);
   const signKeyOf = createSignKeyCache(repository);
   return async (request) => {
-    const assignment = request.assignment;
-    if (!assignment) return 'no assignment';
-    const selector = await committees.get(assignment.round - 1);
-    if (!selector) return `round ${assignment.round - 1} has no frozen tickets`;
-    const committee = selector.select(request.id, assignment.committee.length);
+    if (!request.assignment) return 'no assignment';
+    const committee = await drawCommittee(committees, request);
+    if (!committee) return `round ${request.assignment.round - 1} has no frozen tickets`;
     const keys = new Map<string, Uint8Array>();
     for (const vote of request.votes) {
       const key = await signKeyOf(vote.nodeId);
