@@ -1,0 +1,39 @@
+// The `gateway` command: one program, one module per command under cli/commands/.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { CliError, EXIT } from './exit-codes.ts';
+import { COMMANDS } from './commands/index.ts';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('gateway')
+    .description('Work with a Gateway: verify receipts offline, onboard nodes, prepare Redis users.')
+    .version(version)
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here too, with code 0.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`gateway: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`gateway: ${(error as Error)?.message ?? String(error)}\n`);
+    return EXIT.failed;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}
