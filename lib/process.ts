@@ -8,7 +8,7 @@ import { GatewayError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics, type QueueSnapshot } from './metrics.ts';
 import { loadOrCreateNodeSeed } from './node-key-file.ts';
-import { createQueueSet, type QueueKind, type QueueSet } from './queues.ts';
+import { createQueueSet, PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, type QueueKind, type QueueSet } from './queues.ts';
 import { closeRedis, createRedis } from './redis.ts';
 import { createRepository, type Repository } from './repository/index.ts';
 import { systemClock, type RoleHandle } from './runtime/common.ts';
@@ -197,8 +197,8 @@ async function startSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<
 async function snapshotQueues(queues: QueueSet, repository: Repository): Promise<QueueSnapshot[]> {
   const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
   const targets: [QueueKind, string | undefined][] = [
-    ...(['incoming', 'votes', 'tickets', 'publish'] as const).map((kind): [QueueKind, undefined] => [kind, undefined]),
-    ...nodes.flatMap((n): [QueueKind, string][] => [['exec', n.id], ['ticketRequests', n.id]]),
+    ...SHARED_QUEUE_KINDS.map((kind): [QueueKind, undefined] => [kind, undefined]),
+    ...nodes.flatMap((n) => PER_NODE_QUEUE_KINDS.map((kind): [QueueKind, string] => [kind, n.id])),
   ];
   const now = Date.now();
   return Promise.all(targets.map(async ([kind, nodeId]) => {

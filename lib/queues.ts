@@ -12,9 +12,9 @@ export interface JobPayloads {
   exec: { kind: 'run'; requestId: string };
   /** scheduler → one executor node: prove the ticket of a round. A queue of its own, with a worker of its own, so tickets never wait behind runs. */
   ticketRequests: { kind: 'ticket'; round: number };
-  /** executor → consensus (votes); receiver → consensus (delayed deadline). */
+  /** One executor node → consensus, in that node's own queue (`votes.<nodeId>`): only that node's votes. */
   votes: { kind: 'vote'; vote: Vote; logs?: string[] } | { kind: 'deadline'; requestId: string };
-  /** executor → scheduler. */
+  /** One executor node → scheduler, in that node's own queue (`tickets.<nodeId>`): only that node's tickets. */
   tickets: { kind: 'ticket'; nodeId: string; round: number; beta: string; proof: string };
   /** consensus → sender. */
   publish: { kind: 'publish'; requestId: string };
@@ -35,26 +35,44 @@ export interface JobResults {
   publish: 'published' | 'unverified' | AlreadyStatus;
 }
 
-/** Per queue: whether each executor node has its own (`exec.<nodeId>…`). */
+/**
+ * Per queue: whether each executor node has its own. A node writes only its own queues (its Redis
+ * user is limited to them), so no node can squat, delete or forge another node's jobs; consensus
+ * and the scheduler consume every node's `votes.<nodeId>` and `tickets.<nodeId>`.
+ */
 export const QUEUE_CONTRACT = {
   incoming: { isPerNode: false },
   exec: { isPerNode: true },
   ticketRequests: { isPerNode: true },
-  votes: { isPerNode: false },
-  tickets: { isPerNode: false },
+  votes: { isPerNode: true },
+  tickets: { isPerNode: true },
   publish: { isPerNode: false },
 } as const satisfies Record<QueueKind, { isPerNode: boolean }>;
+
+/** The queue kinds that exist once per executor node. */
+export type PerNodeQueueKind = { [K in QueueKind]: (typeof QUEUE_CONTRACT)[K]['isPerNode'] extends true ? K : never }[QueueKind];
 
 /** The handlers a role registers for a queue: one per payload kind, each returning that queue's result type. */
 export type JobHandlers<K extends QueueKind> = {
   readonly [P in JobPayloads[K]['kind']]: (payload: Extract<JobPayloads[K], { kind: P }>, job: Job<JobPayloads[K]>, token?: string) => Promise<JobResults[K]>;
 };
 
-/** BullMQ queue name of a kind; executor queues are per node (`exec.<nodeId>`, `exec.<nodeId>.tickets`). */
+/** The queues that exist once for the whole gateway, and those that exist once per node. */
+export const SHARED_QUEUE_KINDS = ['incoming', 'publish'] as const satisfies readonly QueueKind[];
+export const PER_NODE_QUEUE_KINDS = ['exec', 'ticketRequests', 'votes', 'tickets'] as const satisfies readonly PerNodeQueueKind[];
+
+const PER_NODE_NAME: Readonly<Record<PerNodeQueueKind, (nodeId: string) => string>> = {
+  exec: (id) => `exec.${id}`,
+  ticketRequests: (id) => `exec.${id}.tickets`,
+  votes: (id) => `votes.${id}`,
+  tickets: (id) => `tickets.${id}`,
+};
+
+/** BullMQ queue name of a kind; per-node queues are `exec.<id>`, `exec.<id>.tickets`, `votes.<id>`, `tickets.<id>`. */
 export function queueName(kind: QueueKind, nodeId?: string): string {
   if (!QUEUE_CONTRACT[kind].isPerNode) return kind;
-  if (!nodeId || nodeId.includes(':')) throw new RangeError('executor queues need a node id without ":"');
-  return kind === 'exec' ? `exec.${nodeId}` : `exec.${nodeId}.tickets`;
+  if (!nodeId || !/^[A-Za-z0-9_-]+$/.test(nodeId)) throw new RangeError(`the ${kind} queues are per node: they need a node id of letters, digits, "_" and "-"`);
+  return PER_NODE_NAME[kind as PerNodeQueueKind](nodeId);
 }
 
 /** Deterministic job ids, per queue and kind: a redelivered or re-added job never becomes a second job while the first exists. */

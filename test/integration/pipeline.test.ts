@@ -151,8 +151,9 @@ describe('pipeline hand-offs', function () {
     await start('receiver');
     const { assignment } = await assigned(id);
     await startNodes(nodes);
+    const waitingVotes = async () => (await Promise.all(assignment!.committee.map((member) => ctx.queues.get('votes', member).getJobs(['waiting'])))).flat();
     const votes = await waitFor(async () => {
-      const jobs = await ctx.queues.get('votes').getJobs(['waiting']);
+      const jobs = await waitingVotes();
       return jobs.filter((j) => j.data.kind === 'vote').length === 3 ? jobs : undefined;
     }, 10_000, 'three votes');
     for (const job of votes) {
@@ -168,19 +169,19 @@ describe('pipeline hand-offs', function () {
     // A redelivered run job re-runs the code, but its vote job id is taken: still one vote per member.
     const member = assignment!.committee[0];
     expect(await redeliver('exec', jobIds.run(id, member), member)).to.equal('voted ok');
-    expect((await ctx.queues.get('votes').getJobs(['waiting'])).filter((j) => j.data.kind === 'vote')).to.have.length(3);
+    expect((await waitingVotes()).filter((j) => j.data.kind === 'vote')).to.have.length(3);
     const outsider = nodes.find((n) => !assignment!.committee.includes(n.nodeId))!;
     await ctx.queues.add('exec', jobIds.run(id, outsider.nodeId), { kind: 'run', requestId: id }, { nodeId: outsider.nodeId });
     expect(await jobResult(ctx, 'exec', jobIds.run(id, outsider.nodeId), outsider.nodeId)).to.equal('not_member');
-    expect(await getJob('votes', jobIds.vote(id, outsider.nodeId))).to.equal(undefined);
+    expect(await getJob('votes', jobIds.vote(id, outsider.nodeId), outsider.nodeId)).to.equal(undefined);
   });
 
   it('consensus refuses outsiders and duplicates, agrees at quorum, refuses late votes', async () => {
     const { id, members, outsider } = await assignWithoutExecutors();
     await start('consensus');
     const submit = async (jobId: string, node: TestNode, value: unknown) => {
-      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: await signedVote(node, id, value) });
-      return jobResult(ctx, 'votes', jobId);
+      await ctx.queues.add('votes', jobId, { kind: 'vote', vote: await signedVote(node, id, value) }, { nodeId: node.nodeId });
+      return jobResult(ctx, 'votes', jobId, node.nodeId);
     };
     expect(await submit('t1', outsider, { sum: 5, round: 2 })).to.equal('refused: not_member');
     expect(await submit('t2', members[0], { sum: 5, round: 2 })).to.equal('pending');
@@ -211,7 +212,7 @@ describe('pipeline hand-offs', function () {
     const { id, members } = await assignWithoutExecutors();
     await start('consensus');
     for (const [i, node] of members.entries()) {
-      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote: await signedVote(node, id, i) });
+      await ctx.queues.add('votes', jobIds.vote(id, node.nodeId), { kind: 'vote', vote: await signedVote(node, id, i) }, { nodeId: node.nodeId });
     }
     const request = await final(id);
     expect(request.failure).to.deep.equal({ code: 'no_quorum', message: '3 of 3 votes and no value can reach the quorum of 2' });

@@ -2,18 +2,23 @@
 import { expect } from 'chai';
 import { startRole, type ProcessContext } from '../../lib/process.ts';
 import type { RoleHandle } from '../../lib/runtime/common.ts';
-import { openTestProcess, waitFor } from '../support/gateway.ts';
+import { buildNodes } from '../support/builders.ts';
+import { allowSharedFixtures } from '../support/root-hooks.ts';
+import { openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 describe('queue contract', function () {
   this.timeout(30_000);
+  allowSharedFixtures(this);
   let redis: TestRedis;
   let ctx: ProcessContext;
   let consensus: RoleHandle;
+  const nodes = buildNodes(2);
 
   before(async () => {
     redis = await startTestRedis();
     ctx = await openTestProcess(redis.url);
+    await seedFrozenRound(ctx, nodes);
     consensus = await startRole('consensus', ctx);
   });
   after(async () => {
@@ -23,19 +28,30 @@ describe('queue contract', function () {
   });
 
   it('fails a malformed vote job once, without retries, naming the field, and handles the next job', async () => {
-    const queue = ctx.queues.get('votes');
-    await queue.add('votes', { kind: 'vote', vote: { requestId: 'req_x', nodeId: 'node_x' } } as never, { jobId: 'malformed-vote' });
+    const queue = ctx.queues.get('votes', nodes[0].nodeId);
+    await queue.add('votes', { kind: 'vote', vote: { requestId: 'req_x', nodeId: nodes[0].nodeId } } as never, { jobId: 'malformed-vote' });
     await queue.add('votes', { kind: 'launch-missiles' } as never, { jobId: 'unknown-kind' });
     const failed = await waitFor(async () => {
       const [a, b] = await Promise.all([queue.getJob('malformed-vote'), queue.getJob('unknown-kind')]);
       return a?.failedReason && b?.failedReason ? [a, b] : undefined;
     }, 10_000, 'both jobs to fail');
     expect(failed.map((job) => [job.failedReason, job.attemptsMade])).to.deep.equal([['malformed votes job: bad vote', 1], ['malformed votes job: unknown kind', 1]]);
-    await ctx.queues.add('votes', 'deadline.req_missing', { kind: 'deadline', requestId: 'req_missing' });
+    const vote = { requestId: 'req_missing', nodeId: nodes[0].nodeId, round: 2, ok: true, resultHash: 'a'.repeat(64), value: 1, signature: 'b'.repeat(128) };
+    await ctx.queues.add('votes', 'next-vote', { kind: 'vote', vote }, { nodeId: nodes[0].nodeId });
     const next = await waitFor(async () => {
-      const job = await queue.getJob('deadline.req_missing');
+      const job = await queue.getJob('next-vote');
       return job?.finishedOn ? (job.returnvalue as string) : undefined;
     }, 10_000, 'the next job');
-    expect(next).to.equal('not_found');
+    expect(next).to.equal('refused: unknown_request');
+  });
+
+  it("fails for good a vote a node puts in its own queue in another node's name", async () => {
+    const vote = { requestId: 'req_any', nodeId: nodes[1].nodeId, round: 2, ok: true, resultHash: 'a'.repeat(64), value: 1, signature: 'b'.repeat(128) };
+    await ctx.queues.add('votes', 'impersonation', { kind: 'vote', vote }, { nodeId: nodes[0].nodeId });
+    const job = await waitFor(async () => {
+      const found = await ctx.queues.get('votes', nodes[0].nodeId).getJob('impersonation');
+      return found?.failedReason ? found : undefined;
+    }, 10_000, 'the job to fail');
+    expect([job.failedReason, job.attemptsMade]).to.deep.equal([`a job of node ${nodes[1].nodeId} in the votes queue of another node`, 1]);
   });
 });

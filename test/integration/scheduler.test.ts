@@ -119,13 +119,13 @@ describe('scheduler', function () {
     const round1 = (await ctx.repository.getRound(1))!;
     const ticket = createTicket(nodes[0].nodeId, nodes[0].keys.vrfSecretKey, 1, fromHex(round1.seed));
     expect(await ctx.repository.putTicket(1, { nodeId: nodes[0].nodeId, beta: toHex(ticket.beta), proof: toHex(ticket.proof) })).to.equal('late');
-    await ctx.queues.add('tickets', 'late-test', { kind: 'ticket', nodeId: nodes[0].nodeId, round: 1, beta: toHex(ticket.beta), proof: toHex(ticket.proof) });
-    expect(await jobResult(ctx, 'tickets', 'late-test')).to.equal('refused: late');
+    await ctx.queues.add('tickets', 'late-test', { kind: 'ticket', nodeId: nodes[0].nodeId, round: 1, beta: toHex(ticket.beta), proof: toHex(ticket.proof) }, { nodeId: nodes[0].nodeId });
+    expect(await jobResult(ctx, 'tickets', 'late-test', nodes[0].nodeId)).to.equal('refused: late');
     const latest = await ctx.repository.getLatestRoundNumber();
     const current = (await ctx.repository.getRound(latest))!;
     const forged = createTicket(nodes[0].nodeId, nodes[1].keys.vrfSecretKey, latest, fromHex(current.seed));
-    await ctx.queues.add('tickets', 'forged-test', { kind: 'ticket', nodeId: nodes[0].nodeId, round: latest, beta: toHex(forged.beta), proof: toHex(forged.proof) });
-    expect(await jobResult(ctx, 'tickets', 'forged-test')).to.equal('refused: bad proof');
+    await ctx.queues.add('tickets', 'forged-test', { kind: 'ticket', nodeId: nodes[0].nodeId, round: latest, beta: toHex(forged.beta), proof: toHex(forged.proof) }, { nodeId: nodes[0].nodeId });
+    expect(await jobResult(ctx, 'tickets', 'forged-test', nodes[0].nodeId)).to.equal('refused: bad proof');
   });
 
   it('fires a cron schedule, and the same tick never makes a second request', async () => {

@@ -8,10 +8,10 @@ import { capLogs } from '../../sandbox/outcome.ts';
 import { decideFinality, decideVote, type RefusalReason } from './decide-vote.ts';
 import { createCommitteeCache, recomputeCommittee } from '../committee-cache.ts';
 import { createSignKeyCache } from '../sign-keys.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
+import { once, startPerNodeWorkers, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ConsensusDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'getNode' | 'recordVote' | 'agreeRequest' | 'failRequest' | 'getRound' | 'listTickets'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'getNode' | 'listNodes' | 'recordVote' | 'agreeRequest' | 'failRequest' | 'getRound' | 'listTickets'>;
   readonly queues: QueueSet;
 }
 
@@ -69,8 +69,14 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     return statusBefore === null ? 'not_found' : `already ${statusBefore}`;
   }
 
-  const worker = startWorker(deps, 'votes', { vote: handleVote, deadline: handleDeadline }, { concurrency: config.workerConcurrency });
-  return { name: 'consensus', isReady: () => worker.isRunning(), stop: once(() => worker.close()) };
+  // Every node sends its votes to its own queue (`votes.<nodeId>`); a worker per registered node takes them.
+  const workers = startPerNodeWorkers(deps, 'votes', { vote: handleVote, deadline: handleDeadline }, {
+    listNodeIds: async () => (await repository.listNodes()).map((n) => n.id),
+    senderOf: (payload) => (payload.kind === 'vote' ? payload.vote.nodeId : ''),
+    concurrency: config.workerConcurrency,
+    refreshMs: config.roundMs,
+  });
+  return { name: 'consensus', isReady: () => workers.isRunning(), stop: once(() => workers.close()) };
 }
 
 /** Applies what the recorded votes decide: agreed (then the publish job) or failed `no_quorum`, once. */

@@ -40,7 +40,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     if (!record) return 'no_round';
     const ticket = createTicket(nodeId, keys.vrfSecretKey, round, fromHex(record.seed, 32));
     const payload = { kind: 'ticket' as const, nodeId, round, beta: toHex(ticket.beta), proof: toHex(ticket.proof) };
-    await queues.add('tickets', jobIds.submittedTicket(round, nodeId), payload);
+    await queues.add('tickets', jobIds.submittedTicket(round, nodeId), payload, { nodeId });
     return 'ticket sent';
   }
 
@@ -117,7 +117,7 @@ function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, 
     const value = outcome.ok ? outcome.value : errorResult(outcome.error);
     // The vote signs the code and input that ran, not only the result (protocol v2).
     const vote = createVote(sign, { requestId, nodeId, round: assignment.round, ok: outcome.ok, value }, computeVoteBinding(request, assignment));
-    await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: outcome.logs });
+    await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: outcome.logs }, { nodeId });
     log.info({ requestId, round: assignment.round, ok: outcome.ok, durationMs: Math.round(outcome.durationMs) }, 'vote sent');
     return outcome.ok ? 'voted ok' : 'voted error';
   };

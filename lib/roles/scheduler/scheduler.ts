@@ -8,7 +8,7 @@ import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../
 import { errorForLog } from '../../logger.ts';
 import type { Lease } from '../../repository/leases.ts';
 import type { Repository } from '../../repository/index.ts';
-import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
+import { once, startPerNodeWorkers, type PerNodeWorkers, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { chainSettingsOf, connectChainReader } from '../../chain/archway-client.ts';
 import { startChainInputter } from './chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
@@ -24,24 +24,30 @@ export interface SchedulerDeps extends RoleBase {
 export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger } = deps;
   const lease = repository.openLease('scheduler', randomUUID(), config.roundMs * 3);
-  const ticketWorker = startWorker(deps, 'tickets', { ticket: createTicketStore(deps) }, { concurrency: 4 });
+  // Every node sends its tickets to its own queue; a worker per registered node takes them.
+  const ticketWorkers = startPerNodeWorkers(deps, 'tickets', { ticket: createTicketStore(deps) }, {
+    listNodeIds: async () => (await repository.listNodes()).map((n) => n.id),
+    senderOf: (payload) => payload.nodeId,
+    concurrency: 1,
+    refreshMs: config.roundMs,
+  });
   const cron = startCronSchedules({ repository, queues, clock, logger, config, metrics: deps.metrics, isLeader: () => lease.isHeld(), reloadMs: config.sweepMs });
   const chainSettings = chainSettingsOf(config);
   const inputter = chainSettings
     ? startChainInputter({ repository, queues, clock, logger, config, metrics: deps.metrics, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
     : null;
-  const clockHandle = startRoundClock(deps, lease);
+  const clockHandle = startRoundClock(deps, lease, ticketWorkers);
   const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: createSweep(deps, lease), onError: (err) => logger.error({ err: errorForLog(err) }, 'repair sweep failed') });
 
   return {
     name: 'scheduler',
-    isReady: () => ticketWorker.isRunning(),
+    isReady: () => ticketWorkers.isRunning(),
     stop: once(async () => {
       await clockHandle.stop();
       await sweeper.stop();
       await cron.stop();
       await inputter?.stop();
-      await ticketWorker.close();
+      await ticketWorkers.close();
       await lease.release();
     }),
   };
@@ -104,7 +110,7 @@ function createSweep(deps: SchedulerDeps, lease: Lease): () => Promise<void> {
 }
 
 /** Ticks at every round boundary (one tick at a time); stop() waits for the tick in progress. */
-function startRoundClock(deps: SchedulerDeps, lease: Lease): { stop(): Promise<void> } {
+function startRoundClock(deps: SchedulerDeps, lease: Lease, ticketWorkers: PerNodeWorkers): { stop(): Promise<void> } {
   const { repository, queues, config, clock, logger, counterKey } = deps;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
@@ -126,6 +132,8 @@ function startRoundClock(deps: SchedulerDeps, lease: Lease): { stop(): Promise<v
     });
     if (!started) return;
     const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
+    // A node registered since the last refresh gets its ticket worker before it is asked for a ticket.
+    await ticketWorkers.refresh();
     // A ticket that waited behind runs would arrive after its round froze and drop the node from the
     // next committees just when it is busiest: ticket requests have their own queue and worker.
     await Promise.all(nodes.map((n) => queues.add('ticketRequests', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id })));

@@ -7,7 +7,7 @@ import { KoaAdapter } from '@bull-board/koa';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { GatewayError } from '../../errors.ts';
-import type { QueueKind } from '../../queues.ts';
+import { PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, type QueueKind } from '../../queues.ts';
 import { createAdminCheck, type Principal } from './auth.ts';
 import { STATUS_PAGE } from './status-page.ts';
 import type { WebDeps } from './deps.ts';
@@ -63,7 +63,7 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
 export function mountQueueBoard(app: Koa, deps: WebDeps): void {
   const adapter = new KoaAdapter();
   adapter.setBasePath(BOARD_PATH);
-  const fixed: QueueKind[] = ['incoming', 'votes', 'tickets', 'publish'];
+  const fixed: readonly QueueKind[] = SHARED_QUEUE_KINDS;
   const board = createBullBoard({ queues: fixed.map((kind) => new BullMQAdapter(deps.queues.get(kind))), serverAdapter: adapter });
   const isAdminToken = createAdminCheck(deps.config.adminToken);
   let shownNodes = '';
@@ -77,7 +77,7 @@ export function mountQueueBoard(app: Koa, deps: WebDeps): void {
     const nodes = (await deps.repository.listNodes()).filter((n) => n.status === 'active').map((n) => n.id);
     if (nodes.join() !== shownNodes) {
       shownNodes = nodes.join();
-      board.replaceQueues([...fixed.map((kind) => deps.queues.get(kind)), ...nodes.flatMap((id) => [deps.queues.get('exec', id), deps.queues.get('ticketRequests', id)])].map((q) => new BullMQAdapter(q)));
+      board.replaceQueues([...fixed.map((kind) => deps.queues.get(kind)), ...nodes.flatMap((id) => PER_NODE_QUEUE_KINDS.map((kind) => deps.queues.get(kind, id)))].map((q) => new BullMQAdapter(q)));
     }
     return plugin(ctx, next);
   });
