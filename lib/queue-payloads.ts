@@ -23,7 +23,7 @@ const SHAPES: { readonly [K in QueueKind]: { readonly [P in JobPayloads[K]['kind
   incoming: { request: { requestId: isId } },
   exec: { run: { requestId: isId } },
   ticketRequests: { ticket: { round: isRound } },
-  votes: { vote: { vote: isVote, logs: isLogs }, deadline: { requestId: isId } },
+  votes: { vote: { vote: isVote, logs: isLogs } },
   tickets: { ticket: { nodeId: isId, round: isRound, beta: isHex(128), proof: isHex(160) } },
   publish: { publish: { requestId: isId } },
 };

@@ -13,7 +13,7 @@ export interface JobPayloads {
   /** scheduler → one executor node: prove the ticket of a round. A queue of its own, with a worker of its own, so tickets never wait behind runs. */
   ticketRequests: { kind: 'ticket'; round: number };
   /** One executor node → consensus, in that node's own queue (`votes.<nodeId>`): only that node's votes. */
-  votes: { kind: 'vote'; vote: Vote; logs?: string[] } | { kind: 'deadline'; requestId: string };
+  votes: { kind: 'vote'; vote: Vote; logs?: string[] };
   /** One executor node → scheduler, in that node's own queue (`tickets.<nodeId>`): only that node's tickets. */
   tickets: { kind: 'ticket'; nodeId: string; round: number; beta: string; proof: string };
   /** consensus → sender. */
@@ -30,7 +30,7 @@ export interface JobResults {
   incoming: 'assigned' | 'redispatched' | 'raced' | 'rejected' | 'no_nodes' | AlreadyStatus;
   exec: 'voted ok' | 'voted error' | 'not_assigned' | 'not_member' | 'already_voted' | 'no_project' | 'code_mismatch' | AlreadyStatus;
   ticketRequests: 'ticket sent' | 'no_round';
-  votes: 'pending' | 'agreed' | 'no_quorum' | 'timed out' | 'not_found' | `refused: ${string}` | AlreadyStatus;
+  votes: 'pending' | 'grace' | 'agreed' | 'no_quorum' | 'late' | `refused: ${string}` | AlreadyStatus;
   tickets: 'stored' | `refused: ${string}`;
   publish: 'published' | 'unverified' | AlreadyStatus;
 }
@@ -81,7 +81,6 @@ export const jobIds = {
   run: (requestId: string, nodeId: string) => `${requestId}.${nodeId}`,
   ticket: (round: number) => `ticket.${round}`,
   vote: (requestId: string, nodeId: string) => `vote.${requestId}.${nodeId}`,
-  deadline: (requestId: string) => `deadline.${requestId}`,
   submittedTicket: (round: number, nodeId: string) => `${round}.${nodeId}`,
   publish: (requestId: string) => `publish.${requestId}`,
 };

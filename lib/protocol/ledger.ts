@@ -2,7 +2,7 @@
 import { fromHex, toHex, utf8 } from '../crypto/bytes.ts';
 import { canonicalJson } from '../crypto/canonical-json.ts';
 import { sha256 } from '../crypto/hash.ts';
-import type { Aggregation } from './vote-tally.ts';
+import { countedVotes, type Aggregation } from './vote-tally.ts';
 
 export const GENESIS_PREV_HASH = '0'.repeat(64);
 
@@ -38,9 +38,13 @@ export function computeLedgerHash(fields: LedgerFields): string {
   return toHex(sha256(fromHex(fields.prevHash, 32), utf8(canonicalJson(covered))));
 }
 
-/** `H(JCS([{nodeId, round, ok, resultHash, signature}]))` over the votes sorted by node id, hex. */
-export function computeVotesDigest(votes: readonly { nodeId: string; round: number; ok: boolean; resultHash: string; signature: string }[]): string {
-  const ordered = [...votes]
+/**
+ * `H(JCS([{nodeId, round, ok, resultHash, signature}]))` over the counted votes sorted by node id, hex:
+ * late votes (recorded after finality) are left out, so a vote arriving after publication never
+ * changes the digest.
+ */
+export function computeVotesDigest(votes: readonly { nodeId: string; round: number; ok: boolean; resultHash: string; signature: string; late?: boolean }[]): string {
+  const ordered = countedVotes(votes)
     .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
     .map(({ nodeId, round, ok, resultHash, signature }) => ({ nodeId, round, ok, resultHash, signature }));
   return toHex(sha256(utf8(canonicalJson(ordered))));

@@ -2,7 +2,7 @@
 // outcome is re-derived from the signed votes alone. Nothing is published on the word of the store.
 import { fromHex } from '../crypto/bytes.ts';
 import { checkVote, computeVoteBinding, valueMatchesHash, type Vote } from './vote.ts';
-import { computeTally, type Aggregation } from './vote-tally.ts';
+import { computeTally, countedVotes, type Aggregation } from './vote-tally.ts';
 
 /** What the check reads: the request as stored, with its assignment, votes and outcome. */
 export interface StoredOutcome {
@@ -12,14 +12,17 @@ export interface StoredOutcome {
   readonly input: unknown;
   readonly assignment?: { readonly round: number; readonly committee: readonly string[]; readonly quorum: number; readonly aggregation: Aggregation };
   readonly outcome?: { readonly ok: boolean; readonly resultHash: string; readonly value: unknown };
-  readonly votes: readonly Omit<Vote, 'requestId'>[];
+  /** Every recorded vote; `late` ones (recorded after finality) are not checked and never count. */
+  readonly votes: readonly (Omit<Vote, 'requestId'> & { readonly late?: boolean })[];
 }
 
 /**
- * Null when the stored outcome follows from the votes: the stored committee is the one drawn again
- * from the committed ticket set (`committee`), every counted vote is a member's, signed over the v2
- * bytes with its registered key (`signKeys`), one per node, and tallying them gives the stored
- * verdict and result hash. Otherwise the first reason it does not.
+ * Null when the stored outcome follows from the counted votes: the stored committee is the one drawn
+ * again from the committed ticket set (`committee`), every counted vote is a member's, signed over the
+ * v2 bytes with its registered key (`signKeys`), one per node, and tallying them as a closed tally
+ * gives the stored verdict and result hash (`exact`: `q` agreeing; `median`: the lower median of all
+ * counted ok numbers, at least `q` of them; or `q` agreeing on one error). Otherwise the first reason
+ * it does not.
  */
 export function verifyOutcome(request: StoredOutcome, committee: readonly string[], signKeys: ReadonlyMap<string, Uint8Array>): string | null {
   const { assignment, outcome } = request;
@@ -31,14 +34,16 @@ export function verifyOutcome(request: StoredOutcome, committee: readonly string
   } catch {
     return 'the request cannot be bound (code id or input)';
   }
+  const counted = countedVotes(request.votes);
   const seen: string[] = [];
-  for (const stored of request.votes) {
+  for (const stored of counted) {
     const vote: Vote = { ...stored, requestId: request.id };
     const refusal = checkVote({ requestId: request.id, round: assignment.round, committee, votedNodeIds: seen, isFinal: false, signPublicKey: signKeys.get(vote.nodeId), binding }, vote);
     if (refusal) return `the vote of ${vote.nodeId} does not verify (${refusal})`;
     seen.push(vote.nodeId);
   }
-  const tally = computeTally({ committeeSize: committee.length, quorum: assignment.quorum, aggregation: assignment.aggregation }, request.votes);
+  // Closed: an outcome is published only after finality, when the counted votes are all there are.
+  const tally = computeTally({ committeeSize: committee.length, quorum: assignment.quorum, aggregation: assignment.aggregation }, counted, true);
   if (tally.status !== 'agreed') return `the votes do not reach the quorum of ${assignment.quorum}`;
   if (tally.ok !== outcome.ok || tally.resultHash !== outcome.resultHash) return 'the stored result is not the one the votes agree on';
   // The tally's hash is the stored one (checked above), and 64 hex characters: it decodes.

@@ -35,6 +35,10 @@ export function createKeys(prefix: string) {
     /** Requests that reached a final state, by time (throughput), trimmed to ten minutes. */
     finishedRequests: `${p}:finished`,
     nodes: `${p}:nodes`,
+    /** A node's vote statistics (votes, agreed, disagreed, late, missed); not under `nodes*`, which other roles may write. */
+    nodeStats: (id: string) => `${p}:node-stats:${id}`,
+    /** The due-time index: `deadline.<requestId>` and `grace.<requestId>` scored by when they are due (ms); consensus sweeps it. */
+    due: `${p}:due`,
     nodeLastTicket: `${p}:nodes:last-ticket`,
     roundLatest: `${p}:round:latest`,
     round: (n: number) => `${p}:round:${n}`,

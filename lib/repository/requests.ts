@@ -20,47 +20,52 @@ const luaString = (status: RequestStatus): string => `'${status}'`;
 const luaList = (statuses: readonly RequestStatus[]): string => `{${statuses.map(luaString).join(', ')}}`;
 const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${luaString(to as TransitionTarget)}] = ${luaList(from)}`).join(', ')}}`;
 
-// KEYS: request, idempotency (or ''), project list, queued index, recent list, open counts, finished index, project versions.
-// ARGV: id, base JSON, createdAtMs, project id, version, most open requests of the project,
-// idempotency TTL ms (0 = none), failure JSON ('' = a request to run), final channel, createdAt (ISO).
+// KEYS: request, project list, queued index, recent list, open counts, finished index, then the
+// idempotency key when there is one. ARGV: id, base JSON, createdAtMs, project id, version, most open
+// requests of the project, idempotency TTL ms (0 = none), failure JSON ('' = a request to run), final
+// channel, createdAt (ISO), the project's versions key. That key is only read, so it is not declared:
+// EVALSHA counts declared keys as written, and the scheduler's Redis user may only read projects.
 // Admission and creation are one step: a request is refused (-1, open count) while its project has
 // the most requests not yet final, and then nothing is written, not even the idempotency key.
 // A request refused for its input is stored as failed at once, so a retried intake finds it.
 const CREATE_LUA = `
-if KEYS[2] ~= '' then
-  local existing = redis.call('GET', KEYS[2])
+local idem = KEYS[7]
+if idem then
+  local existing = redis.call('GET', idem)
   if existing then return {0, existing} end
 end
 local isRejected = ARGV[8] ~= ''
 if not isRejected then
   -- The version may have been deleted since the caller read it: a request never runs code that is gone.
-  if redis.call('HEXISTS', KEYS[8], ARGV[5]) == 0 then return {-2, ''} end
-  local open = tonumber(redis.call('HGET', KEYS[6], ARGV[4]) or '0')
+  if redis.call('HEXISTS', ARGV[11], ARGV[5]) == 0 then return {-2, ''} end
+  local open = tonumber(redis.call('HGET', KEYS[5], ARGV[4]) or '0')
   if open >= tonumber(ARGV[6]) then return {-1, tostring(open)} end
 end
-if KEYS[2] ~= '' then
-  if ARGV[7] == '0' then redis.call('SET', KEYS[2], ARGV[1]) else redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[7]) end
+if idem then
+  if ARGV[7] == '0' then redis.call('SET', idem, ARGV[1]) else redis.call('SET', idem, ARGV[1], 'PX', ARGV[7]) end
 end
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -${RECENT_KEPT + 1})
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -${RECENT_KEPT + 1})
 if isRejected then
-  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(REJECTED_STATUS)}, 'failure', ARGV[8], 'finishedAt', ARGV[10], 'idem', KEYS[2])
-  redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
+  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(REJECTED_STATUS)}, 'failure', ARGV[8], 'finishedAt', ARGV[10], 'idem', idem or '')
+  redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
   redis.call('PUBLISH', ARGV[9], ARGV[1])
   return {1, ARGV[1]}
 end
-redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(INITIAL_STATUS)}, 'open', ARGV[4] .. ' ' .. ARGV[5], 'idem', KEYS[2])
-redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
-redis.call('HINCRBY', KEYS[6], ARGV[4] .. '.v' .. ARGV[5], 1)
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(INITIAL_STATUS)}, 'open', ARGV[4] .. ' ' .. ARGV[5], 'idem', idem or '')
+redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
+redis.call('HINCRBY', KEYS[5], ARGV[4] .. '.v' .. ARGV[5], 1)
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return {1, ARGV[1]}
 `;
 
-// KEYS: request, finished idx, open counts, then the index of each open status (OPEN_STATUSES order).
-// ARGV: id, allowed statuses (comma list), new status, now ms, final channel, then field/value pairs.
+// KEYS: request, finished idx, open counts, then the index of each open status (OPEN_STATUSES order),
+// then the request's votes. ARGV: id, allowed statuses (comma list), new status, now ms, final channel,
+// the number of recorded votes expected ('' = any), then field/value pairs.
 // Returns {applied, statusBefore}. A move applies only when the lifecycle allows it from the current
-// status and the caller expects that status (a failure may narrow the list). A request leaving the
+// status and the caller expects that status (a failure may narrow the list), and, when the caller
+// names it, while the request holds exactly the votes its decision saw. A request leaving the
 // open states gives back its project's admission slot and its code version's use count, once: the
 // guard admits one final transition.
 const TRANSITION_LUA = `
@@ -75,8 +80,9 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
+if ARGV[6] ~= '' and redis.call('HLEN', KEYS[#KEYS]) ~= tonumber(ARGV[6]) then return {0, status} end
 local fields = {'status', ARGV[3]}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 for i, indexed in ipairs(OPEN) do
   redis.call('ZREM', KEYS[3 + i], ARGV[1])
@@ -98,19 +104,29 @@ end
 return {1, status}
 `;
 
-// KEYS: request, votes. ARGV: nodeId, vote JSON without seq. Records a vote once, only while
-// the request is in the voting status; returns {outcome, status, votes...} with every vote in arrival order.
+// KEYS: request, votes, the voter's stats. ARGV: nodeId, vote JSON without seq. Records a vote once per
+// node: in the voting status it counts; once voting closed (the request left it after an assignment)
+// it is kept with "late": true and never counts. A request never assigned records nothing. The voter's
+// counter (votes or late) moves with the record, so it counts each vote once.
+// Returns {outcome, status, votes...} with every vote in arrival order.
 const RECORD_VOTE_LUA = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 local outcome = 'recorded'
-if status ~= ${luaString(VOTING_STATUS)} then
+local isLate = status ~= ${luaString(VOTING_STATUS)}
+if isLate and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then
   outcome = 'not_assigned'
 elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   outcome = 'duplicate'
 else
   local seq = redis.call('HLEN', KEYS[2])
-  redis.call('HSET', KEYS[2], ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"seq":' .. seq .. '}')
+  local extra = ',"seq":' .. seq
+  if isLate then
+    outcome = 'late'
+    extra = extra .. ',"late":true'
+  end
+  redis.call('HSET', KEYS[2], ARGV[1], string.sub(ARGV[2], 1, -2) .. extra .. '}')
+  redis.call('HINCRBY', KEYS[3], isLate and 'late' or 'votes', 1)
 end
 local result = {outcome, status}
 for _, v in ipairs(redis.call('HVALS', KEYS[2])) do result[#result + 1] = v end
@@ -127,7 +143,8 @@ const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
 /** What a guarded transition did: `statusBefore` is null when the request does not exist. */
 export type TransitionResult = { applied: boolean; statusBefore: RequestStatus | null };
 
-export type VoteRecording = { outcome: 'recorded' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
+/** `recorded`: it counts; `late`: kept after finality, never counted; `not_assigned`: the request was never assigned. */
+export type VoteRecording = { outcome: 'recorded' | 'late' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
 
 /** A request as accepted: the immutable fields, its acceptance time and optional idempotency key. */
 export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input' | 'origin'> & {
@@ -152,8 +169,11 @@ export interface RequestStore extends RequestReads {
   putRequest(request: NewRequest): Promise<PutRequestResult>;
   /** `queued → assigned` with the committee; not applied (and `statusBefore` says why) from any other status. */
   assignRequest(id: string, assignment: Assignment, nowMs: number): Promise<TransitionResult>;
-  /** `assigned → agreed` with the outcome. */
-  agreeRequest(id: string, outcome: Outcome, nowMs: number): Promise<TransitionResult>;
+  /**
+   * `assigned → agreed` with the outcome. With `voteCount`, only while the request holds exactly that
+   * many votes (the ones the outcome was decided from); otherwise not applied, `statusBefore` still `assigned`.
+   */
+  agreeRequest(id: string, outcome: Outcome, nowMs: number, options?: { voteCount?: number }): Promise<TransitionResult>;
   /**
    * `→ failed` from whichever of `from` the request is in. `from` must be a subset of
    * `allowedFrom('failed')`; any other status is a programming error and rejects with an Error.
@@ -161,7 +181,10 @@ export interface RequestStore extends RequestReads {
   failRequest(id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number): Promise<TransitionResult>;
   /** `agreed → published` with the ledger entry. */
   publishRequest(id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult>;
-  /** Records a vote once while the request is in the voting status (`assigned`); returns every vote so far, in arrival order. */
+  /**
+   * Records a vote once per node: counted while the request is in the voting status (`assigned`), kept
+   * as `late` once it left it after an assignment; returns every vote so far, in arrival order.
+   */
   recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording>;
 }
 
@@ -173,32 +196,32 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, from?: readonly RequestStatus[]) =>
-    transition(redis, keys, { id, to, nowMs, fields, from: from ?? allowedFrom(to) });
+  const move = (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, from?: readonly RequestStatus[], voteCount?: number) =>
+    transition(redis, keys, { id, to, nowMs, fields, from: from ?? allowedFrom(to), voteCount });
   return {
     async putRequest(request) {
       const { idempotencyKey, createdAtMs, maxOpen, rejection, ...rest } = request;
-      const idemKey = idempotencyKey === undefined ? '' : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
+      const idemKeys = idempotencyKey === undefined ? [] : [keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))))];
       const ttlMs = request.source === 'chain' ? 0 : options.idempotencyTtlMs;
       const createdAt = new Date(createdAtMs).toISOString();
       const base = JSON.stringify({ ...rest, createdAt });
       const [code, value] = (await CREATE(
         redis,
-        [keys.request(request.id), idemKey, keys.projectRequests(request.projectId), keys.stateIndex(INITIAL_STATUS), keys.recentRequests, keys.openRequests, keys.finishedRequests, keys.projectVersions(request.projectId)],
-        [request.id, base, createdAtMs, request.projectId, request.version, maxOpen, ttlMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt],
+        [keys.request(request.id), keys.projectRequests(request.projectId), keys.stateIndex(INITIAL_STATUS), keys.recentRequests, keys.openRequests, keys.finishedRequests, ...idemKeys],
+        [request.id, base, createdAtMs, request.projectId, request.version, maxOpen, ttlMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt, keys.projectVersions(request.projectId)],
       )) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
       if (code === -2) return { outcome: 'no_version' };
       return { outcome: code === 1 ? 'created' : 'existing', id: value };
     },
     assignRequest: (id, assignment, nowMs) => move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
-    agreeRequest: (id, outcome, nowMs) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }),
+    agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, undefined, options.voteCount),
     failRequest: (id, from, failure, nowMs) =>
       move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, from),
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
     async recordVote(requestId, vote) {
-      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
+      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(vote.nodeId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
       const [outcome, status, ...votes] = reply;
       return { outcome: outcome as VoteRecording['outcome'], status, votes: parseVotes(votes) };
     },
@@ -206,12 +229,13 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
 }
 
 /** Moves a request to `to` if it is in one of `from`. */
-async function transition(redis: Redis, keys: Keys, move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[] }): Promise<TransitionResult> {
-  const { id, to, nowMs, fields, from } = move;
+async function transition(redis: Redis, keys: Keys, move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number }): Promise<TransitionResult> {
+  const { id, to, nowMs, fields, from, voteCount } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
-  const transitionKeys = [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status))];
-  const [applied, before] = (await TRANSITION(redis, transitionKeys, [id, from.join(','), to, nowMs, keys.finalChannel, ...Object.entries(fields).flat()])) as [number, string];
+  const transitionKeys = [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status)), keys.requestVotes(id)];
+  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', ...Object.entries(fields).flat()];
+  const [applied, before] = (await TRANSITION(redis, transitionKeys, args)) as [number, string];
   return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
 }

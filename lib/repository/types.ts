@@ -63,8 +63,11 @@ export interface Failure {
   readonly message: string;
 }
 
-/** A vote as consensus recorded it: the signed fields, its arrival order (0-based) and the node's logs. */
-export type StoredVote = Omit<Vote, 'requestId'> & { readonly seq: number; readonly logs?: readonly string[] };
+/**
+ * A vote as consensus recorded it: the signed fields, its arrival order (0-based) and the node's logs.
+ * `late`: recorded after finality (the request was agreed, failed or published); it never counts.
+ */
+export type StoredVote = Omit<Vote, 'requestId'> & { readonly seq: number; readonly logs?: readonly string[]; readonly late?: boolean };
 
 /** Where a chain request came from: the contract's project, request number, user and input. */
 export interface ChainOrigin {
@@ -107,6 +110,8 @@ export interface NodeRecord {
   readonly name: string;
   readonly signPublicKey: string;
   readonly vrfPublicKey: string;
+  /** Hex Ed25519 signature of the signing key over the v2 registration bytes (VRF key and name). */
+  readonly registration: string;
   readonly status: 'active' | 'removed';
   readonly createdAt: string;
   readonly lastTicketRound?: number;

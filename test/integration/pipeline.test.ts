@@ -1,5 +1,5 @@
-// Every queue hand-off on a real redis-server: receiver → executors → consensus → sender, deadlines,
-// redelivered jobs, and votes from outside the committee.
+// Every queue hand-off on a real redis-server: receiver → executors → consensus → sender, deadlines
+// (in the due-time index), redelivered jobs, late votes, and votes from outside the committee.
 import { expect } from 'chai';
 import type { Job } from 'bullmq';
 import { fromHex, utf8 } from '../../lib/crypto/bytes.ts';
@@ -10,6 +10,7 @@ import { verifyLedgerEntries, type HashedLedgerEntry } from '../../lib/protocol/
 import { computeVoteBinding, createVote, encodeVoteMessage } from '../../lib/protocol/vote.ts';
 import { jobIds, type JobPayloads, type QueueKind } from '../../lib/queues.ts';
 import { startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import type { Project } from '../../lib/repository/types.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { systemClock, type RoleHandle } from '../../lib/runtime/common.ts';
@@ -37,7 +38,8 @@ describe('pipeline hand-offs', function () {
     await redis.stop();
   });
   beforeEach(async () => {
-    ctx = await openTestProcess(redis.url, { GATEWAY_REQUEST_DEADLINE_MS: '3000' });
+    // Counted from acceptance: long enough for a request that first waits for frozen tickets on a busy machine.
+    ctx = await openTestProcess(redis.url, { GATEWAY_REQUEST_DEADLINE_MS: '20000' });
     sandbox = createSandboxRunner();
     handles = [];
   });
@@ -120,7 +122,7 @@ describe('pipeline hand-offs', function () {
     return createVote(createSigner(node.keys.signSecretKey), { requestId, nodeId: node.nodeId, round: 2, ok: true, value }, computeVoteBinding(request, request.assignment!));
   };
 
-  it('receiver assigns the committee from the frozen tickets and sends one run job per member plus a deadline', async () => {
+  it('receiver assigns the committee from the frozen tickets, writes the deadline into the due-time index and sends one run job per member', async () => {
     const roundSeed = await seedFrozenRound(ctx, nodes);
     const project = await putProject();
     const id = await accept(project);
@@ -130,8 +132,8 @@ describe('pipeline hand-offs', function () {
     for (const member of request.assignment!.committee) {
       expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.equal({ kind: 'run', requestId: id });
     }
-    const deadline = await getJob('votes', jobIds.deadline(id));
-    expect(await deadline?.isDelayed()).to.equal(true);
+    const due = await ctx.connection.zrange(createKeys(ctx.config.keyPrefix).due, '0', '-1', 'WITHSCORES');
+    expect(due).to.deep.equal([`deadline.${id}`, String(Date.parse(request.createdAt) + 20_000)]);
   });
 
   it('a redelivered incoming job leaves the assignment and the jobs as they were', async () => {
@@ -193,7 +195,12 @@ describe('pipeline hand-offs', function () {
     expect(agreed?.status).to.equal('agreed');
     expect(agreed?.outcome).to.deep.include({ ok: true, value: { sum: 5, round: 2 }, supporters: [members[0].nodeId, members[1].nodeId] });
     expect((await getJob('publish', jobIds.publish(id)))?.data).to.deep.equal({ kind: 'publish', requestId: id });
-    expect(await submit('t6', members[2], { sum: 5, round: 2 })).to.equal('refused: already_final');
+    // A vote after agreement passes every check and is kept as late; it never counts.
+    expect(await submit('t6', members[2], { sum: 7, round: 2 })).to.equal('late');
+    const withLate = (await ctx.repository.getRequest(id))!;
+    expect(withLate.votes.map((v) => [v.nodeId, v.late ?? false])).to.deep.equal([[members[0].nodeId, false], [members[1].nodeId, false], [members[2].nodeId, true]]);
+    expect(withLate.outcome).to.deep.equal(agreed!.outcome);
+    expect(await submit('t7', members[2], { sum: 5, round: 2 })).to.equal('refused: duplicate');
   });
 
   it('members agree on code that uses Math.random and Date, which are seeded per request', async () => {
@@ -269,7 +276,9 @@ describe('pipeline hand-offs', function () {
     await start('receiver', 'consensus');
     const request = await final(id);
     expect(request.status).to.equal('failed');
-    expect(request.failure).to.deep.equal({ code: 'timeout', message: 'no agreed result within 300 ms' });
+    expect(request.failure).to.deep.equal({ code: 'timeout', message: 'no agreed result within 300 ms of acceptance' });
+    // Removed once applied (right after the transition that failed the request).
+    await waitFor(async () => ((await ctx.connection.zcard(createKeys(ctx.config.keyPrefix).due)) === 0 ? true : undefined), 5000, 'the deadline entry removed');
   });
 
   it('an executor node registers its keys and runs with a seed file', async () => {

@@ -1,6 +1,6 @@
 // The repository's guarded writes on a real redis-server: idempotent request creation, redelivered
 // transitions, duplicate votes, late tickets, the ledger appended once per request (also against a
-// second writer), lease takeover, and node registration and removal.
+// second writer), lease takeover, and node registration, removal as a tombstone and re-admission.
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { GENESIS_PREV_HASH, verifyLedgerEntries } from '../../lib/protocol/ledger.ts';
@@ -102,7 +102,7 @@ describe('repository', function () {
       expect(await repository.countFinishedSince(T0)).to.equal(1);
     });
 
-    it('records a vote once per node, and none once the request left the voting status', async () => {
+    it('records a vote once per node, counted while assigned and kept as late once the request left the voting status', async () => {
       const id = nextId();
       await createRequest(id);
       expect((await repository.recordVote(id, VOTE)).outcome).to.equal('not_assigned');
@@ -113,8 +113,8 @@ describe('repository', function () {
       expect(again.outcome).to.equal('duplicate');
       expect(again.votes).to.deep.equal([{ ...VOTE, seq: 0 }]);
       await repository.agreeRequest(id, OUTCOME, T0 + 2);
-      expect(await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' })).to.deep.include({ outcome: 'not_assigned', status: 'agreed' });
-      expect((await repository.getRequest(id))!.votes).to.deep.equal([{ ...VOTE, seq: 0 }]);
+      expect(await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' })).to.deep.include({ outcome: 'late', status: 'agreed' });
+      expect((await repository.getRequest(id))!.votes).to.deep.equal([{ ...VOTE, seq: 0 }, { ...VOTE, nodeId: 'node_b', seq: 1, late: true }]);
       expect((await repository.recordVote(nextId(), VOTE)).outcome).to.equal('missing');
     });
   });
@@ -210,25 +210,30 @@ describe('repository', function () {
   describe('nodes', () => {
     const node = (index: number, overrides: Partial<NodeRecord> = {}): NodeRecord => ({ ...createNodeRecord(buildNode(index).keys, `node-${index}`, T0), ...overrides });
 
-    it('registers a node once and keeps the keys it registered with', async () => {
+    it('registers a node once; it keeps its keys, and a new name comes with a new registration', async () => {
       const first = node(1);
-      expect(await repository.putNode(first)).to.deep.equal({ node: first, created: true });
-      expect(await repository.putNode({ ...first, name: 'renamed', createdAt: new Date(T0 + 5).toISOString() })).to.deep.equal({ node: first, created: false });
+      expect(await repository.putNode(first)).to.deep.equal({ node: first, outcome: 'created' });
+      expect(await repository.putNode({ ...first, createdAt: new Date(T0 + 5).toISOString() })).to.deep.equal({ node: first, outcome: 'unchanged' });
       const otherKeys = { ...first, vrfPublicKey: node(2).vrfPublicKey };
-      expect(await repository.putNode(otherKeys)).to.deep.equal({ node: first, created: false });
-      expect(await repository.listNodes()).to.deep.equal([first]);
+      expect(await repository.putNode(otherKeys)).to.deep.equal({ node: first, outcome: 'conflict' });
+      const renamed = { ...first, name: 'renamed', registration: createNodeRecord(buildNode(1).keys, 'renamed', T0).registration };
+      expect(await repository.putNode({ ...renamed, createdAt: new Date(T0 + 7).toISOString() })).to.deep.equal({ node: renamed, outcome: 'updated' });
+      expect(await repository.listNodes()).to.deep.equal([renamed]);
     });
 
-    it('brings a removed node back only with the same keys', async () => {
+    it('keeps a removed node a tombstone that only readmitNode lifts', async () => {
       const first = node(3);
       await repository.putNode(first);
       expect(await repository.removeNode(first.id)).to.equal(true);
       const removed = { ...first, status: 'removed' as const };
-      expect(await repository.putNode({ ...first, name: 'thief', vrfPublicKey: node(4).vrfPublicKey })).to.deep.equal({ node: removed, created: false });
+      expect(await repository.putNode({ ...first, name: 'thief', vrfPublicKey: node(4).vrfPublicKey })).to.deep.equal({ node: removed, outcome: 'removed' });
+      // The same keys and registration do not revive it either.
+      expect(await repository.putNode({ ...first, createdAt: new Date(T0 + 9).toISOString() })).to.deep.equal({ node: removed, outcome: 'removed' });
       expect(await repository.getNode(first.id)).to.deep.equal(removed);
-      const revived = { ...first, name: 'back' };
-      expect(await repository.putNode({ ...first, name: 'back', createdAt: new Date(T0 + 9).toISOString() })).to.deep.equal({ node: revived, created: false });
-      expect(await repository.getNode(first.id)).to.deep.equal(revived);
+      expect(await repository.readmitNode(first.id)).to.deep.equal({ node: first, outcome: 'readmitted' });
+      expect(await repository.readmitNode(first.id)).to.deep.equal({ node: first, outcome: 'active' });
+      expect(await repository.getNode(first.id)).to.deep.equal(first);
+      expect(await repository.readmitNode(node(7).id)).to.equal(null);
     });
 
     it('removes a node idempotently and reports an unknown one', async () => {

@@ -1,11 +1,11 @@
 // The request lifecycle through the repository on a real redis-server: every allowed transition
 // (status, indexes, admission slot, final announcement), every disallowed one refused without a
-// write, redelivered transitions as no-ops, and votes recorded only in the voting status.
+// write, redelivered transitions as no-ops, and votes counted in the voting status, late after it.
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import type { ProcessContext } from '../../lib/process.ts';
 import {
-  OPEN_STATUSES, REQUEST_STATUSES, TRANSITIONS, VOTING_STATUS, allowedFrom, canTransition, isFinal,
+  OPEN_STATUSES, REQUEST_STATUSES, TRANSITIONS, allowedFrom, canTransition, isFinal,
   type RequestStatus, type TransitionTarget,
 } from '../../lib/protocol/request-lifecycle.ts';
 import { closeRedis, createRedis } from '../../lib/redis.ts';
@@ -209,13 +209,39 @@ describe('request lifecycle on Redis', function () {
     }
   });
 
+  // Counted in the voting status; kept as late once voting closed after an assignment; never without one.
+  const RECORDING: Record<RequestStatus, 'recorded' | 'late' | 'not_assigned'> = {
+    queued: 'not_assigned', assigned: 'recorded', agreed: 'late', published: 'late', failed: 'not_assigned',
+  };
   for (const status of REQUEST_STATUSES) {
-    it(`${status === VOTING_STATUS ? 'records' : 'does not record'} a vote while ${status}`, async () => {
+    it(`records a vote while ${status} as ${RECORDING[status]}`, async () => {
       const id = await createIn(status);
       const recording = await ctx.repository.recordVote(id, VOTE);
-      expect(recording.outcome).to.equal(status === VOTING_STATUS ? 'recorded' : 'not_assigned');
+      expect(recording.outcome).to.equal(RECORDING[status]);
       expect(recording.status).to.equal(status);
-      expect(recording.votes).to.deep.equal(status === VOTING_STATUS ? [{ ...VOTE, seq: 0 }] : []);
+      const stored = { recorded: [{ ...VOTE, seq: 0 }], late: [{ ...VOTE, seq: 0, late: true }], not_assigned: [] }[RECORDING[status]];
+      expect(recording.votes).to.deep.equal(stored);
+      expect((await ctx.repository.getRequest(id))!.votes).to.deep.equal(stored);
     });
   }
+
+  it('keeps a vote after a failure that followed an assignment as late, once per node, and counts it on the node', async () => {
+    const id = await createIn('assigned');
+    expect(await move('failed', id, T0 + 100)).to.deep.include({ applied: true });
+    expect(await ctx.repository.recordVote(id, VOTE)).to.deep.include({ outcome: 'late', status: 'failed' });
+    expect(await ctx.repository.recordVote(id, { ...VOTE, value: 43 })).to.deep.include({ outcome: 'duplicate' });
+    expect((await ctx.repository.getRequest(id))!.votes).to.deep.equal([{ ...VOTE, seq: 0, late: true }]);
+    const [stats] = await ctx.repository.listNodeStats([VOTE.nodeId]);
+    expect(stats).to.deep.include({ votes: 0, late: 1 });
+  });
+
+  it('agrees with a vote count only while the request holds exactly that many votes', async () => {
+    const id = await createIn('assigned');
+    await ctx.repository.recordVote(id, VOTE);
+    await ctx.repository.recordVote(id, { ...VOTE, nodeId: 'node_b' });
+    const before = await snapshot(id);
+    expect(await ctx.repository.agreeRequest(id, OUTCOME, T0 + 100, { voteCount: 1 })).to.deep.equal({ applied: false, statusBefore: 'assigned' });
+    expect(await snapshot(id)).to.deep.equal(before);
+    expect(await ctx.repository.agreeRequest(id, OUTCOME, T0 + 100, { voteCount: 2 })).to.deep.equal({ applied: true, statusBefore: 'assigned' });
+  });
 });

@@ -6,6 +6,7 @@ import { publicKey } from '../../lib/crypto/ecvrf.ts';
 import { computeTicketsRoot, verifyRoundChain } from '../../lib/protocol/rounds.ts';
 import { createTicket, verifyTicket } from '../../lib/protocol/tickets.ts';
 import { startRole, type ProcessContext } from '../../lib/process.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import type { Project } from '../../lib/repository/types.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { systemClock, type RoleHandle } from '../../lib/runtime/common.ts';
@@ -160,5 +161,19 @@ describe('scheduler', function () {
       return r && r.status !== 'queued' ? r : undefined;
     }, 10_000, 'the sweep');
     expect(['assigned', 'failed']).to.include(request.status);
+  });
+
+  it('restores the deadline entry of an assigned request that has none, at its accepted-at time plus the deadline', async () => {
+    const project = await putProject();
+    const createdAtMs = Date.now() - 10_000;
+    const id = 'req_0000000000nodeadline000000';
+    await ctx.repository.putRequest({ id, projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, createdAtMs, maxOpen: 1000 });
+    const committee = nodes.map((n) => n.nodeId);
+    await ctx.repository.assignRequest(id, { round: 2, roundSeed: '00'.repeat(32), committee, quorum: 2, aggregation: 'exact', assignedAt: new Date(createdAtMs).toISOString() }, createdAtMs);
+    const due = createKeys(ctx.config.keyPrefix).due;
+    expect(await ctx.connection.zscore(due, `deadline.${id}`)).to.equal(null);
+    handles.push(await startRole('scheduler', ctx));
+    const score = await waitFor(() => ctx.connection.zscore(due, `deadline.${id}`).then((s) => s ?? undefined), 10_000, 'the restored entry');
+    expect(score).to.equal(String(createdAtMs + ctx.config.requestDeadlineMs));
   });
 });

@@ -33,7 +33,7 @@ function input(vote: Vote, overrides: Partial<VoteInput> = {}): VoteInput {
 
 describe('decideVote', () => {
   const good = voteBy(a, { price: 1 });
-  const refuse = (reason: string, isPublishDue = false) => ({ kind: 'refuse', reason, isPublishDue });
+  const refuse = (reason: string) => ({ kind: 'refuse', reason });
   const cases: Array<[string, VoteInput, unknown]> = [
     ['records a valid vote from a committee member', input(good), { kind: 'record' }],
     ['refuses a vote for an unknown request', input(good, { request: null }), refuse('unknown_request')],
@@ -48,8 +48,11 @@ describe('decideVote', () => {
     ['resumes after a redelivered vote already recorded', input(good, { request: request({ votes: [stored(good, 0)] }) }), { kind: 'resume' }],
     ['skips a redelivered vote of a request that moved on', input(good, { request: request({ status: 'published', votes: [stored(good, 0)] }) }), { kind: 'skip', status: 'published' }],
     ['refuses a second, different vote of the same node as a duplicate', input(voteBy(a, { price: 9 }), { request: request({ votes: [stored(good, 0)] }) }), refuse('duplicate')],
-    ['refuses a late vote and asks for the publication again while agreed', input(good, { request: request({ status: 'agreed' }) }), refuse('already_final', true)],
-    ['refuses a late vote without republishing once failed', input(good, { request: request({ status: 'failed' }) }), refuse('already_final')],
+    ['records a vote after agreement that passes every check (the store keeps it as late)', input(good, { request: request({ status: 'agreed' }) }), { kind: 'record' }],
+    ['records a vote after failure or publication the same way', input(good, { request: request({ status: 'published' }) }), { kind: 'record' }],
+    ['still refuses a late vote signed by another key', input(good, { request: request({ status: 'failed' }), signPublicKey: keyOf(b) }), refuse('bad_signature')],
+    ['still refuses a late vote from outside the committee', input(voteBy(outsider, 1), { request: request({ status: 'agreed' }) }), refuse('not_member')],
+    ['still refuses a second late vote of one node', input(voteBy(a, 2), { request: request({ status: 'agreed', votes: [{ ...stored(good, 0), late: true }] }) }), refuse('duplicate')],
     ['refuses a result above the output ceiling', input(voteBy(a, 'x'.repeat(2000))), refuse('oversized')],
     ['refuses an error message longer than the 4 KiB cut', input(voteBy(a, { error: 'e'.repeat(5000) }, { ok: false })), refuse('oversized')],
     ['records an error at the cut', input(voteBy(a, { error: `${'e'.repeat(4096)}…` }, { ok: false })), { kind: 'record' }],
@@ -59,13 +62,21 @@ describe('decideVote', () => {
 
 describe('decideFinality', () => {
   const [va, vb, vc] = [voteBy(a, 1), voteBy(b, 1), voteBy(c, 2)];
-  const agreed = (supporters: string[], value: unknown, resultHash: string) => ({ kind: 'agree', outcome: { ok: true, value, resultHash, supporters, agreedAt: new Date(NOW_MS).toISOString() } });
-  const cases: Array<[string, Assignment, StoredVote[], unknown]> = [
-    ['stays pending below the quorum', ASSIGNMENT, [stored(va, 0)], { kind: 'pending' }],
-    ['agrees when the quorum agrees', ASSIGNMENT, [stored(va, 0), stored(vb, 1)], agreed([a.nodeId, b.nodeId], 1, va.resultHash)],
-    ['stays pending while a value can still reach the quorum', ASSIGNMENT, [stored(va, 0), stored(vc, 1)], { kind: 'pending' }],
-    ['fails no_quorum once no value can reach it', { ...ASSIGNMENT, quorum: 3 }, [stored(va, 0), stored(vc, 1)], { kind: 'fail', failure: { code: 'no_quorum', message: '2 of 3 votes and no value can reach the quorum of 3' } }],
-    ['takes the lower median of the first quorum of numbers', { ...ASSIGNMENT, aggregation: 'median' }, [stored(vc, 0), stored(va, 1)], agreed([c.nodeId, a.nodeId], 1, va.resultHash)],
+  const AT = new Date(NOW_MS).toISOString();
+  const MEDIAN: Assignment = { ...ASSIGNMENT, aggregation: 'median' };
+  const agreed = (supporters: string[], value: unknown, resultHash: string, voteCount?: number) => ({
+    kind: 'agree', outcome: { ok: true, value, resultHash, supporters, agreedAt: AT }, ...(voteCount === undefined ? {} : { voteCount }),
+  });
+  const cases: Array<[string, Assignment, StoredVote[], boolean, unknown]> = [
+    ['stays pending below the quorum', ASSIGNMENT, [stored(va, 0)], false, { kind: 'pending' }],
+    ['agrees when the quorum agrees (exact: at q, no vote count to hold)', ASSIGNMENT, [stored(va, 0), stored(vb, 1)], false, agreed([a.nodeId, b.nodeId], 1, va.resultHash)],
+    ['stays pending while a value can still reach the quorum', ASSIGNMENT, [stored(va, 0), stored(vc, 1)], false, { kind: 'pending' }],
+    ['fails no_quorum once no value can reach it', { ...ASSIGNMENT, quorum: 3 }, [stored(va, 0), stored(vc, 1)], false, { kind: 'fail', failure: { code: 'no_quorum', message: '2 of 3 votes and no value can reach the quorum of 3' } }],
+    ['starts the grace period of a median at q ok numbers', MEDIAN, [stored(vc, 0), stored(va, 1)], false, { kind: 'grace' }],
+    ['takes the lower median of the numbers it has once closed, holding their count', MEDIAN, [stored(vc, 0), stored(va, 1)], true, agreed([c.nodeId, a.nodeId], 1, va.resultHash, 2)],
+    ['takes the median of all k votes without waiting', MEDIAN, [stored(vc, 0), stored(va, 1), stored(voteBy(b, 3), 2)], false, agreed([c.nodeId, a.nodeId, b.nodeId], 2, vc.resultHash, 3)],
+    ['leaves a late vote out of the median and its count', MEDIAN, [stored(vc, 0), stored(va, 1), { ...stored(voteBy(b, 3), 2), late: true }], true, agreed([c.nodeId, a.nodeId], 1, va.resultHash, 2)],
+    ['stays pending when closed with fewer than q numbers (the deadline decides)', MEDIAN, [stored(vc, 0)], true, { kind: 'pending' }],
   ];
-  for (const [name, assignment, votes, expected] of cases) it(name, () => expect(decideFinality(assignment, votes, new Date(NOW_MS).toISOString())).to.deep.equal(expected));
+  for (const [name, assignment, votes, isClosed, expected] of cases) it(name, () => expect(decideFinality(assignment, votes, AT, isClosed)).to.deep.equal(expected));
 });

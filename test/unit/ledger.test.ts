@@ -33,6 +33,11 @@ describe('ledger entries v2', () => {
     expect(computeVotesDigest(vector.votes)).to.equal(entries[0].votesDigest);
   });
 
+  it('leave late votes out of the digest', () => {
+    const late = { ...vector.votes[0], nodeId: 'node_ffffffffffffffffffff', late: true };
+    expect(computeVotesDigest([...vector.votes, late])).to.equal(entries[0].votesDigest);
+  });
+
   it('stop verifying at an entry whose bound fields changed', () => {
     for (const change of [{ codeCid: 'bafkreiother' }, { inputHash: 'ff'.repeat(32) }, { round: 8 }, { k: 4 }, { aggregation: 'exact' }, { createdAt: '2026-01-02T03:04:05.679Z' }]) {
       expect(verifyLedgerEntries([entries[0], { ...entries[1], ...change } as HashedLedgerEntry])).to.deep.include({ ok: false, badSeq: 2 });

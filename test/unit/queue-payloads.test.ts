@@ -24,7 +24,6 @@ describe('job payloads', () => {
       ['ticketRequests', { kind: 'ticket', round: 4 }],
       ['votes', { kind: 'vote', vote: VOTE, logs: ['a'] }],
       ['votes', { kind: 'vote', vote: VOTE }],
-      ['votes', { kind: 'deadline', requestId: 'req_1' }],
       ['tickets', { kind: 'ticket', nodeId: 'node_1', round: 4, beta: 'c'.repeat(128), proof: 'd'.repeat(160) }],
       ['publish', { kind: 'publish', requestId: 'req_1' }],
     ];
@@ -42,6 +41,7 @@ describe('job payloads', () => {
     ['a fractional round', 'ticketRequests', { kind: 'ticket', round: 1.5 }, 'malformed ticketRequests job: bad round'],
     ['a vote without a signature', 'votes', { kind: 'vote', vote: { ...VOTE, signature: undefined } }, 'malformed votes job: bad vote'],
     ['a vote with a non-boolean ok', 'votes', { kind: 'vote', vote: { ...VOTE, ok: 'yes' } }, 'malformed votes job: bad vote'],
+    ['a deadline job (deadlines live in the due-time index, never in a queue)', 'votes', { kind: 'deadline', requestId: 'req_1' }, 'malformed votes job: unknown kind'],
     ['logs that are not strings', 'votes', { kind: 'vote', vote: VOTE, logs: [1] }, 'malformed votes job: bad logs'],
     ['a short beta', 'tickets', { kind: 'ticket', nodeId: 'node_1', round: 4, beta: 'ab', proof: 'd'.repeat(160) }, 'malformed tickets job: bad beta'],
   ];

@@ -39,6 +39,41 @@ describe('verifyOutcome', () => {
   ];
   for (const [name, forge, reason] of forged) it(`refuses ${name}`, () => expect(verifyOutcome(forge(honest()), COMMITTEE, KEYS)).to.equal(reason));
 
+  describe('median', () => {
+    const MEDIAN = { ...ASSIGNMENT, aggregation: 'median' as const };
+    const MEDIAN_BINDING = computeVoteBinding(BASE, MEDIAN);
+    const numberOf = (index: number, value: unknown, ok = true) => {
+      const { requestId: _id, ...rest } = createVote(createSigner(nodes[index].keys.signSecretKey), { requestId: 'req_1', nodeId: nodes[index].nodeId, round: 5, ok, value }, MEDIAN_BINDING);
+      return rest;
+    };
+    const outcomeOf = (value: unknown, ok = true) => ({ ok, value, resultHash: toHex(computeResultHash(value)) });
+    const stored = (votes: StoredOutcome['votes'], value: unknown, ok = true): StoredOutcome => ({ ...BASE, assignment: MEDIAN, votes, outcome: outcomeOf(value, ok) });
+
+    it('accepts the lower median of every counted ok number, q of them or more', () => {
+      expect(verifyOutcome(stored([numberOf(0, 30), numberOf(1, 10)], 10), COMMITTEE, KEYS)).to.equal(null);
+      expect(verifyOutcome(stored([numberOf(0, 30), numberOf(1, 10), numberOf(2, 20)], 20), COMMITTEE, KEYS)).to.equal(null);
+    });
+
+    it('refuses the median of only the first q numbers when more were counted', () => {
+      expect(verifyOutcome(stored([numberOf(0, 30), numberOf(1, 10), numberOf(2, 20)], 10), COMMITTEE, KEYS)).to.equal('the stored result is not the one the votes agree on');
+    });
+
+    it('refuses a median of fewer than q ok numbers', () => {
+      expect(verifyOutcome(stored([numberOf(0, 30), numberOf(1, 'x')], 30), COMMITTEE, KEYS)).to.equal('the votes do not reach the quorum of 2');
+    });
+
+    it('accepts q counted votes agreeing on one error', () => {
+      const error = { error: 'boom' };
+      expect(verifyOutcome(stored([numberOf(0, error, false), numberOf(1, 4), numberOf(2, error, false)], error, false), COMMITTEE, KEYS)).to.equal(null);
+    });
+
+    it('leaves late votes out of the median and does not check them', () => {
+      const late = { ...numberOf(2, 1000), late: true, signature: '00'.repeat(64) };
+      expect(verifyOutcome(stored([numberOf(0, 30), numberOf(1, 10), late], 10), COMMITTEE, KEYS)).to.equal(null);
+      expect(verifyOutcome(stored([numberOf(0, 30), numberOf(1, 10), { ...numberOf(2, 1000), late: true }], 30), COMMITTEE, KEYS)).to.equal('the stored result is not the one the votes agree on');
+    });
+  });
+
   it('refuses votes of a node whose key is not registered', () => {
     expect(verifyOutcome(honest(), COMMITTEE, new Map([...KEYS].filter(([id]) => id !== nodes[0].nodeId)))).to.equal(`the vote of ${nodes[0].nodeId} does not verify (not_member)`);
   });

@@ -167,17 +167,50 @@ describe('computeTally', () => {
     expect(withLate).to.deep.equal(first);
   });
 
-  it('takes the lower median of the ok numeric votes once q of them exist', () => {
+  it('waits with q ok numbers until all k votes are in, then takes the lower median of all of them', () => {
     expect(computeTally(median(5), [tallied(0, 10), tallied(1, 30)])).to.deep.equal({ status: 'pending' });
-    const outcome = computeTally(median(5), [tallied(0, 10), tallied(1, 30), tallied(2, 20)]);
-    expect(outcome).to.deep.include({ status: 'agreed', ok: true, value: 20, resultHash: toHex(computeResultHash(20)) });
-    expect(computeTally(median(4, 2), [tallied(0, 40), tallied(1, 10)])).to.deep.include({ value: 10 });
+    expect(computeTally(median(5), [tallied(0, 10), tallied(1, 30), tallied(2, 20)])).to.deep.equal({ status: 'quorum' });
+    const all = computeTally(median(5), [tallied(0, 10), tallied(1, 30), tallied(2, 20), tallied(3, 50), tallied(4, 40)]);
+    expect(all).to.deep.equal({
+      status: 'agreed', ok: true, value: 30, resultHash: toHex(computeResultHash(30)), supporters: [0, 1, 2, 3, 4].map((i) => nodes[i].nodeId),
+    });
+  });
+
+  it('takes the median of the ok numbers it has once closed (grace or deadline), the lower one for an even count', () => {
+    expect(computeTally(median(5), [tallied(0, 10), tallied(1, 30), tallied(2, 20)], true)).to.deep.include({ status: 'agreed', value: 20 });
+    expect(computeTally(median(5), [tallied(0, 40), tallied(1, 10), tallied(2, 30), tallied(3, 20)], true)).to.deep.include({ status: 'agreed', value: 20 });
+    expect(computeTally(median(4, 2), [tallied(0, 40), tallied(1, 10)], true)).to.deep.include({ value: 10, resultHash: toHex(computeResultHash(10)) });
+    expect(computeTally(median(5), [tallied(0, 10), tallied(1, 30)], true), 'fewer than q numbers stay pending').to.deep.equal({ status: 'pending' });
   });
 
   it('ignores errors and non-numbers for the median and reports no_quorum when too few numbers can arrive', () => {
     const votes = [tallied(0, errorResult('a'), false), tallied(1, 'text'), tallied(2, 5)];
     expect(computeTally(median(3), votes)).to.deep.equal({ status: 'no_quorum' });
     expect(computeTally(median(5), votes)).to.deep.equal({ status: 'pending' });
+  });
+
+  it('never agrees on an ok value that is not a number under median', () => {
+    expect(computeTally(median(3), [tallied(0, 'x'), tallied(1, 'x')])).to.deep.equal({ status: 'no_quorum' });
+    expect(computeTally(median(3), [tallied(0, 'x'), tallied(1, 'x')], true)).to.deep.equal({ status: 'no_quorum' });
+  });
+
+  it('agrees on an error under median when q counted votes carry the same error first', () => {
+    const error = errorResult('upstream returned 500');
+    expect(computeTally(median(3), [tallied(0, error, false), tallied(1, error, false)])).to.deep.include({ status: 'agreed', ok: false, value: error });
+    expect(computeTally(median(5, 2), [tallied(0, error, false), tallied(1, 7), tallied(2, error, false)])).to.deep.include({ status: 'agreed', ok: false });
+  });
+
+  it('keeps the median once q numbers came first, whatever errors agree after them', () => {
+    const error = errorResult('boom');
+    const votes = [tallied(0, 1), tallied(1, 2), tallied(2, error, false), tallied(3, error, false)];
+    expect(computeTally(median(5, 2), votes)).to.deep.equal({ status: 'quorum' });
+    expect(computeTally(median(5, 2), votes, true)).to.deep.include({ status: 'agreed', ok: true, value: 1 });
+  });
+
+  it('never counts a late vote (recorded after finality)', () => {
+    expect(computeTally(exact(3), [tallied(0, 'a'), { ...tallied(1, 'a'), late: true }])).to.deep.equal({ status: 'pending' });
+    expect(computeTally(median(3), [tallied(0, 1), tallied(1, 3), { ...tallied(2, 100), late: true }], true)).to.deep.include({ value: 1 });
+    expect(computeTally(exact(2), [tallied(0, 'a'), { ...tallied(1, 'b'), late: true }]), 'a late vote leaves its seat outstanding').to.deep.equal({ status: 'pending' });
   });
 
   it('refuses a quorum outside 1..k', () => {

@@ -1,7 +1,7 @@
-// Consensus decisions, pure: what to do with one vote, and whether the recorded votes make a request final.
+// Consensus decisions, pure: what to do with one vote, and whether the counted votes make a request final.
 import { VOTING_STATUS } from '../../protocol/request-lifecycle.ts';
 import { checkVote, computeVoteBinding, type Vote, type VoteRefusal } from '../../protocol/vote.ts';
-import { computeTally } from '../../protocol/vote-tally.ts';
+import { computeTally, countedVotes } from '../../protocol/vote-tally.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from '../../repository/types.ts';
 import { MAX_ERROR_BYTES, utf8Length } from '../../sandbox/outcome.ts';
 
@@ -21,8 +21,8 @@ export interface VoteInput {
 }
 
 export type VoteDecision =
-  | { readonly kind: 'refuse'; readonly reason: RefusalReason; readonly isPublishDue: boolean }
-  /** Record it once, then tally. */
+  | { readonly kind: 'refuse'; readonly reason: RefusalReason }
+  /** Record it once, then tally; the store keeps it as `late` (never counted) when voting closed meanwhile or before. */
   | { readonly kind: 'record' }
   /** The same vote delivered again: no second effect, but finish what a crash may have cut short (tally the stored votes). */
   | { readonly kind: 'resume' }
@@ -30,20 +30,21 @@ export type VoteDecision =
   | { readonly kind: 'skip'; readonly status: RequestRecord['status'] };
 
 /**
- * Decides what to do with a vote: refuse it (bad signature, not a member, late, duplicate, too
- * large…), record it, or resume after a redelivery. `isPublishDue` asks the shell to enqueue the
- * publication again: a vote that arrives after agreement proves the request is agreed and maybe stranded.
+ * Decides what to do with a vote: refuse it (bad signature, not a member, duplicate, too large…),
+ * record it, or resume after a redelivery. A vote after finality passes the same checks and is
+ * recorded too (the store marks it late, atomically with the status it reads).
  */
 export function decideVote(input: VoteInput): VoteDecision {
   const { vote, request } = input;
-  const refuse = (reason: RefusalReason, isPublishDue = false): VoteDecision => ({ kind: 'refuse', reason, isPublishDue });
+  const refuse = (reason: RefusalReason): VoteDecision => ({ kind: 'refuse', reason });
   if (!request?.assignment) return refuse('unknown_request');
   const refusal = checkVote({
     requestId: request.id,
     round: request.assignment.round,
     committee: input.committee,
     votedNodeIds: request.votes.map((v) => v.nodeId),
-    isFinal: request.status !== VOTING_STATUS,
+    // Finality does not refuse a vote: a late one is kept (never counted) once it passes every check.
+    isFinal: false,
     signPublicKey: input.signPublicKey,
     binding: computeVoteBinding(request, request.assignment),
   }, vote);
@@ -51,28 +52,38 @@ export function decideVote(input: VoteInput): VoteDecision {
   if (refusal === 'duplicate' && stored?.signature === vote.signature) {
     return request.status === VOTING_STATUS ? { kind: 'resume' } : { kind: 'skip', status: request.status };
   }
-  if (refusal) return refuse(refusal, refusal === 'already_final' && request.status === 'agreed');
+  if (refusal) return refuse(refusal);
   return isOversized(vote, input.maxOutputBytes) ? refuse('oversized') : { kind: 'record' };
 }
 
 export type FinalityDecision =
   | { readonly kind: 'pending' }
+  /** `median` with `q` ok numbers but not all `k` votes: the grace period starts (or runs on). */
+  | { readonly kind: 'grace' }
   | { readonly kind: 'fail'; readonly failure: Failure & { readonly code: 'no_quorum' } }
-  | { readonly kind: 'agree'; readonly outcome: Outcome };
+  /**
+   * `voteCount` (a median value): the number of counted votes the median was taken from; the agreement
+   * may apply only while they are all the votes there are, since one more would move the median.
+   */
+  | { readonly kind: 'agree'; readonly outcome: Outcome; readonly voteCount?: number };
 
 /**
- * Whether the recorded votes (in arrival order) make the request final: agreed on a value (at
- * `agreedAt`, an ISO timestamp), failed `no_quorum`, or still pending.
+ * Whether the counted votes (in arrival order; late ones are skipped) make the request final: agreed on
+ * a value (at `agreedAt`, an ISO timestamp), failed `no_quorum`, waiting for a median's grace period, or
+ * still pending. `isClosed`: the grace period or the deadline passed, so a median takes what it has.
  */
-export function decideFinality(assignment: Assignment, votes: readonly StoredVote[], agreedAt: string): FinalityDecision {
+export function decideFinality(assignment: Assignment, votes: readonly StoredVote[], agreedAt: string, isClosed = false): FinalityDecision {
   const size = assignment.committee.length;
-  const tally = computeTally({ committeeSize: size, quorum: assignment.quorum, aggregation: assignment.aggregation }, votes);
+  const counted = countedVotes(votes);
+  const tally = computeTally({ committeeSize: size, quorum: assignment.quorum, aggregation: assignment.aggregation }, counted, isClosed);
   if (tally.status === 'pending') return { kind: 'pending' };
+  if (tally.status === 'quorum') return { kind: 'grace' };
   if (tally.status === 'no_quorum') {
-    return { kind: 'fail', failure: { code: 'no_quorum', message: `${votes.length} of ${size} votes and no value can reach the quorum of ${assignment.quorum}` } };
+    return { kind: 'fail', failure: { code: 'no_quorum', message: `${counted.length} of ${size} votes and no value can reach the quorum of ${assignment.quorum}` } };
   }
   const { ok, value, resultHash, supporters } = tally;
-  return { kind: 'agree', outcome: { ok, value, resultHash, supporters, agreedAt } };
+  const isMedianValue = assignment.aggregation === 'median' && ok;
+  return { kind: 'agree', outcome: { ok, value, resultHash, supporters, agreedAt }, ...(isMedianValue ? { voteCount: counted.length } : {}) };
 }
 
 // A result above the operator's output ceiling, or an error message above the cut every sandbox

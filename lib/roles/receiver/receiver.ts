@@ -1,5 +1,5 @@
 // Receiver: turns a queued request into an assignment (round, committee from the frozen tickets
-// of the previous round) and sends one run job to each member, plus the deadline job.
+// of the previous round), writes its deadline into the due-time index and sends one run job to each member.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
@@ -9,22 +9,22 @@ import { createCommitteeCache } from '../committee-cache.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ReceiverDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets' | 'getNode' | 'putDueEntry'>;
   readonly queues: QueueSet;
 }
 
 export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, metrics } = deps;
-  const committees = createCommitteeCache(repository);
+  const committees = createCommitteeCache(repository, logger);
 
   async function dispatch(request: RequestRecord, assignment: Assignment): Promise<void> {
     const voted = new Set(request.votes.map((v) => v.nodeId));
-    await Promise.all([
-      ...assignment.committee
-        .filter((nodeId) => !voted.has(nodeId))
-        .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id }, { nodeId })),
-      queues.add('votes', jobIds.deadline(request.id), { kind: 'deadline', requestId: request.id }, { delayMs: config.requestDeadlineMs }),
-    ]);
+    // The deadline first, so no member runs a request without one; the entry is idempotent (a redispatch
+    // keeps its time), and consensus checks it against the request's accepted-at time before applying it.
+    await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.parse(request.createdAt) + config.requestDeadlineMs });
+    await Promise.all(assignment.committee
+      .filter((nodeId) => !voted.has(nodeId))
+      .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id }, { nodeId })));
   }
 
   async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {

@@ -2,19 +2,16 @@
 
 import type { JobState } from '../../queues.ts';
 
-/** Requests older than these have been in their state too long: `queued`/`agreed` before `staleBeforeMs`, `assigned` before `overdueBeforeMs`. */
+/** Requests that entered their state (`queued`, `assigned`, `agreed`) before `staleBeforeMs` have been in it too long. */
 export interface SweepWindows {
   readonly staleBeforeMs: number;
-  readonly overdueBeforeMs: number;
 }
 
-/** Grace past a request's deadline before the sweep sends its deadline job again (the delayed one may be on its way). */
-const DEADLINE_GRACE_MS = 5000;
-/** The shortest time a request may sit queued or agreed before the sweep looks at it. */
+/** The shortest time a request may sit in a state before the sweep looks at it. */
 const MIN_STALE_MS = 2000;
 
-export function computeSweepWindows(nowMs: number, config: { roundMs: number; requestDeadlineMs: number }): SweepWindows {
-  return { staleBeforeMs: nowMs - Math.max(MIN_STALE_MS, config.roundMs), overdueBeforeMs: nowMs - config.requestDeadlineMs - DEADLINE_GRACE_MS };
+export function computeSweepWindows(nowMs: number, config: { roundMs: number }): SweepWindows {
+  return { staleBeforeMs: nowMs - Math.max(MIN_STALE_MS, config.roundMs) };
 }
 
 /**

@@ -14,6 +14,7 @@ import { startChainInputter } from './chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
 import { computeSweepWindows, decideStrandedQueued } from './decide-sweep.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
+import { isNodeRecordBound } from '../sign-keys.ts';
 
 export interface SchedulerDeps extends RoleBase {
   readonly repository: Repository;
@@ -63,12 +64,15 @@ export function nextTickDelayMs(nowMs: number, roundMs: number): number {
   return delay < roundMs / 2 ? delay + roundMs : delay;
 }
 
-/** Verifies a node's ticket for a round and stores it, unless the round's ticket set is frozen. */
+/**
+ * Verifies a node's ticket for a round and stores it, unless the round's ticket set is frozen. The
+ * VRF key is the one the node's registration signed: a record that does not verify is unknown.
+ */
 function createTicketStore(deps: SchedulerDeps): (payload: JobPayloads['tickets']) => Promise<JobResults['tickets']> {
   const { repository, logger } = deps;
   return async function storeTicket({ nodeId, round, beta, proof }) {
     const [node, record] = await Promise.all([repository.getNode(nodeId), repository.getRound(round)]);
-    if (!node || node.status !== 'active') return 'refused: unknown node';
+    if (!node || node.status !== 'active' || !isNodeRecordBound(nodeId, node, logger)) return 'refused: unknown node';
     if (!record) return 'refused: unknown round';
     // The proof first: a forged ticket is reported as forged, late or not.
     let valid = false;
@@ -87,7 +91,7 @@ function createTicketStore(deps: SchedulerDeps): (payload: JobPayloads['tickets'
   };
 }
 
-/** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication, assigned past its deadline. */
+/** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication, assigned without a deadline entry. */
 function createSweep(deps: SchedulerDeps, lease: Lease): () => Promise<void> {
   const { repository, queues, config, clock, logger } = deps;
   return async function sweep() {
@@ -103,8 +107,11 @@ function createSweep(deps: SchedulerDeps, lease: Lease): () => Promise<void> {
     for (const id of await repository.listStale('agreed', windows.staleBeforeMs, 500)) {
       await queues.add('publish', jobIds.publish(id), { kind: 'publish', requestId: id });
     }
-    for (const id of await repository.listStale('assigned', windows.overdueBeforeMs, 500)) {
-      await queues.add('votes', jobIds.deadline(id), { kind: 'deadline', requestId: id });
+    // A crash between the assignment and its deadline entry leaves a request no deadline would end.
+    const missing = await repository.listMissingDueEntries('deadline', await repository.listStale('assigned', windows.staleBeforeMs, 500));
+    for (const request of await repository.getRequests(missing)) {
+      await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.parse(request.createdAt) + config.requestDeadlineMs });
+      logger.info({ requestId: request.id }, 'restored a missing deadline');
     }
   };
 }

@@ -28,6 +28,7 @@ export const STATUS_PAGE = `<!doctype html>
 <body>
 <h1>Gateway status <span class="label" id="updated"></span></h1>
 <p id="error"></p>
+<p class="label mono" id="counter-key"></p>
 <div class="grid">
   <div class="card"><div class="label">Round</div><div class="figure" id="round">–</div><div class="label" id="round-detail"></div></div>
   <div class="card"><div class="label">Active nodes</div><div class="figure" id="nodes-active">–</div><div class="label" id="nodes-detail"></div></div>
@@ -37,6 +38,8 @@ export const STATUS_PAGE = `<!doctype html>
 </div>
 <div class="card" style="margin-bottom:16px"><h2>Nodes</h2>
   <table><thead><tr><th>Node</th><th>Name</th><th>Status</th><th>Last ticket</th></tr></thead><tbody id="nodes"></tbody></table></div>
+<div class="card" style="margin-bottom:16px" id="dissent-card" hidden><h2>Nodes that disagree</h2>
+  <table><thead><tr><th>Node</th><th>Votes</th><th>Disagreed</th><th>Late</th><th>Missed</th></tr></thead><tbody id="dissent"></tbody></table></div>
 <div class="card"><h2>Recent requests</h2>
   <table><thead><tr><th>Request</th><th>Project</th><th>Source</th><th>Status</th><th>Accepted</th><th>Took</th></tr></thead><tbody id="requests"></tbody></table></div>
 <script>
@@ -77,10 +80,15 @@ async function refresh() {
     document.getElementById('throughput').textContent = s.throughput.perSecond.toFixed(2);
     document.getElementById('ledger').textContent = s.ledger.length;
     document.getElementById('ledger-head').textContent = s.ledger.head.slice(0, 16) + '…';
+    document.getElementById('counter-key').textContent = s.counterPublicKey ? 'counter public key (pin it to verify receipts): ' + s.counterPublicKey : '';
     const codes = Object.entries(s.failures);
     document.getElementById('failures').textContent = codes.reduce((sum, [, n]) => sum + n, 0);
     document.getElementById('failure-codes').textContent = codes.map(([code, n]) => code + ': ' + n).join(', ');
     fill('nodes', s.nodes.map((n) => row([{ mono: n.id }, n.name, { badge: n.status, label: n.status }, n.lastTicketRound ?? '–'])));
+    const dissent = s.nodes.filter((n) => n.stats.disagreed + n.stats.late + n.stats.missed > 0)
+      .sort((a, b) => b.stats.disagreed - a.stats.disagreed || b.stats.missed - a.stats.missed);
+    document.getElementById('dissent-card').hidden = dissent.length === 0;
+    fill('dissent', dissent.map((n) => row([{ mono: n.id }, n.stats.votes, n.stats.disagreed, n.stats.late, n.stats.missed])));
     fill('requests', s.recent.map((r) => row([
       { mono: r.id }, { mono: r.projectId }, r.source,
       { badge: r.status, label: r.failureCode ? r.status + ': ' + r.failureCode : r.status },

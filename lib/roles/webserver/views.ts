@@ -23,7 +23,9 @@ export function requestView(request: RequestRecord) {
     ...(request.failure ? { failure: request.failure } : {}),
     ...(assignment ? { round: assignment.round, committee: assignment.committee, quorum: assignment.quorum, aggregation: assignment.aggregation } : {}),
     ...(assignment ? {
-      votes: request.votes.map((v) => ({ nodeId: v.nodeId, ok: v.ok, resultHash: v.resultHash, signature: v.signature, value: v.value, ...(v.logs ? { logs: v.logs } : {}) })),
+      votes: request.votes.map((v) => ({
+        nodeId: v.nodeId, ok: v.ok, resultHash: v.resultHash, signature: v.signature, value: v.value, late: v.late === true, ...(v.logs ? { logs: v.logs } : {}),
+      })),
     } : {}),
     ...(request.ledger ? { ledger: request.ledger } : {}),
     ...(request.origin ? { origin: request.origin } : {}),
@@ -34,6 +36,6 @@ export function requestView(request: RequestRecord) {
 }
 
 export function nodeView(node: NodeRecord) {
-  const { id, name, signPublicKey, vrfPublicKey, status, createdAt } = node;
-  return { id, name, signPublicKey, vrfPublicKey, status, createdAt, lastTicketRound: node.lastTicketRound ?? null };
+  const { id, name, signPublicKey, vrfPublicKey, registration, status, createdAt } = node;
+  return { id, name, signPublicKey, vrfPublicKey, registration, status, createdAt, lastTicketRound: node.lastTicketRound ?? null };
 }

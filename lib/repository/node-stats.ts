@@ -1,0 +1,59 @@
+// Per-node vote statistics: one hash of counters per node. `votes` and `late` are counted as a vote is
+// recorded (requests.ts); `agreed`, `disagreed` and `missed` once per request, when its voting closes.
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.ts';
+import { createScript } from './script.ts';
+
+export const NODE_STAT_FIELDS = ['votes', 'agreed', 'disagreed', 'late', 'missed'] as const;
+export type NodeStatField = (typeof NODE_STAT_FIELDS)[number];
+
+/**
+ * A node's counters: `votes` counted (recorded before finality), of those `agreed` and `disagreed`
+ * with the agreed result, `late` votes (recorded after finality, never counted), and `missed` runs
+ * (committee seats with no counted vote when voting closed).
+ */
+export type NodeStats = Readonly<Record<NodeStatField, number>>;
+
+/** What one request adds to each of its committee's nodes when its voting closes. */
+export type RequestNodeStats = Readonly<Record<string, Readonly<Partial<Record<'agreed' | 'disagreed' | 'missed', number>>>>>;
+
+// KEYS: request, then the stats hash of each node. ARGV: the counts of each node (JSON), in KEYS order.
+// The mark on the request makes the whole addition once per request: a redelivery, a second consensus
+// or the due sweep after a crash adds nothing more. A request that is gone adds nothing.
+const ADD_REQUEST_STATS = createScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'nodeStatsCounted', '1') == 0 then return 0 end
+for i = 2, #KEYS do
+  for field, n in pairs(cjson.decode(ARGV[i - 1])) do
+    if n ~= 0 then redis.call('HINCRBY', KEYS[i], field, n) end
+  end
+end
+return 1
+`);
+
+export interface NodeStatsStore {
+  /** Adds a request's counts to its nodes' statistics, once per request; true when this call added them. */
+  putRequestNodeStats(requestId: string, counts: RequestNodeStats): Promise<boolean>;
+  /** The statistics of each node, in the order given (zeros for a node with none). */
+  listNodeStats(nodeIds: readonly string[]): Promise<NodeStats[]>;
+}
+
+export function createNodeStatsStore(redis: Redis, keys: Keys): NodeStatsStore {
+  return {
+    async putRequestNodeStats(requestId, counts) {
+      const nodeIds = Object.keys(counts);
+      const added = await ADD_REQUEST_STATS(redis, [keys.request(requestId), ...nodeIds.map((id) => keys.nodeStats(id))], nodeIds.map((id) => JSON.stringify(counts[id])));
+      return added === 1;
+    },
+    async listNodeStats(nodeIds) {
+      if (nodeIds.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of nodeIds) pipeline.hmget(keys.nodeStats(id), ...NODE_STAT_FIELDS);
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([error, values]) => {
+        if (error) throw error;
+        return Object.fromEntries(NODE_STAT_FIELDS.map((field, i) => [field, Number((values as (string | null)[])[i] ?? 0)])) as NodeStats;
+      });
+    },
+  };
+}
