@@ -1,8 +1,11 @@
-// Committee selectors per frozen round, built once per process and round (receiver and consensus).
+// Committee selectors per frozen round, built once per process and round (receiver, consensus and
+// the sender's publication check), over the tickets of nodes whose records verify.
 import { UnrecoverableError } from 'bullmq';
 import { fromHex } from '../crypto/bytes.ts';
 import { createCommitteeSelector, type CommitteeSelector } from '../protocol/committee.ts';
+import type { Logger } from '../logger.ts';
 import type { Repository } from '../repository/index.ts';
+import { isNodeRecordBound } from './sign-keys.ts';
 
 const KEEP_ROUNDS = 8;
 
@@ -11,13 +14,23 @@ export interface CommitteeCache {
   get(round: number): Promise<CommitteeSelector | null>;
 }
 
-export function createCommitteeCache(repository: Pick<Repository, 'getRound' | 'listTickets'>): CommitteeCache {
+/**
+ * A ticket counts only when its holder's record verifies (registration and id): one written past
+ * the API, or a ticket of no registered node, is left out of every committee, with an error log.
+ */
+export function createCommitteeCache(repository: Pick<Repository, 'getRound' | 'listTickets' | 'getNode'>, logger: Pick<Logger, 'error'>): CommitteeCache {
   const cache = new Map<number, Promise<CommitteeSelector | null>>();
   const load = async (round: number): Promise<CommitteeSelector | null> => {
     const record = await repository.getRound(round);
     if (!record?.frozen) return null;
     const tickets = await repository.listTickets(round);
-    return createCommitteeSelector(tickets.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta, 64) })));
+    const nodes = await Promise.all(tickets.map((t) => repository.getNode(t.nodeId)));
+    const counted = tickets.filter((t, i) => {
+      const node = nodes[i];
+      if (!node) logger.error({ nodeId: t.nodeId, round }, 'ticket of an unknown node left out');
+      return node !== null && isNodeRecordBound(t.nodeId, node, logger);
+    });
+    return createCommitteeSelector(counted.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta, 64) })));
   };
   return {
     get(round) {

@@ -6,6 +6,7 @@ import type { ProcessContext } from '../../lib/process.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
+import { createNodeRegistration } from '../../lib/roles/node-record.ts';
 import { buildNode } from '../support/builders.ts';
 import { ADMIN_TOKEN, startTestWebserver, waitFor, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
@@ -177,7 +178,7 @@ describe('HTTP API', function () {
 
   it('registers nodes with valid keys only, idempotently', async () => {
     const node = buildNode(7);
-    const body = { name: 'n7', signPublicKey: Buffer.from(node.keys.signPublicKey).toString('hex'), vrfPublicKey: Buffer.from(node.keys.vrfPublicKey).toString('hex') };
+    const body = createNodeRegistration(node.keys, 'n7');
     const first = await call('POST', '/v1/nodes', { token: ADMIN_TOKEN, body });
     expect(first.status).to.equal(201);
     expect(first.body.id).to.equal(node.nodeId);

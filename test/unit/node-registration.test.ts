@@ -7,6 +7,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { fromHex, toHex } from '../../lib/crypto/bytes.ts';
 import { deriveNodeKeys } from '../../lib/crypto/keys.ts';
 import { findRegistrationProblem, registrationBytes, signRegistration } from '../../lib/protocol/node-registration.ts';
+import { createNodeRecord, createNodeRegistration } from '../../lib/roles/node-record.ts';
+import { parseNodeBody } from '../../lib/roles/webserver/parse-body.ts';
 
 interface Vector {
   nodeSeed: string; signPublicKey: string; vrfPublicKey: string; nodeId: string;
@@ -41,6 +43,29 @@ describe('node registration v2', () => {
 
   it('accepts the fixture record', () => {
     expect(findRegistrationProblem(record)).to.equal(null);
+  });
+
+  it('builds the fixture record from the seed, as `gateway node init` prints it and the executor stores it', () => {
+    expect(createNodeRegistration(keys, record.name)).to.deep.equal(record);
+    expect(createNodeRecord(keys, record.name, 0)).to.deep.equal({ ...record, status: 'active', createdAt: '1970-01-01T00:00:00.000Z' });
+  });
+
+  it('parses the POST /v1/nodes body: lowercase hex, an absent name as "", every problem named', () => {
+    const { id: _id, name: _name, ...upper } = { ...record, registration: record.registration.toUpperCase() };
+    expect(parseNodeBody(upper)).to.deep.equal({ name: '', signPublicKey: record.signPublicKey, vrfPublicKey: record.vrfPublicKey, registration: record.registration });
+    expect(parseNodeBody(record)).to.deep.equal(record);
+    const refusal = (body: unknown) => {
+      try {
+        parseNodeBody(body);
+      } catch (error) {
+        const { code, details } = error as { code: string; details: readonly string[] };
+        return { code, fields: details.map((d) => d.split(':')[0]) };
+      }
+      return null;
+    };
+    expect(refusal({ ...record, status: 'active' })).to.deep.equal({ code: 'invalid_body', fields: ['status'] });
+    expect(refusal({ signPublicKey: 'ab', registration: 7 })).to.deep.equal({ code: 'invalid_body', fields: ['signPublicKey', 'vrfPublicKey', 'registration'] });
+    expect(refusal({ ...record, id: 5, name: 'x'.repeat(101) })).to.deep.equal({ code: 'invalid_body', fields: ['id', 'name'] });
   });
 
   it('refuses a swapped VRF key, a changed name, a foreign id and garbage, without throwing', () => {

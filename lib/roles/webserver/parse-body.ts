@@ -151,17 +151,29 @@ export function parseScheduleBody(body: unknown): { cron: string; input: unknown
 }
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+const HEX_SIGNATURE = /^[0-9a-fA-F]{128}$/;
 
-/** `POST /v1/nodes` body. */
-export function parseNodeBody(body: unknown): { name?: string; signPublicKey: string; vrfPublicKey: string } {
-  const b = objectBody(body, ['name', 'signPublicKey', 'vrfPublicKey']);
+/**
+ * `POST /v1/nodes` body: what `gateway node init` prints. `name` absent is `""` (the registration
+ * signs it either way); `id`, when given, is checked against the signing key by the route.
+ */
+export function parseNodeBody(body: unknown): { id?: string; name: string; signPublicKey: string; vrfPublicKey: string; registration: string } {
+  const b = objectBody(body, ['id', 'name', 'signPublicKey', 'vrfPublicKey', 'registration']);
   const c: Checker = { problems: [] };
+  const id = text(c, b.id, 'id', { required: false, maxLength: 100 });
   const name = text(c, b.name, 'name', { required: false, maxLength: 100 });
   for (const field of ['signPublicKey', 'vrfPublicKey'] as const) {
     if (typeof b[field] !== 'string' || !HEX_KEY.test(b[field] as string)) c.problems.push(`${field}: must be 32 bytes of hex`);
   }
+  if (typeof b.registration !== 'string' || !HEX_SIGNATURE.test(b.registration)) c.problems.push('registration: must be 64 bytes of hex (the node\'s signature; `gateway node init` prints it)');
   if (c.problems.length > 0) fail(c.problems);
-  return { ...(name ? { name } : {}), signPublicKey: (b.signPublicKey as string).toLowerCase(), vrfPublicKey: (b.vrfPublicKey as string).toLowerCase() };
+  return {
+    ...(id === undefined ? {} : { id }),
+    name: name ?? '',
+    signPublicKey: (b.signPublicKey as string).toLowerCase(),
+    vrfPublicKey: (b.vrfPublicKey as string).toLowerCase(),
+    registration: (b.registration as string).toLowerCase(),
+  };
 }
 
 
