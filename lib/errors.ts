@@ -12,6 +12,8 @@ export const ERROR_CODES = [
   'not_found',
   'method_not_allowed',
   'conflict',
+  'not_published',
+  'not_anchored',
   'payload_too_large',
   'unsupported_media_type',
   'rate_limited',
@@ -26,7 +28,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly details?: readonly string[];
-  /** For `rate_limited` and `unavailable`: when to try again (the `Retry-After` header), in seconds. */
+  /** For `rate_limited`, `unavailable`, `not_published` and `not_anchored`: when to try again (the `Retry-After` header), in seconds. */
   readonly retryAfterSeconds?: number;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: readonly string[]; retryAfterSeconds?: number }) {

@@ -1,4 +1,7 @@
 // Every command the `gateway` program knows, each registering itself on the program.
 import type { Command } from 'commander';
+import { registerNodeCommand } from './node.ts';
+import { registerRedisAclCommand } from './redis-acl.ts';
+import { registerVerifyCommand } from './verify.ts';
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [];
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerNodeCommand, registerRedisAclCommand, registerVerifyCommand];

@@ -16,6 +16,8 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  not_published: 409,
+  not_anchored: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

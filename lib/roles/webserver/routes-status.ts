@@ -6,6 +6,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
+import { toHex } from '../../crypto/bytes.ts';
+import { publicKey as vrfPublicKeyOf } from '../../crypto/ecvrf.ts';
 import { GatewayError } from '../../errors.ts';
 import { PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, type QueueKind } from '../../queues.ts';
 import { createAdminCheck, type Principal } from './auth.ts';
@@ -17,6 +19,7 @@ const BOARD_PATH = '/admin/queues';
 
 export function addStatusRoutes(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
+  const counterPublicKey = deps.counterKey ? toHex(vrfPublicKeyOf(deps.counterKey)) : null;
 
   router.get('/', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
@@ -31,11 +34,12 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
       repository.getLatestRoundNumber(), repository.listNodes(), repository.getLedgerHead(),
       repository.listRecentRequestIds(RECENT_SHOWN), repository.countFinishedSince(now - 60_000),
     ]);
-    const [round, tickets, frozen, recent] = await Promise.all([
+    const [round, tickets, frozen, recent, stats] = await Promise.all([
       latest > 0 ? repository.getRound(latest) : null,
       latest > 0 ? repository.listTickets(latest) : [],
       latest > 1 ? repository.listTickets(latest - 1) : [],
       repository.getRequests(recentIds),
+      repository.listNodeStats(nodes.map((n) => n.id)),
     ]);
     const failures: Record<string, number> = {};
     for (const r of recent) if (r.failure) failures[r.failure.code] = (failures[r.failure.code] ?? 0) + 1;
@@ -43,10 +47,12 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
     ctx.body = {
       now: new Date(now).toISOString(),
       round: round ? { round: round.round, startedAt: round.startedAt, tickets: tickets.length, eligible: frozen.length } : null,
-      nodes: nodes.map(({ id, name, status, lastTicketRound }) => ({ id, name, status, lastTicketRound: lastTicketRound ?? null })),
+      nodes: nodes.map(({ id, name, status, lastTicketRound }, i) => ({ id, name, status, lastTicketRound: lastTicketRound ?? null, stats: stats[i] })),
       throughput: { finishedLastMinute: finished, perSecond: finished / 60 },
       failures,
       ledger,
+      // Published here too: verifiers pin it to check receipts (`gateway verify --counter-key`).
+      counterPublicKey,
       recent: recent.map((r) => ({
         id: r.id, projectId: r.projectId, source: r.source, status: r.status, createdAt: r.createdAt,
         ...(r.failure ? { failureCode: r.failure.code } : {}),
@@ -59,12 +65,15 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
 /**
  * Mounts bull-board at `/admin/queues` for the admin token, sent as a Bearer token or as the
  * password of HTTP Basic auth (so a browser can open it); the node queues are refreshed per visit.
+ * It runs on the admin Redis connection when there is one: bull-board counts and lists jobs with
+ * scripts, which Redis checks as writes, and the webserver's own user may only read most queues.
  */
 export function mountQueueBoard(app: Koa, deps: WebDeps): void {
+  const queues = deps.dashboardQueues ?? deps.queues;
   const adapter = new KoaAdapter();
   adapter.setBasePath(BOARD_PATH);
   const fixed: readonly QueueKind[] = SHARED_QUEUE_KINDS;
-  const board = createBullBoard({ queues: fixed.map((kind) => new BullMQAdapter(deps.queues.get(kind))), serverAdapter: adapter });
+  const board = createBullBoard({ queues: fixed.map((kind) => new BullMQAdapter(queues.get(kind))), serverAdapter: adapter });
   const isAdminToken = createAdminCheck(deps.config.adminToken);
   let shownNodes = '';
   const plugin = adapter.registerPlugin();
@@ -77,7 +86,7 @@ export function mountQueueBoard(app: Koa, deps: WebDeps): void {
     const nodes = (await deps.repository.listNodes()).filter((n) => n.status === 'active').map((n) => n.id);
     if (nodes.join() !== shownNodes) {
       shownNodes = nodes.join();
-      board.replaceQueues([...fixed.map((kind) => deps.queues.get(kind)), ...nodes.flatMap((id) => PER_NODE_QUEUE_KINDS.map((kind) => deps.queues.get(kind, id)))].map((q) => new BullMQAdapter(q)));
+      board.replaceQueues([...fixed.map((kind) => queues.get(kind)), ...nodes.flatMap((id) => PER_NODE_QUEUE_KINDS.map((kind) => queues.get(kind, id)))].map((q) => new BullMQAdapter(q)));
     }
     return plugin(ctx, next);
   });

@@ -13,6 +13,7 @@ import { createErrorMiddleware } from './http-errors.ts';
 import { readJsonBody } from './json-body.ts';
 import { addOperationRoutes } from './routes-operations.ts';
 import { addProjectRoutes } from './routes-projects.ts';
+import { addReceiptRoutes } from './routes-receipts.ts';
 import { addRequestRoutes } from './routes-requests.ts';
 import { addScheduleRoutes } from './routes-schedules.ts';
 import { addStatusRoutes, mountQueueBoard } from './routes-status.ts';
@@ -27,6 +28,7 @@ export function createApp(deps: WebDeps): Koa {
   addProjectRoutes(router, deps);
   addScheduleRoutes(router, deps);
   addRequestRoutes(router, deps);
+  addReceiptRoutes(router, deps);
   addVerificationRoutes(router, deps);
   addStatusRoutes(router, deps);
   app.use(createErrorMiddleware(deps.logger, () => deps.repository.isConnected()));
