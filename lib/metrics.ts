@@ -26,6 +26,8 @@ export interface Metrics {
   readonly admissionRefused: Counter<'source'>;
   /** Run jobs an executor put back because their project held its share of the node's slots. */
   readonly runsDeferred: Counter;
+  /** Entries of the due-time index consensus handled, by kind (deadline, grace) and what they did. */
+  readonly dueEntries: Counter<'kind' | 'result'>;
   /** Installs the source of queue gauges (read on every scrape). */
   setQueueSource(source: () => Promise<readonly QueueSnapshot[]>): void;
 }
@@ -62,9 +64,10 @@ export function createMetrics(): Metrics {
     acceptedToPublished: new Histogram({ name: 'gateway_request_published_seconds', help: 'time from acceptance to publication', buckets: LATENCY_BUCKETS, registers }),
     failures: new Counter({ name: 'gateway_requests_failed_total', help: 'requests failed, by code', labelNames: ['code'], registers }),
     sandboxRestarts: new Counter({ name: 'gateway_sandbox_restarts_total', help: 'sandbox processes replaced, by reason', labelNames: ['reason'], registers }),
-    chainTxs: new Counter({ name: 'gateway_chain_txs_total', help: 'chain transactions by outcome', labelNames: ['outcome'], registers }),
+    chainTxs: new Counter({ name: 'gateway_chain_txs_total', help: 'chain transactions by outcome; failed and unverified count results given up on (unverified: did not verify, never sent)', labelNames: ['outcome'], registers }),
     admissionRefused: new Counter({ name: 'gateway_admission_refused_total', help: 'requests refused because their project had too many in flight, by source', labelNames: ['source'], registers }),
     runsDeferred: new Counter({ name: 'gateway_runs_deferred_total', help: "run jobs put back because their project held its share of a node's run slots", registers }),
+    dueEntries: new Counter({ name: 'gateway_due_entries_total', help: 'due-time index entries handled by consensus, by kind and result (moved: due before the request\'s own deadline, applied nothing)', labelNames: ['kind', 'result'], registers }),
     setQueueSource(source) {
       queueSource = source;
     },

@@ -53,6 +53,8 @@ export interface LedgerStore {
   listLedgerText(fromSeq: number, count: number): Promise<string[]>;
   /** The head key: the last seq and hash (0 and 64 zeros while empty). */
   getLedgerHead(): Promise<{ length: number; head: string }>;
+  /** The entry appended for a request, found through the ledger's own request index; null when it has none. */
+  getLedgerEntryOf(requestId: string): Promise<LedgerEntry | null>;
 }
 
 /** The ledger store over the shared connection (no connection of its own: the append is one script). */
@@ -76,6 +78,11 @@ export function createLedgerStore(redis: Redis, keys: Keys): LedgerStore {
     async getLedgerHead() {
       const head = parseHead((await redis.get(keys.ledgerHead)) ?? '');
       return { length: head.seq, head: head.hash };
+    },
+    async getLedgerEntryOf(requestId) {
+      const seq = await redis.hget(keys.ledgerByRequest, requestId);
+      const text = seq === null ? null : await redis.lindex(keys.ledger, Number(seq) - 1);
+      return text === null ? null : (JSON.parse(text) as LedgerEntry);
     },
   };
 }

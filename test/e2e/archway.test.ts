@@ -12,13 +12,26 @@ import { startChainPublisher } from '../../lib/roles/sender/chain-publisher.ts';
 import { createSandbox, startExecutorNode, startRole, type ProcessContext } from '../../lib/process.ts';
 import { systemClock, type RoleHandle } from '../../lib/runtime/common.ts';
 import type { SandboxRunner } from '../../lib/sandbox/runner.ts';
-import { ADMIN_TOKEN, TEST_LIMITS, openTestProcess, waitFor } from '../support/gateway.ts';
+import { toHex, utf8 } from '../../lib/crypto/bytes.ts';
+import { computeResultHash } from '../../lib/crypto/canonical-json.ts';
+import { computeContentId } from '../../lib/crypto/content-id.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
+import { parseChainInput } from '../../lib/roles/scheduler/chain-inputter.ts';
+import { decidePublication } from '../../lib/roles/sender/decide-publication.ts';
+import { buildNodes } from '../support/builders.ts';
+import { ADMIN_TOKEN, TEST_LIMITS, openTestProcess, seedAgreedRequest, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { startChainStandin, type ChainStandin } from '../support/chain-standin/standin.ts';
 
 const MNEMONIC = 'essay east sight notable token suit chimney shadow inspire gap raven file home oxygen filter mirror dawn distance dwarf layer grocery father property lonely';
 const USER = 'archway1qqqsyqcyq5rqwzqfpg9scrgwpugpzysn3a7d8n';
+const NODES = buildNodes(4);
+const CHAIN_CODE = 'export default (input) => input';
+const CHAIN_PROJECT = {
+  id: 'prj_0000000000000000000000chain', name: 'chain', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact' as const,
+  limits: TEST_LIMITS, version: 1, codeCid: computeContentId(utf8(CHAIN_CODE)),
+};
 
 describe('Archway', function () {
   this.timeout(90_000);
@@ -43,20 +56,32 @@ describe('Archway', function () {
     });
   });
   afterEach(async () => {
+    fleet = undefined;
     await ctx.close();
     await chain.close();
   });
 
-  /** A request as the sender leaves it: published on the ledger and waiting in the chain outbox. */
+  let fleet: Promise<string> | undefined;
+
+  /**
+   * A request as the sender leaves it: agreed by three nodes' signed v2 votes for `value` (committee
+   * drawn from frozen tickets), appended to the ledger, published, and waiting in the chain outbox.
+   */
   async function publishedChainRequest(chainProjectId: number, reqId: number, input: string, value: unknown): Promise<string> {
     const id = `req_0000000000${String(chainProjectId).padStart(4, '0')}${String(reqId).padStart(12, '0')}`;
     const now = Date.now();
+    fleet ??= seedFrozenRound(ctx, NODES);
+    await fleet;
     // Requests run a stored code version: the project they belong to exists.
-    await ctx.repository.putProject({ id: 'prj_0000000000000000000000chain', name: 'chain', description: '', committee: { size: 1, quorum: 1 }, aggregation: 'exact', limits: TEST_LIMITS, version: 1, codeCid: 'bafkreichain', createdAt: new Date(now).toISOString() }, 'export default () => 1', 'hash-chain', now);
-    await ctx.repository.putRequest({ id, projectId: 'prj_0000000000000000000000chain', version: 1, codeCid: 'bafkreichain', source: 'chain', input, createdAtMs: now, maxOpen: 1000, origin: { chainProjectId, reqId, user: USER, input } });
-    await ctx.repository.assignRequest(id, { round: 2, roundSeed: '00'.repeat(32), committee: ['node_x'], quorum: 1, aggregation: 'exact', assignedAt: new Date(now).toISOString() }, now);
-    await ctx.repository.agreeRequest(id, { ok: true, value, resultHash: 'ab'.repeat(32), supporters: ['node_x'], agreedAt: new Date(now).toISOString() }, now);
-    await ctx.repository.publishRequest(id, { seq: 1, hash: 'cd'.repeat(32) }, now);
+    await ctx.repository.putProject({ ...CHAIN_PROJECT, createdAt: new Date(now).toISOString() }, CHAIN_CODE, 'hash-chain', now);
+    const agreed = await seedAgreedRequest(ctx, NODES, {
+      id, projectId: CHAIN_PROJECT.id, version: 1, codeCid: CHAIN_PROJECT.codeCid, source: 'chain', input: parseChainInput(input, ctx.config.maxInputBytes),
+      origin: { chainProjectId, reqId, user: USER, input }, value, committeeSize: 3, quorum: 2,
+    });
+    const decision = decidePublication(agreed);
+    if (decision.kind !== 'publish') throw new Error(`not publishable: ${decision.kind}`);
+    const entry = await ctx.repository.appendLedger(decision.entry);
+    await ctx.repository.publishRequest(id, { seq: entry.seq, hash: entry.hash }, now);
     await ctx.repository.putChainOutbox(id, now);
     return id;
   }
@@ -156,6 +181,54 @@ describe('Archway', function () {
     expect(saveTxs()).to.have.length(1);
     expect(saveTxs()[0].msgs.map((m) => (m.msg as { SaveResultMsg: { result: string } }).SaveResultMsg.result)).to.deep.equal(['{"n":1}', '{"n":2}', '{"n":3}']);
     for (const id of ids) expect((await ctx.repository.getRequest(id))?.chain).to.deep.include({ status: 'committed', txHash: saveTxs()[0].hash });
+  });
+
+  it('never sends a result the store changed after the ledger append, and still sends the honest one beside it', async () => {
+    const chainProjectId = chain.model.createProject(USER, 'g', 'd');
+    const published = async (price: number) => {
+      const id = await pendingAndPublished(chainProjectId, JSON.stringify({ price }), { price });
+      return { id, reqId: (await ctx.repository.getRequest(id))!.origin!.reqId, entry: (await ctx.repository.getLedgerEntryOf(id))! };
+    };
+    const honest = await published(7);
+    const forged = await published(8);
+    const rehashed = await published(9);
+    const trimmed = await published(10);
+    const redirected = await published(11);
+    const elsewhere = chain.model.requestResult(chainProjectId, USER, '{"price":12}');
+    const keys = createKeys(ctx.config.keyPrefix);
+    const stored = async (id: string) => (await ctx.repository.getRequest(id))!;
+    // A store writer, after the sender appended and published them: a value no vote signed, with its own hash...
+    await ctx.connection.hset(keys.request(forged.id), 'outcome', JSON.stringify({ ...(await stored(forged.id)).outcome, value: { price: 1000 }, resultHash: toHex(computeResultHash({ price: 1000 })) }));
+    // ...a value swapped under the signed hash...
+    await ctx.connection.hset(keys.request(rehashed.id), 'outcome', JSON.stringify({ ...(await stored(rehashed.id)).outcome, value: { price: 1000 } }));
+    // ...one vote dropped (the other two still reach the quorum: only the ledger's votes digest tells)...
+    await ctx.connection.hdel(keys.requestVotes(trimmed.id), (await stored(trimmed.id)).votes[0].nodeId);
+    // ...and a result pointed at another pending contract request, one with another input.
+    const { status: _status, votes: _votes, assignment: _a, outcome: _o, ledger: _l, chain: _c, finishedAt: _f, ...base } = await stored(redirected.id);
+    await ctx.connection.hset(keys.request(redirected.id), 'base', JSON.stringify({ ...base, origin: { ...base.origin!, reqId: elsewhere } }));
+
+    const p = publisher();
+    await p.publishOnce();
+    await p.publishOnce();
+    await p.stop();
+
+    // The contract received the honest result only, in one transaction.
+    expect(saveTxs().map((tx) => tx.msgs.map((m) => m.msg))).to.deep.equal([[{ SaveResultMsg: { project_id: chainProjectId, user: USER, request: '{"price":7}', req_id: honest.reqId, result: '{"price":7}' } }]]);
+    const onChain = chain.model.project(chainProjectId)!;
+    expect(onChain.result).to.deep.equal([{ req_id: honest.reqId, user: USER, request: '{"price":7}', result: '{"price":7}' }]);
+    expect(onChain.request.map((r) => r.req_id)).to.deep.equal([forged.reqId, rehashed.reqId, trimmed.reqId, redirected.reqId, elsewhere]);
+    expect((await stored(honest.id)).chain).to.deep.include({ status: 'committed', txHash: saveTxs()[0].hash });
+    const refused = (reason: string) => ({ status: 'failed', attempts: 0, error: `the result does not verify: ${reason}` });
+    expect((await stored(forged.id)).chain).to.deep.equal(refused('the stored result is not the one the votes agree on'));
+    expect((await stored(rehashed.id)).chain).to.deep.equal(refused('the stored value does not match its result hash'));
+    expect((await stored(trimmed.id)).chain).to.deep.equal(refused(`its votesDigest is not the one in ledger entry ${trimmed.entry.seq}`));
+    expect((await stored(redirected.id)).chain).to.deep.equal(refused(`the contract's pending request ${elsewhere} has another input than the one that ran`));
+    // The ledger still holds what was agreed; the dropped results left the outbox.
+    for (const r of [forged, rehashed, trimmed, redirected]) expect(await ctx.repository.getLedgerEntryOf(r.id)).to.deep.equal(r.entry);
+    expect(await ctx.repository.listChainOutbox(Date.now() + 3_600_000, 10)).to.deep.equal([]);
+    const counted = (await ctx.metrics.chainTxs.get()).values;
+    expect(counted.find((v) => v.labels.outcome === 'unverified')?.value).to.equal(4);
+    expect(counted.find((v) => v.labels.outcome === 'committed')?.value).to.equal(1);
   });
 
   it('signs again after an account sequence mismatch', async () => {

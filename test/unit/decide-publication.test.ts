@@ -48,6 +48,8 @@ describe('nextPublication', () => {
       { publication: { status: 'pending', error: 'down', attempts: 1 }, retryAtMs: NOW + 1000, isFailure: false }],
     ['keeps a signed transaction of unknown fate to check first', { status: 'pending', attempts: 1 }, { kind: 'error', message: 'timeout', txHash: 'U' },
       { publication: { status: 'broadcast', txHash: 'U', error: 'timeout', attempts: 2 }, retryAtMs: NOW + 2000, isFailure: false }],
+    ['drops a result that does not verify, never to be sent', { status: 'broadcast', txHash: 'U', attempts: 1 }, { kind: 'unverified', reason: 'the ledger holds no entry for it' },
+      { publication: { attempts: 1, status: 'failed', error: 'the result does not verify: the ledger holds no entry for it' }, retryAtMs: null, isFailure: true }],
     ['fails for good at the last attempt', { status: 'broadcast', txHash: 'U', attempts: 2 }, { kind: 'error', message: 'still down' },
       { publication: { status: 'failed', txHash: 'U', error: 'still down', attempts: 3 }, retryAtMs: null, isFailure: true }],
   ];

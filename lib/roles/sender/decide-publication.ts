@@ -2,7 +2,7 @@
 import { toHex } from '../../crypto/bytes.ts';
 import { computeVotesDigest, type LedgerFields } from '../../protocol/ledger.ts';
 import { computeInputHash } from '../../protocol/vote.ts';
-import type { RequestRecord } from '../../repository/types.ts';
+import type { Assignment, Outcome, RequestRecord } from '../../repository/types.ts';
 
 export type PublicationDecision =
   /** Agreed: append its entry (a no-op on a redelivery) and mark it published; a chain request then goes to the outbox. */
@@ -15,23 +15,28 @@ export function decidePublication(request: RequestRecord): PublicationDecision {
   if (request.status === 'published' && request.source === 'chain') return { kind: 'requeue_outbox' };
   if (request.status !== 'agreed' || !request.outcome || !request.assignment) return { kind: 'skip', status: request.status };
   const { assignment, outcome } = request;
+  return { kind: 'publish', isChain: request.source === 'chain', entry: computeLedgerFields({ ...request, assignment, outcome }) };
+}
+
+/**
+ * Ledger entry v2 of an agreed request, without `seq` and `prevHash`: what ran, under which rule,
+ * the verdict, and the digest of the votes that counted. The chain publisher computes it again to
+ * check that a request still says what its ledger entry says.
+ */
+export function computeLedgerFields(request: RequestRecord & { readonly assignment: Assignment; readonly outcome: Outcome }): Omit<LedgerFields, 'seq' | 'prevHash'> {
+  const { assignment, outcome } = request;
   return {
-    kind: 'publish',
-    isChain: request.source === 'chain',
-    // Ledger entry v2: what ran, under which rule, and the digest of the votes that counted.
-    entry: {
-      requestId: request.id,
-      projectId: request.projectId,
-      codeCid: request.codeCid,
-      inputHash: toHex(computeInputHash(request.input)),
-      createdAt: request.createdAt,
-      round: assignment.round,
-      k: assignment.committee.length,
-      q: assignment.quorum,
-      aggregation: assignment.aggregation,
-      ok: outcome.ok,
-      resultHash: outcome.resultHash,
-      votesDigest: computeVotesDigest(request.votes),
-    },
+    requestId: request.id,
+    projectId: request.projectId,
+    codeCid: request.codeCid,
+    inputHash: toHex(computeInputHash(request.input)),
+    createdAt: request.createdAt,
+    round: assignment.round,
+    k: assignment.committee.length,
+    q: assignment.quorum,
+    aggregation: assignment.aggregation,
+    ok: outcome.ok,
+    resultHash: outcome.resultHash,
+    votesDigest: computeVotesDigest(request.votes),
   };
 }

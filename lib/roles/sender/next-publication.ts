@@ -12,7 +12,9 @@ export type PublicationEvent =
   | { readonly kind: 'signed'; readonly txHash: string }
   | { readonly kind: 'committed'; readonly txHash?: string; readonly height?: number }
   /** A try failed; `txHash` names a signed transaction whose fate is unknown. */
-  | { readonly kind: 'error'; readonly message: string; readonly txHash?: string };
+  | { readonly kind: 'error'; readonly message: string; readonly txHash?: string }
+  /** Its result does not verify against its votes, its ledger entry or the contract's request: never sent. */
+  | { readonly kind: 'unverified'; readonly reason: string };
 
 export interface PublicationStep {
   readonly publication: ChainPublication;
@@ -43,6 +45,8 @@ export function nextPublication(current: ChainPublication | undefined, event: Pu
         retryAtMs: null,
         isFailure: true,
       };
+    case 'unverified':
+      return { publication: { attempts, status: 'failed', error: `the result does not verify: ${event.reason}` }, retryAtMs: null, isFailure: true };
     case 'signed':
       return { publication: { attempts, status: 'broadcast', txHash: event.txHash }, retryAtMs: options.nowMs + BROADCAST_RECHECK_MS, isFailure: false };
     case 'committed':

@@ -11,12 +11,12 @@ import { decidePublication } from './decide-publication.ts';
 import { createPublicationCheck } from './publication-check.ts';
 
 export interface SenderDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease' | 'failRequest' | 'getNode' | 'getRound' | 'listTickets'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease' | 'failRequest' | 'getNode' | 'getRound' | 'listTickets' | 'getLedgerEntryOf'>;
 }
 
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
   const { repository, clock, logger, config, metrics } = deps;
-  const check = createPublicationCheck(repository);
+  const check = createPublicationCheck(repository, logger);
 
   async function publish({ requestId }: JobPayloads['publish']): Promise<JobResults['publish']> {
     const request = await repository.getRequest(requestId);
