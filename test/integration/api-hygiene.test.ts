@@ -8,7 +8,7 @@ import type { ProcessContext } from '../../lib/process.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
 import type { LedgerEntry, Project } from '../../lib/repository/types.ts';
 import { createApiKey } from '../../lib/roles/webserver/auth.ts';
-import { createLedgerVerifier } from '../../lib/roles/webserver/routes-verification.ts';
+import { createLedgerVerifier } from '../../lib/roles/webserver/ledger-verifier.ts';
 import { ADMIN_TOKEN, TEST_LIMITS, startTestWebserver, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
@@ -349,7 +349,9 @@ describe('HTTP API hygiene', function () {
           entriesRead += texts.length;
           return texts;
         },
-      }, 3);
+        getLatestRoundNumber: () => ctx.repository.getLatestRoundNumber(),
+        getRound: (n) => ctx.repository.getRound(n),
+      }, null, 3);
       await appendEntries(7, 'v');
       const [a, b] = [verifier.verifyNew(), verifier.verifyNew()];
       expect(a).to.equal(b);

@@ -1,17 +1,19 @@
 // Builders for integration tests: a config with test values, a process context on a private
-// prefix, registered test nodes with frozen tickets, and polling for a condition.
+// prefix, registered test nodes with frozen tickets, agreed requests with real votes, and polling for a condition.
 import { fromHex, toHex, utf8 } from '../../lib/crypto/bytes.ts';
 import { sha256 } from '../../lib/crypto/hash.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { openProcess, startRole, type ProcessContext } from '../../lib/process.ts';
 import { GENESIS_SEED, computeTicketsRoot, createRound, type RoundProof } from '../../lib/protocol/rounds.ts';
-import type { RoundRecord } from '../../lib/repository/types.ts';
+import type { RequestRecord, RoundRecord } from '../../lib/repository/types.ts';
+import type { NewRequest } from '../../lib/repository/requests.ts';
+import { createCommitteeSelector } from '../../lib/protocol/committee.ts';
 import { createTicket } from '../../lib/protocol/tickets.ts';
 import type { QueueKind } from '../../lib/queues.ts';
 import type { RoleHandle } from '../../lib/runtime/common.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
-import type { TestNode } from './builders.ts';
+import { buildOutcome, buildVotes, type TestNode } from './builders.ts';
 import { createClient } from './http.ts';
 import { uniquePrefix } from './redis.ts';
 
@@ -62,7 +64,7 @@ export async function seedFrozenRound(ctx: ProcessContext, nodes: readonly TestN
 }
 
 /** Starts round `round` as the scheduler does (v2: committed to the previous tickets and the ledger head), with the test counter key. */
-async function startTestRound(ctx: ProcessContext, round: number, previousSeed: Uint8Array, previousTickets: readonly { nodeId: string; beta: string }[]) {
+export async function startTestRound(ctx: ProcessContext, round: number, previousSeed: Uint8Array, previousTickets: readonly { nodeId: string; beta: string }[]) {
   const ledger = await ctx.repository.getLedgerHead();
   const proof = createRound(COUNTER_KEY, round, previousSeed, { ticketsRoot: computeTicketsRoot(previousTickets), ledgerLength: ledger.length, ledgerHead: fromHex(ledger.head, 32) });
   await ctx.repository.startRound({
@@ -122,4 +124,33 @@ export async function startTestWebserver(redisUrl: string, overrides: Record<str
       await ctx.close();
     },
   };
+}
+
+/** A request to store agreed: its accepted fields, the value every committee member votes for, and the committee rule. */
+export type AgreedRequestFields = Omit<NewRequest, 'createdAtMs' | 'maxOpen'> & {
+  readonly value: unknown;
+  readonly committeeSize: number;
+  readonly quorum: number;
+};
+
+/**
+ * A request agreed as consensus leaves it, every part verifiable: its committee drawn from round 1's
+ * frozen tickets (seed them with `seedFrozenRound(ctx, nodes)` first), assigned in round 2, a signed
+ * v2 vote of every member for `value`, and the outcome they agree on (exact). Its project, version
+ * `fields.version`, must exist. Returns the stored record.
+ */
+export async function seedAgreedRequest(ctx: ProcessContext, nodes: readonly TestNode[], fields: AgreedRequestFields): Promise<RequestRecord> {
+  const nowMs = Date.now();
+  const { value, committeeSize, quorum, ...accepted } = fields;
+  const put = await ctx.repository.putRequest({ ...accepted, createdAtMs: nowMs, maxOpen: 1000 });
+  if (put.outcome !== 'created') throw new Error(`request ${fields.id} not created: ${put.outcome}`);
+  const tickets = await ctx.repository.listTickets(1);
+  const committee = createCommitteeSelector(tickets.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta, 64) }))).select(fields.id, committeeSize);
+  const at = new Date(nowMs).toISOString();
+  const assignment = { round: 2, roundSeed: (await ctx.repository.getRound(2))!.seed, committee, quorum, aggregation: 'exact' as const, assignedAt: at };
+  await ctx.repository.assignRequest(fields.id, assignment, nowMs);
+  const votes = buildVotes(committee.map((id) => nodes.find((n) => n.nodeId === id)!), { ...accepted, createdAt: at, assignment }, value);
+  for (const { requestId: _id, ...vote } of votes) await ctx.repository.recordVote(fields.id, vote);
+  await ctx.repository.agreeRequest(fields.id, buildOutcome(votes, value, at), nowMs);
+  return (await ctx.repository.getRequest(fields.id))!;
 }
