@@ -35,6 +35,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY lib ./lib
 COPY entrypoints ./entrypoints
+# The `gateway` command (node cli/main.ts): receipts, node init, and the Helm chart's Redis ACL file.
+COPY cli ./cli
 USER 10001:10001
 EXPOSE 8080
 # Liveness for every role, without curl: healthy when GET /healthz answers 200 on 127.0.0.1 at

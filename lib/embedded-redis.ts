@@ -23,6 +23,11 @@ export interface EmbeddedRedisOptions {
   readonly appendOnly?: boolean;
   /** `requirepass` (unset or empty: none), handed over on stdin so it never shows in `ps`; `url` carries it. */
   readonly password?: string;
+  /**
+   * An ACL file (`aclfile`) holding every user, the default user with `password` among them (then no
+   * `requirepass` is set); `ACL SAVE` writes users added at run time back to it.
+   */
+  readonly aclFile?: string;
   readonly startTimeoutMs?: number;
 }
 
@@ -56,10 +61,18 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     '--appendonly', options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
     '--protected-mode', 'yes', '--logfile', '', '--loglevel', 'notice',
   ];
-  // Its own process group: Ctrl-C in a terminal reaches the gateway, which stops Redis last.
-  const child = spawn('redis-server', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  // Its own process group: Ctrl-C in a terminal reaches the gateway, which stops Redis last. Files it
+  // creates (AOF, the ACL file on ACL SAVE) are for its owner only.
+  const umask = process.umask(0o077);
+  let child: ChildProcess;
+  try {
+    child = spawn('redis-server', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  } finally {
+    process.umask(umask);
+  }
   child.stdin!.on('error', () => undefined);
-  child.stdin!.end(options.password ? `requirepass ${quoteConfigValue(options.password)}\n` : '');
+  child.stdin!.end(options.aclFile ? `aclfile ${quoteConfigValue(options.aclFile)}\n`
+    : options.password ? `requirepass ${quoteConfigValue(options.password)}\n` : '');
   await waitForReady(child, options.startTimeoutMs ?? 10_000);
   writeFileSync(pidFile, String(child.pid));
   let stopped: Promise<void> | undefined;

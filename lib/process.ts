@@ -6,12 +6,14 @@ import { computeNodeId, deriveNodeKeys } from './crypto/keys.ts';
 import { loadConfig, requireSettings, type Config } from './config.ts';
 import { GatewayError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics, type Metrics, type QueueSnapshot } from './metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { loadOrCreateNodeSeed } from './node-key-file.ts';
-import { createQueueSet, PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, type QueueKind, type QueueSet } from './queues.ts';
-import { closeRedis, createRedis } from './redis.ts';
+import { snapshotQueues, type QueueGaugeScope } from './queue-gauges.ts';
+import { createQueueSet, type QueueSet } from './queues.ts';
+import { closeRedis, createRedis, type RedisCredentials } from './redis.ts';
+import { createNodeUsers, createRedisUserAdmin, type NodeUsers } from './redis-users.ts';
 import { createRepository, type Repository } from './repository/index.ts';
-import { systemClock, type RoleHandle } from './runtime/common.ts';
+import { once, systemClock, type RoleHandle } from './runtime/common.ts';
 import { startConsensus } from './roles/consensus/consensus.ts';
 import { startExecutor } from './roles/executor/executor.ts';
 import { startHealthServer, type HealthServer } from './runtime/health-server.ts';
@@ -27,7 +29,7 @@ import { createSandboxRunner, type SandboxRunner } from './sandbox/runner.ts';
 export const ROLE_NAMES = ['webserver', 'receiver', 'executor', 'consensus', 'sender', 'scheduler'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
-/** What the roles of one process share. */
+/** What the roles of one process share: one Redis connection, logged in as the role's user. */
 export interface ProcessContext {
   readonly config: Config;
   readonly logger: Logger;
@@ -35,32 +37,102 @@ export interface ProcessContext {
   readonly repository: Repository;
   readonly queues: QueueSet;
   readonly metrics: Metrics;
+  /** A privileged connection, when the process has one (the webserver's node onboarding and queue dashboard). */
+  readonly admin?: AdminAccess;
   close(): Promise<void>;
 }
 
-export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel)): Promise<ProcessContext> {
-  const connection = createRedis(redisUrl, `gateway-${name}`);
-  connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  const repository = createRepository(connection, { prefix: config.keyPrefix, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
-  const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
-  const metrics = createMetrics();
-  metrics.setQueueSource(() => snapshotQueues(queues, repository));
+/** What a Redis user allowed `ACL SETUSER` gives a webserver: node users, and queues the dashboard may act on. */
+export interface AdminAccess {
+  readonly nodeUsers: NodeUsers;
+  readonly repository: Repository;
+  readonly queues: QueueSet;
+  close(): Promise<void>;
+}
+
+export interface OpenProcessOptions {
+  /** The role's ACL user; unset: whatever user `redisUrl` names (tests, a single-user Redis). */
+  readonly credentials?: RedisCredentials;
+  /** Shared by every context of a process (`npm start`); a fresh registry otherwise. */
+  readonly metrics?: Metrics;
+  /** Which queues this context reports on `/metrics` (default all; null: it leaves the gauges to another context). */
+  readonly queueGauges?: QueueGaugeScope | null;
+  /** Opened with the context and closed with it. */
+  readonly admin?: AdminAccess;
+}
+
+export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel), options: OpenProcessOptions = {}): Promise<ProcessContext> {
+  const { connection, repository, queues } = connectStores(name, config, redisUrl, logger, options.credentials);
+  const metrics = options.metrics ?? createMetrics();
+  const scope = options.queueGauges === undefined ? { kind: 'all' as const } : options.queueGauges;
+  if (scope) metrics.setQueueSource(() => snapshotQueues(connection, config.keyPrefix, repository, scope));
   return {
-    config, logger, connection, repository, queues, metrics,
+    config, logger, connection, repository, queues, metrics, ...(options.admin ? { admin: options.admin } : {}),
     async close() {
       await queues.close();
       await repository.close();
       await closeRedis(connection);
+      await options.admin?.close();
     },
   };
 }
 
-/** Starts one executor node from a seed file, registering its keys when asked to. */
-export async function startExecutorNode(ctx: ProcessContext, keyFile: string, options: { sandbox: SandboxRunner; name?: string }): Promise<RoleHandle> {
+/** A connection as a user allowed `ACL SETUSER` (the operator's), with the stores and queues over it. */
+export function openAdmin(config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials): AdminAccess {
+  const { connection, repository, queues } = connectStores('admin', config, redisUrl, logger, credentials);
+  return {
+    nodeUsers: createNodeUsers(createRedisUserAdmin(connection), { prefix: config.keyPrefix }),
+    repository,
+    queues,
+    close: once(async () => {
+      await queues.close();
+      await repository.close();
+      await closeRedis(connection);
+    }),
+  };
+}
+
+function connectStores(name: string, config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials) {
+  const connection = createRedis(redisUrl, `gateway-${name}`, credentials);
+  connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const repository = createRepository(connection, { prefix: config.keyPrefix, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
+  const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  return { connection, repository, queues };
+}
+
+/** The process's own ACL user from REDIS_USERNAME and REDIS_PASSWORD(_FILE); undefined when none is set. */
+export function credentialsOf(config: Config): RedisCredentials | undefined {
+  if (config.redisUsername === undefined && config.redisPassword === undefined) return undefined;
+  requireSettings(config, ['redisUsername', 'redisPassword']);
+  return { username: config.redisUsername!, password: config.redisPassword! };
+}
+
+/** The admin user from REDIS_ADMIN_USERNAME and REDIS_ADMIN_PASSWORD(_FILE); undefined without a password. */
+export function adminCredentialsOf(config: Config): RedisCredentials | undefined {
+  return config.redisAdminPassword === undefined ? undefined : { username: config.redisAdminUsername, password: config.redisAdminPassword };
+}
+
+/** A node's id from its seed file (created if missing): what names its Redis user and queues. */
+export function nodeIdOf(keyFile: string): string {
+  return computeNodeId(deriveNodeKeys(loadOrCreateNodeSeed(keyFile)).signPublicKey);
+}
+
+/**
+ * Starts one executor node from a seed file. With GATEWAY_NODE_AUTO_REGISTER it registers its keys
+ * through `options.registry` (default: the context's own repository), a connection allowed to write
+ * the node registry, which a node's own Redis user is not; `registry: null` never registers.
+ */
+export async function startExecutorNode(ctx: ProcessContext, keyFile: string, options: { sandbox: SandboxRunner; name?: string; registry?: Pick<Repository, 'putNode'> | null }): Promise<RoleHandle> {
   const keys = deriveNodeKeys(loadOrCreateNodeSeed(keyFile));
   const nodeId = computeNodeId(keys.signPublicKey);
-  if (ctx.config.nodeAutoRegister) {
-    await ctx.repository.putNode(createNodeRecord(keys, options.name ?? ctx.config.nodeName ?? nodeId, systemClock.now()));
+  const registry = options.registry === undefined ? ctx.repository : options.registry;
+  if (ctx.config.nodeAutoRegister && registry) {
+    // A signed registration; a removed node stays removed (only the admin re-admits it).
+    const { outcome } = await registry.putNode(createNodeRecord(keys, options.name ?? ctx.config.nodeName ?? nodeId, systemClock.now()));
+    if (outcome === 'removed') ctx.logger.warn({ nodeId }, 'node is removed; only the admin can re-admit it');
+    if (outcome === 'conflict') ctx.logger.error({ nodeId }, 'node is registered with other keys; not registered');
+  } else if ((await ctx.repository.getNode(nodeId))?.status !== 'active') {
+    ctx.logger.warn({ nodeId }, 'node is not registered: it gets no work until the admin registers it (POST /v1/nodes)');
   }
   ctx.logger.info({ nodeId }, 'executor node started');
   return startExecutor({ ...ctx, clock: systemClock, logger: ctx.logger.child({ role: 'executor' }), nodeId, keys, sandbox: options.sandbox });
@@ -92,7 +164,11 @@ export async function startRole(role: RoleName, ctx: ProcessContext, isReady: ()
         onStderrBytes: (bytes) => base.logger.warn({ bytes }, 'code-check process wrote to stderr'),
       });
       try {
-        const web = await startWebserver({ ...base, checkCode: checker.check, isReady, ...(ctx.config.counterKey ? { counterKey: fromHex(ctx.config.counterKey, 32) } : {}) });
+        const web = await startWebserver({
+          ...base, checkCode: checker.check, isReady,
+          ...(ctx.config.counterKey ? { counterKey: fromHex(ctx.config.counterKey, 32) } : {}),
+          ...(ctx.admin ? { nodeUsers: ctx.admin.nodeUsers, dashboardQueues: ctx.admin.queues } : {}),
+        });
         return { ...web, stop: async () => { await web.stop(); await checker.close(); } };
       } catch (error) {
         await checker.close();
@@ -111,7 +187,8 @@ export async function startRole(role: RoleName, ctx: ProcessContext, isReady: ()
     case 'executor': {
       requireSettings(ctx.config, ['nodeKeyFile']);
       const sandbox = createSandbox(ctx);
-      const handle = await startExecutorNode(ctx, ctx.config.nodeKeyFile!, { sandbox });
+      // An executor process never registers itself: its user may not write the node registry.
+      const handle = await startExecutorNode(ctx, ctx.config.nodeKeyFile!, { sandbox, registry: null });
       return { name: handle.name, isReady: handle.isReady, stop: async () => { await handle.stop(); await sandbox.close(); } };
     }
   }
@@ -175,7 +252,14 @@ export function runSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<v
 async function startSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadConfig(env);
   requireSettings(config, ['redisUrl']);
-  const ctx = await openProcess(role, config, config.redisUrl!);
+  const logger = createLogger(role, config.logLevel);
+  const adminCredentials = role === 'webserver' ? adminCredentialsOf(config) : undefined;
+  const executorScope = role === 'executor' && config.nodeKeyFile ? { kind: 'node' as const, nodeId: nodeIdOf(config.nodeKeyFile) } : undefined;
+  const ctx = await openProcess(role, config, config.redisUrl!, logger, {
+    credentials: credentialsOf(config),
+    ...(executorScope ? { queueGauges: executorScope } : {}),
+    ...(adminCredentials ? { admin: openAdmin(config, config.redisUrl!, logger, adminCredentials) } : {}),
+  });
   const handle = await startRole(role, ctx);
   let health: HealthServer | undefined;
   if (role !== 'webserver') {
@@ -191,22 +275,4 @@ async function startSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<
     await health?.close();
     await stopAll([handle], ctx);
   }, ctx.logger);
-}
-
-/** Depth per state and oldest waiting age of every queue: the fixed ones and each active node's. */
-async function snapshotQueues(queues: QueueSet, repository: Repository): Promise<QueueSnapshot[]> {
-  const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
-  const targets: [QueueKind, string | undefined][] = [
-    ...SHARED_QUEUE_KINDS.map((kind): [QueueKind, undefined] => [kind, undefined]),
-    ...nodes.flatMap((n) => PER_NODE_QUEUE_KINDS.map((kind): [QueueKind, string] => [kind, n.id])),
-  ];
-  const now = Date.now();
-  return Promise.all(targets.map(async ([kind, nodeId]) => {
-    const queue = queues.get(kind, nodeId);
-    const [counts, oldest] = await Promise.all([
-      queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
-      queue.getJobs(['waiting'], 0, 0, true),
-    ]);
-    return { queue: queue.name, counts, oldestWaitingSeconds: oldest[0] ? Math.max(0, (now - oldest[0].timestamp) / 1000) : 0 };
-  }));
 }

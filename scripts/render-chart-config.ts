@@ -12,6 +12,7 @@ const NOTES: Record<string, string> = {
   GATEWAY_DATA_DIR: 'ignored in the cluster (only `npm start` uses it)',
   GATEWAY_LOCAL_NODES: 'ignored in the cluster (only `npm start` uses it)',
   GATEWAY_NODE_NAME: 'unset: each executor registers with its pod name',
+  REDIS_USERNAME: 'set per role by the chart: gateway-<role> (bundled Redis, or externalRedis.aclUsers)',
 };
 
 const settings = Object.values(SETTINGS).filter((s) => !('secret' in s && s.secret));

@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { expect } from 'chai';
 import YAML from 'yaml';
+import { ACL_ROLES, aclUsername } from '../../lib/redis-acl.ts';
 import { TEMPLATES, read, template, nonSecret, secret, values, schema, roleFiles, type Json } from './chart-files.ts';
 
 // ajv is CommonJS: TypeScript (nodenext) types its default import as the module, with the class as
@@ -141,9 +142,14 @@ describe('helm chart (deploy/helm/gateway)', () => {
     expect(env).to.match(/secretKeyRef:\s+name: \{\{ \$secretName \}\}\s+key: \{\{ \$key \}\}/);
     const givenToSomeRole = new Set(Object.values(values.roles).flatMap((r) => r.secrets ?? []));
     for (const { env: name } of secret) {
-      expect(secretTemplate, `${name} in secret.yaml`).to.include(`  ${name}: {{`);
+      // The admin's Redis password is the bundled Redis's default user's: the Secret's REDIS_PASSWORD.
+      if (name === 'REDIS_ADMIN_PASSWORD') expect(workloads).to.match(/- key: REDIS_PASSWORD\s+path: admin-password/);
+      else expect(secretTemplate, `${name} in secret.yaml`).to.include(`  ${name}: {{`);
       if (name === 'REDIS_URL') {
         expect(env).to.match(/- name: REDIS_URL\s+valueFrom:\s+secretKeyRef:\s+name: \{\{ \$secretName \}\}\s+key: REDIS_URL/);
+      } else if (name === 'REDIS_PASSWORD' || name === 'REDIS_ADMIN_PASSWORD') {
+        // A role's Redis login: its own password as a file of the Secret (REDIS_PASSWORD_<ROLE>), the admin's for the webserver.
+        expect(env).to.include(`- name: ${name}_FILE\n`);
       } else if (name === 'GATEWAY_CHAIN_MNEMONIC') {
         // lib/config.ts asks for its _FILE form: a file of the Secret volume, when the chain is configured.
         expect(env).to.include('- name: GATEWAY_CHAIN_MNEMONIC_FILE\n  value: /var/run/secrets/gateway/GATEWAY_CHAIN_MNEMONIC');
@@ -159,18 +165,41 @@ describe('helm chart (deploy/helm/gateway)', () => {
     expect(values.roles.executor!.secrets).to.include('GATEWAY_MASTER_KEY');
     expect(values.roles.webserver!.secrets).to.include.members(['GATEWAY_ADMIN_TOKEN', 'GATEWAY_MASTER_KEY']);
     expect(values.roles.scheduler!.secrets).to.include('GATEWAY_COUNTER_KEY');
-    // The bundled Redis: REDIS_PASSWORD from the Secret first, then a REDIS_URL that expands it.
-    expect(env.indexOf('- name: REDIS_PASSWORD')).to.be.greaterThan(-1);
-    expect(env.indexOf('- name: REDIS_PASSWORD')).to.be.lessThan(env.indexOf('redis://:$(REDIS_PASSWORD)@'));
+    // The bundled Redis: a REDIS_URL without a password; each role logs in with REDIS_USERNAME and a password file.
+    expect(env).to.include('value: {{ printf "redis://%s:6379" (include "gateway.redisHost" $root) | quote }}');
+    expect(env).to.not.include('$(REDIS_PASSWORD)');
     expect(secretTemplate).to.include('{{- if not .Values.secrets.existingSecret }}');
     expect(secretTemplate).to.include('lookup "v1" "Secret" .Release.Namespace $name');
     expect(secretTemplate).to.include('(randAlphaNum 32)');
     expect(secretTemplate).to.include('(randAlphaNum 64 | sha256sum)');
     expect(secretTemplate).to.include('REDIS_PASSWORD:');
     const redis = template('redis.yaml');
-    for (const arg of ['"--appendonly"\n            - "yes"', '"--maxmemory-policy"\n            - "noeviction"', '"--requirepass"\n            - "$(REDIS_PASSWORD)"']) {
+    for (const arg of ['"--appendonly"\n            - "yes"', '"--maxmemory-policy"\n            - "noeviction"', '"--aclfile"\n            - "/data/users.acl"']) {
       expect(redis).to.include(arg);
     }
+  });
+
+  it('gives every role its own Redis ACL user: a generated password per role in the Secret, mounted as that role\'s REDIS_PASSWORD_FILE only, and the bundled Redis\'s ACL file written from them', () => {
+    const helpers = read('templates', '_helpers.tpl');
+    expect(helpers.slice(helpers.indexOf('define "gateway.aclRoles"')).split('\n')[1]).to.equal(ACL_ROLES.join(' '));
+    const env = helper('gateway.env');
+    expect(env).to.include('- name: REDIS_USERNAME\n  value: {{ printf "gateway-%s" .name | quote }}');
+    expect(env).to.include('- name: REDIS_PASSWORD_FILE\n  value: /var/run/secrets/redis/password');
+    expect(env).to.include('- name: REDIS_ADMIN_PASSWORD_FILE\n  value: /var/run/secrets/redis/admin-password');
+    // The usernames the chart gives are the ones lib/redis-acl.ts generates rules for.
+    for (const role of ACL_ROLES) expect(aclUsername(role)).to.equal(`gateway-${role}`);
+    const workloads = template('workloads.yaml');
+    expect(workloads).to.match(/- name: redis-login\s+secret:\s+secretName: \{\{ include "gateway.secretName" \$ \}\}\s+defaultMode: 288\s+items:\s+- key: \{\{ printf "REDIS_PASSWORD_%s" \(upper \$name\) \}\}\s+path: password/);
+    const secretTemplate = template('secret.yaml');
+    expect(secretTemplate).to.include('{{- $key := printf "REDIS_PASSWORD_%s" (upper $role) }}');
+    expect(secretTemplate).to.match(/\{\{ \$key \}\}: \{\{ include "gateway.secretData" \(dict "given" "" "live" \(get \$live \$key\) "generated" \(randAlphaNum 32\)\) \}\}/);
+    const redis = template('redis.yaml');
+    expect(redis).to.include('args: ["node", "cli/main.ts", "redis-acl", "--acl-file", "/data/users.acl", "--password-dir", "/var/run/secrets/redis-users", "--prefix", {{ .Values.config.GATEWAY_KEY_PREFIX | default "{gw}" | quote }}]');
+    expect(redis).to.match(/- key: REDIS_PASSWORD\s+path: default/);
+    expect(redis).to.include('path: {{ printf "gateway-%s" $role }}');
+    expect(redis).to.not.include('--requirepass');
+    expect(values.redis).to.deep.include({ webserverAdmin: false });
+    expect((values.externalRedis as Json).aclUsers).to.equal(false);
   });
 
   it('the NetworkPolicy lets executors reach the internet but not the private, link-local, CGNAT or cluster ranges', () => {

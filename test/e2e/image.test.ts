@@ -90,7 +90,7 @@ describe('container image', function () {
       const copies = all(FINAL, 'COPY');
       expect(copies.filter((c) => c.startsWith('--from='))).to.have.length(1).and.to.match(/node_modules/);
       const sources = copies.filter((c) => !c.startsWith('--')).flatMap((c) => c.split(' ').slice(0, -1).map((s) => s.replace(/^\.\/|\/$/g, '')));
-      expect(sources).to.have.members(['package.json', 'lib', 'entrypoints']);
+      expect(sources).to.have.members(['package.json', 'lib', 'entrypoints', 'cli']);
       const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
       expect(ignored).to.include.members(['node_modules', 'data', 'test-artifacts', '.git', 'test', 'bench', 'deploy', '*.log']);
     });

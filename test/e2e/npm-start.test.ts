@@ -1,13 +1,16 @@
 // End to end: `npm start` (entrypoints/all.ts) on a temp data folder: a private Redis that requires
 // a password, one gateway per data folder, a busy port named, the admin token shown only once.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { DATA_FORMAT, VERSION_FILE } from '../../lib/data-dir-version.ts';
 import { findFreePort } from '../../lib/embedded-redis.ts';
+import { createNodeRegistration } from '../../lib/roles/node-record.ts';
+import { buildNodes } from '../support/builders.ts';
 import { waitFor } from '../support/gateway.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
 
@@ -32,6 +35,7 @@ describe('npm start', function () {
   let firstUrl: string;
   let adminToken: string;
   let password: string;
+  let onboardedNode: { username: string; password: string } | undefined;
 
   function tempDir(): string {
     const dir = mkdtempSync(join(tmpdir(), 'gw-start-'));
@@ -107,6 +111,40 @@ describe('npm start', function () {
     expect(await httpStatus(`${firstUrl}/readyz`)).to.equal(200);
   });
 
+  it('logs every role and local node in as its own Redis user from an ACL file, and onboards a node with a user of its own', async () => {
+    const redisPort = Number(/private redis-server on 127\.0\.0\.1:(\d+)/.exec(first.output())![1]);
+    expect(readFileSync(join(dataDir, VERSION_FILE), 'utf8').trim()).to.equal(DATA_FORMAT);
+    expect(statSync(join(dataDir, 'redis', 'users.acl')).mode & 0o777).to.equal(0o600);
+    const usernames = readdirSync(join(dataDir, 'keys', 'redis')).sort();
+    expect(usernames.filter((name) => !name.startsWith('gateway-node_'))).to.deep.equal(['gateway-consensus', 'gateway-receiver', 'gateway-scheduler', 'gateway-sender', 'gateway-webserver']);
+    expect(usernames.filter((name) => name.startsWith('gateway-node_'))).to.have.length(1);
+    for (const name of usernames) expect(statSync(join(dataDir, 'keys', 'redis', name)).mode & 0o777, name).to.equal(0o600);
+    // The roles have been running rounds and tickets on their users: Redis refused none of their commands.
+    expect(await redisExchange(redisPort, `AUTH ${password}\r\nACL LOG\r\n`, 2)).to.equal('+OK\r\n*0\r\n');
+    const receiverPassword = readFileSync(join(dataDir, 'keys', 'redis', 'gateway-receiver'), 'utf8').trim();
+    expect(await redisExchange(redisPort, `AUTH gateway-receiver ${receiverPassword}\r\nRPUSH {gw}:ledger x\r\n`, 2)).to.match(/^\+OK\r\n-NOPERM /);
+
+    const [node] = buildNodes(1);
+    const registered = await postJson(`${firstUrl}/v1/nodes`, adminToken, createNodeRegistration(node.keys, 'remote'));
+    expect(registered.status).to.equal(201);
+    expect(registered.body.redisUsername).to.equal(`gateway-${node.nodeId}`);
+    expect(readFileSync(join(dataDir, 'redis', 'users.acl'), 'utf8')).to.include(`user gateway-${node.nodeId} on `);
+    expect(await redisExchange(redisPort, `AUTH gateway-${node.nodeId} ${registered.body.redisPassword}\r\nPING\r\n`, 2)).to.equal('+OK\r\n+PONG\r\n');
+    onboardedNode = { username: `gateway-${node.nodeId}`, password: registered.body.redisPassword };
+  });
+
+  it('refuses a data folder written by 0.1 with one line saying what to do, and changes nothing in it', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'keys'));
+    writeFileSync(join(dir, 'keys', 'admin-token'), 'an-old-admin-token-0123456789\n');
+    mkdirSync(join(dir, 'redis'));
+    const gateway = startGateway(dir, await findFreePort());
+    expect(await gateway.exited).to.equal(1);
+    expect(gateway.stderr()).to.equal(`gateway: ${dir} was written by gateway 0.1, whose data 0.2 cannot use (protocol v2 changed votes, rounds and the ledger, and every role now has its own Redis user). Move it aside (e.g. mv ${dir} ${dir}-0.1) or set GATEWAY_DATA_DIR to a new folder, then start again; nothing in it was changed.\n`);
+    expect(readdirSync(dir).sort()).to.deep.equal(['keys', 'redis']);
+    expect(readdirSync(join(dir, 'redis'))).to.deep.equal([]);
+  });
+
   it('refuses a second start on the same data folder with one line naming the running gateway, which keeps answering', async () => {
     const redisPid = Number(readFileSync(join(dataDir, 'redis', 'gateway-redis.pid'), 'utf8'));
     const second = startGateway(dataDir, await findFreePort());
@@ -152,6 +190,9 @@ describe('npm start', function () {
     const again = startGateway(dataDir, await findFreePort());
     const url = await waitForBanner(again);
     expect(again.output()).to.include(`  admin token:  in ${join(dataDir, 'keys', 'admin-token')}\n`);
+    // A node onboarded through the API keeps its user and password across restarts.
+    const againPort = Number(/private redis-server on 127\.0\.0\.1:(\d+)/.exec(again.output())![1]);
+    expect(await redisExchange(againPort, `AUTH ${onboardedNode!.username} ${onboardedNode!.password}\r\nPING\r\n`, 2)).to.equal('+OK\r\n+PONG\r\n');
     expect(again.output()).to.not.include(adminToken);
     expect(readFileSync(join(dataDir, 'keys', 'redis-password'), 'utf8').trim()).to.equal(password);
     expect(await httpStatus(`${url}/readyz`)).to.equal(200);
@@ -250,4 +291,10 @@ function httpStatus(url: string): Promise<number> {
       res.on('end', () => resolve(res.statusCode!));
     }).on('error', reject);
   });
+}
+
+/** POSTs JSON with the admin token on a fresh connection that is closed afterwards. */
+async function postJson(url: string, token: string, body: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify(body) });
+  return { status: response.status, body: await response.json() };
 }

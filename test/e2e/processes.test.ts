@@ -1,16 +1,22 @@
-// End to end: the six role entrypoints as separate processes plus two more executors, over HTTP.
+// End to end: the six role entrypoints as separate processes plus two more executors, over HTTP, each
+// process logged in to Redis as its role's ACL user; the executors' users come from node onboarding.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { fromHex } from '../../lib/crypto/bytes.ts';
 import { verifySignature } from '../../lib/crypto/keys.ts';
 import { computeVoteBinding, encodeVoteMessage } from '../../lib/protocol/vote.ts';
+import { deriveNodeKeys } from '../../lib/crypto/keys.ts';
 import { findFreePort } from '../../lib/embedded-redis.ts';
+import { loadOrCreateNodeSeed } from '../../lib/node-key-file.ts';
+import { closeRedis, createRedis, withoutCredentials } from '../../lib/redis.ts';
+import { createNodeRegistration } from '../../lib/roles/node-record.ts';
 import { ADMIN_TOKEN, testEnv, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { createRoleUsers } from '../support/redis-acl.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -46,11 +52,21 @@ describe('gateway as separate processes', function () {
 
   it('agrees on 50 requests with committees of 3, signed votes and a verifiable ledger, and stops cleanly', async () => {
     const port = await findFreePort();
-    const env = { ...testEnv({ GATEWAY_ROUND_MS: '250', GATEWAY_LOG_LEVEL: 'warn', GATEWAY_REQUEST_DEADLINE_MS: '20000' }), REDIS_URL: redis.url, GATEWAY_PORT: String(port), HEALTH_PORT: '0' };
-    for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler']) startProcess(role, role, env);
-    for (let i = 0; i < 3; i++) startProcess(`executor-${i}`, 'executor', { ...env, NODE_KEY_FILE: join(dir, `node-${i}.key`), GATEWAY_NODE_NAME: `e2e-${i}` });
+    const base = testEnv({ GATEWAY_ROUND_MS: '250', GATEWAY_LOG_LEVEL: 'warn', GATEWAY_REQUEST_DEADLINE_MS: '20000' });
+    // No password in any URL: each process logs in with REDIS_USERNAME and a password file.
+    const env = { ...base, REDIS_URL: withoutCredentials(redis.url), GATEWAY_PORT: String(port), HEALTH_PORT: '0' };
+    const users = await createRoleUsers(redis.url, base.GATEWAY_KEY_PREFIX);
+    const login = (name: string, username: string, password: string) => {
+      writeFileSync(join(dir, `${name}.password`), password, { mode: 0o600 });
+      return { REDIS_USERNAME: username, REDIS_PASSWORD_FILE: join(dir, `${name}.password`) };
+    };
+    // The webserver may create node users (the operator's default user, as under npm start).
+    writeFileSync(join(dir, 'admin.password'), decodeURIComponent(new URL(redis.url).password), { mode: 0o600 });
+    for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler'] as const) {
+      const { username, password } = users.credentials(role);
+      startProcess(role, role, { ...env, ...login(role, username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) });
+    }
     const call = createClient(`http://127.0.0.1:${port}`);
-
     await waitFor(async () => {
       try {
         return (await call('GET', '/readyz')).status === 200 ? true : undefined;
@@ -58,6 +74,14 @@ describe('gateway as separate processes', function () {
         return undefined;
       }
     }, 30_000, 'the webserver');
+    // Onboarding: each node's registration (what `gateway node init` prints) registered by the admin,
+    // who passes the Redis password it returns to the node.
+    for (let i = 0; i < 3; i++) {
+      const keyFile = join(dir, `node-${i}.key`);
+      const registered = await call('POST', '/v1/nodes', { token: ADMIN_TOKEN, body: createNodeRegistration(deriveNodeKeys(loadOrCreateNodeSeed(keyFile)), `e2e-${i}`) });
+      expect(registered.status, JSON.stringify(registered.body)).to.equal(201);
+      startProcess(`executor-${i}`, 'executor', { ...env, ...login(`node-${i}`, registered.body.redisUsername, registered.body.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `e2e-${i}` });
+    }
     // Committees of 3 need three tickets in a frozen round.
     await waitFor(async () => {
       const latest = await call('GET', '/v1/rounds/latest');
@@ -93,6 +117,13 @@ describe('gateway as separate processes', function () {
     }
     const verify = await call('GET', '/v1/ledger/verify');
     expect(verify.body).to.deep.include({ ok: true, length: 50 });
+    // No role sent a command its user may not: Redis logged no refusal.
+    const admin = createRedis(redis.url, 'test-admin');
+    try {
+      expect(await admin.call('ACL', 'LOG')).to.deep.equal([]);
+    } finally {
+      await closeRedis(admin);
+    }
 
     await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
       child.once('exit', () => resolve());

@@ -2,6 +2,7 @@
 import type { Context } from 'koa';
 import type { Metrics } from '../../metrics.ts';
 import type { QueueSet } from '../../queues.ts';
+import type { NodeUsers } from '../../redis-users.ts';
 import type { FinalWaiters } from '../../repository/final-events.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { RoleBase } from '../../runtime/common.ts';
@@ -15,6 +16,10 @@ export interface WebserverDeps extends RoleBase {
   readonly counterKey?: Uint8Array;
   /** Readiness of every role this process runs (the webserver's own is implied). */
   readonly isReady: () => boolean;
+  /** With an admin Redis connection: registering a node creates its Redis user, removing it deletes the user. */
+  readonly nodeUsers?: NodeUsers;
+  /** Queues on the admin connection, for the queue dashboard (the webserver's own user may only read most queues). */
+  readonly dashboardQueues?: QueueSet;
 }
 
 /** What route modules use. */

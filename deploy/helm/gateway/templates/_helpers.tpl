@@ -110,6 +110,24 @@ One key of the chart's Secret, base64-encoded: the value given in values, else t
 {{- end }}
 {{- end }}
 
+{{/*
+"true" when each role logs in to Redis as its own ACL user (the bundled Redis always; an external
+one with externalRedis.aclUsers), else empty.
+*/}}
+{{- define "gateway.aclUsers" -}}
+{{- if or .Values.redis.enabled .Values.externalRedis.aclUsers }}true{{ end }}
+{{- end }}
+
+{{/* The roles with a Redis user of their own (lib/redis-acl.ts ACL_ROLES), space-separated. */}}
+{{- define "gateway.aclRoles" -}}
+webserver receiver executor consensus sender scheduler
+{{- end }}
+
+{{/* "true" when the webserver gets the bundled Redis's default user as its admin connection. */}}
+{{- define "gateway.webserverAdmin" -}}
+{{- if and (eq .name "webserver") .root.Values.redis.enabled .root.Values.redis.webserverAdmin }}true{{ end }}
+{{- end }}
+
 {{/* Host name of the bundled Redis Service. */}}
 {{- define "gateway.redisHost" -}}
 {{- include "gateway.componentName" (dict "root" . "component" "redis") }}
@@ -154,8 +172,10 @@ The environment of one role's container, in this order (an explicit entry overri
 ConfigMap loaded with envFrom):
   TZ=UTC; HEALTH_PORT (all but the webserver); NODE_KEY_FILE and, unless set in config or env,
   GATEWAY_NODE_NAME = the pod's name (executor);
-  REDIS_PASSWORD then REDIS_URL (bundled Redis: the URL expands $(REDIS_PASSWORD), so it must come
-  after it), or REDIS_URL from a Secret (external Redis); the Secret keys listed in
+  REDIS_URL (bundled Redis: no password in it), or REDIS_URL from a Secret (external Redis); with
+  ACL users, REDIS_USERNAME gateway-<role> and REDIS_PASSWORD_FILE (the Secret's
+  REDIS_PASSWORD_<ROLE>, mounted by workloads.yaml), plus REDIS_ADMIN_PASSWORD_FILE for the
+  webserver with redis.webserverAdmin; the Secret keys listed in
   roles.<role>.secrets, except the chain mnemonic: lib/config.ts asks for its _FILE form, so when
   the chain is configured the role gets GATEWAY_CHAIN_MNEMONIC_FILE, a file of the Secret volume
   mounted by workloads.yaml (and nothing when it is not); last, roles.<role>.env.
@@ -183,13 +203,8 @@ ConfigMap loaded with envFrom):
 {{- end }}
 {{- end }}
 {{- if $root.Values.redis.enabled }}
-- name: REDIS_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $secretName }}
-      key: REDIS_PASSWORD
 - name: REDIS_URL
-  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:6379" (include "gateway.redisHost" $root) | quote }}
+  value: {{ printf "redis://%s:6379" (include "gateway.redisHost" $root) | quote }}
 {{- else if $root.Values.externalRedis.existingSecret }}
 - name: REDIS_URL
   valueFrom:
@@ -202,6 +217,16 @@ ConfigMap loaded with envFrom):
     secretKeyRef:
       name: {{ $secretName }}
       key: REDIS_URL
+{{- end }}
+{{- if include "gateway.aclUsers" $root }}
+- name: REDIS_USERNAME
+  value: {{ printf "gateway-%s" .name | quote }}
+- name: REDIS_PASSWORD_FILE
+  value: /var/run/secrets/redis/password
+{{- if include "gateway.webserverAdmin" . }}
+- name: REDIS_ADMIN_PASSWORD_FILE
+  value: /var/run/secrets/redis/admin-password
+{{- end }}
 {{- end }}
 {{- $wanted := .role.secrets | default list }}
 {{- range $key := list "GATEWAY_ADMIN_TOKEN" "GATEWAY_MASTER_KEY" "GATEWAY_COUNTER_KEY" }}
