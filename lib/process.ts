@@ -2,6 +2,7 @@
 // all in reverse on SIGTERM/SIGINT (a second signal forces the exit).
 import type { Redis } from 'ioredis';
 import { fromHex } from './crypto/bytes.ts';
+import { publicKey as vrfPublicKeyOf } from './crypto/ecvrf.ts';
 import { computeNodeId, deriveNodeKeys } from './crypto/keys.ts';
 import { loadConfig, requireSettings, type Config } from './config.ts';
 import { GatewayError } from './errors.ts';
@@ -112,6 +113,12 @@ export function adminCredentialsOf(config: Config): RedisCredentials | undefined
   return config.redisAdminPassword === undefined ? undefined : { username: config.redisAdminUsername, password: config.redisAdminPassword };
 }
 
+/** The counter public key the webserver publishes: given, or derived from the counter key (only the scheduler needs that). */
+function counterPublicKeyOf(config: Config): { counterPublicKey?: Uint8Array } {
+  if (config.counterPublicKey) return { counterPublicKey: fromHex(config.counterPublicKey, 32) };
+  return config.counterKey ? { counterPublicKey: vrfPublicKeyOf(fromHex(config.counterKey, 32)) } : {};
+}
+
 /** A node's id from its seed file (created if missing): what names its Redis user and queues. */
 export function nodeIdOf(keyFile: string): string {
   return computeNodeId(deriveNodeKeys(loadOrCreateNodeSeed(keyFile)).signPublicKey);
@@ -166,7 +173,7 @@ export async function startRole(role: RoleName, ctx: ProcessContext, isReady: ()
       try {
         const web = await startWebserver({
           ...base, checkCode: checker.check, isReady,
-          ...(ctx.config.counterKey ? { counterKey: fromHex(ctx.config.counterKey, 32) } : {}),
+          ...counterPublicKeyOf(ctx.config),
           ...(ctx.admin ? { nodeUsers: ctx.admin.nodeUsers, dashboardQueues: ctx.admin.queues } : {}),
         });
         return { ...web, stop: async () => { await web.stop(); await checker.close(); } };

@@ -13,7 +13,7 @@ export interface WebserverDeps extends RoleBase {
   readonly metrics: Metrics;
   /** Checks user code off this thread; rejects with GatewayError `invalid_code` (or `rate_limited` when too many wait). */
   readonly checkCode: (code: string) => Promise<void>;
-  readonly counterKey?: Uint8Array;
+  readonly counterPublicKey?: Uint8Array;
   /** Readiness of every role this process runs (the webserver's own is implied). */
   readonly isReady: () => boolean;
   /** With an admin Redis connection: registering a node creates its Redis user, removing it deletes the user. */

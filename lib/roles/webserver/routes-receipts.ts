@@ -2,7 +2,6 @@
 // it offline, once a round has anchored its ledger entry.
 import type { Router } from '@koa/router';
 import { toHex } from '../../crypto/bytes.ts';
-import { publicKey as vrfPublicKeyOf } from '../../crypto/ecvrf.ts';
 import { GatewayError } from '../../errors.ts';
 import { createReceipt } from '../../protocol/receipt.ts';
 import { isFinal } from '../../protocol/request-lifecycle.ts';
@@ -12,7 +11,7 @@ import { loadRequest } from './lookup.ts';
 
 /** Receipts: the request's own auth (its project's key or the admin token). */
 export function addReceiptRoutes(router: Router, deps: WebDeps): void {
-  const counterPublicKey = deps.counterKey ? toHex(vrfPublicKeyOf(deps.counterKey)) : null;
+  const counterPublicKey = deps.counterPublicKey ? toHex(deps.counterPublicKey) : null;
   // The anchoring round starts at most one round length after the entry is appended.
   const anchorRetrySeconds = Math.max(1, Math.ceil(deps.config.roundMs / 1000));
 

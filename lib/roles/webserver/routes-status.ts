@@ -7,7 +7,6 @@ import { KoaAdapter } from '@bull-board/koa';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { toHex } from '../../crypto/bytes.ts';
-import { publicKey as vrfPublicKeyOf } from '../../crypto/ecvrf.ts';
 import { GatewayError } from '../../errors.ts';
 import { PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, type QueueKind } from '../../queues.ts';
 import { createAdminCheck, type Principal } from './auth.ts';
@@ -19,7 +18,7 @@ const BOARD_PATH = '/admin/queues';
 
 export function addStatusRoutes(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
-  const counterPublicKey = deps.counterKey ? toHex(vrfPublicKeyOf(deps.counterKey)) : null;
+  const counterPublicKey = deps.counterPublicKey ? toHex(deps.counterPublicKey) : null;
 
   router.get('/', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';

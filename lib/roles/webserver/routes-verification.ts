@@ -2,7 +2,7 @@
 // (incremental and shared for everyone, a full re-verification for the admin).
 import type { Router } from '@koa/router';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
-import { isValidPublicKey, publicKey as vrfPublicKeyOf } from '../../crypto/ecvrf.ts';
+import { isValidPublicKey } from '../../crypto/ecvrf.ts';
 import { computeNodeId } from '../../crypto/keys.ts';
 import { GatewayError } from '../../errors.ts';
 import { isId } from '../../ids.ts';
@@ -18,7 +18,7 @@ import type { WebDeps } from './deps.ts';
 /** Nodes, rounds and the ledger (API.md, "Nodes, rounds, ledger"). */
 export function addVerificationRoutes(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
-  const counterPublicKeyBytes = deps.counterKey ? vrfPublicKeyOf(deps.counterKey) : null;
+  const counterPublicKeyBytes = deps.counterPublicKey ?? null;
   const counterPublicKey = counterPublicKeyBytes ? toHex(counterPublicKeyBytes) : null;
   const ledgerVerifier = createLedgerVerifier(repository, counterPublicKeyBytes);
 
