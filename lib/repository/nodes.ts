@@ -8,13 +8,16 @@ import type { NodeRecord } from './types.ts';
 // KEYS: nodes. ARGV: id, node JSON, sign public key, VRF public key, name, registration.
 // Returns {outcome, stored JSON}. A new id is stored as given. A removed node is a tombstone: it
 // stays removed whatever its keys. An existing node keeps its keys: other keys write nothing. With
-// the same keys, a new name and registration replace the old ones (the caller verified them).
+// the same keys, a new name and registration replace the old ones (the caller verified them). The
+// record is stamped with its creation time, so finding exactly it is this call re-sent after a lost
+// reply: 'created' again (the API then hands out the node's Redis password, as the first run would have).
 const PUT_NODE = createScript(`
 local doc = redis.call('HGET', KEYS[1], ARGV[1])
 if not doc then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   return {'created', ARGV[2]}
 end
+if doc == ARGV[2] then return {'created', doc} end
 local node = cjson.decode(doc)
 if node.status == 'removed' then return {'removed', doc} end
 if node.signPublicKey ~= ARGV[3] or node.vrfPublicKey ~= ARGV[4] then return {'conflict', doc} end

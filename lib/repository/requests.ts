@@ -1,5 +1,6 @@
 // Requests: creation with idempotency keys, guarded status transitions and votes, each one Lua
 // script; reading them back is in request-reads.ts.
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
@@ -13,7 +14,6 @@ import { createScript } from './script.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
-const FINISHED_KEPT_MS = 600_000;
 
 // The scripts spell the lifecycle's statuses as Lua literals (plain lowercase words, nothing to escape).
 const luaString = (status: RequestStatus): string => `'${status}'`;
@@ -28,7 +28,10 @@ const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${l
 // Admission and creation are one step: a request is refused (-1, open count) while its project has
 // the most requests not yet final, and then nothing is written, not even the idempotency key.
 // A request refused for its input is stored as failed at once, so a retried intake finds it.
+// Every call brings a fresh id, so a request already stored under it is this call's own, re-sent
+// after a lost reply: it is reported created again and nothing is written (no second admission count).
 const CREATE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1, ARGV[1]} end
 local idem = KEYS[7]
 if idem then
   local existing = redis.call('GET', idem)
@@ -62,12 +65,14 @@ return {1, ARGV[1]}
 
 // KEYS: request, finished idx, open counts, then the index of each open status (OPEN_STATUSES order),
 // then the request's votes. ARGV: id, allowed statuses (comma list), new status, now ms, final channel,
-// the number of recorded votes expected ('' = any), then field/value pairs.
+// the number of recorded votes expected ('' = any), this call's move id, then field/value pairs.
 // Returns {applied, statusBefore}. A move applies only when the lifecycle allows it from the current
 // status and the caller expects that status (a failure may narrow the list), and, when the caller
 // names it, while the request holds exactly the votes its decision saw. A request leaving the
 // open states gives back its project's admission slot and its code version's use count, once: the
-// guard admits one final transition.
+// guard admits one final transition. Each call brings a fresh move id, stored with the move: the
+// same call re-sent after a lost reply finds its own id on the request in the target status, writes
+// nothing and returns {1, status, 'repeat'}, so the caller goes on as the first run would have.
 const TRANSITION_LUA = `
 local FINAL = ${luaList(FINAL_STATUSES)}
 local OPEN = ${luaList(OPEN_STATUSES)}
@@ -78,11 +83,12 @@ local function has(list, value)
 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
+if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return {1, status, 'repeat'} end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
 if ARGV[6] ~= '' and redis.call('HLEN', KEYS[#KEYS]) ~= tonumber(ARGV[6]) then return {0, status} end
-local fields = {'status', ARGV[3]}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+local fields = {'status', ARGV[3], 'move', ARGV[7]}
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 for i, indexed in ipairs(OPEN) do
   redis.call('ZREM', KEYS[3 + i], ARGV[1])
@@ -98,8 +104,8 @@ if has(FINAL, ARGV[3]) then
     redis.call('HDEL', KEYS[1], 'open')
   end
   redis.call('PUBLISH', ARGV[5], ARGV[1])
+  -- The finished index holds every final request until retention removes it (its removal order).
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - ${FINISHED_KEPT_MS})
 end
 return {1, status}
 `;
@@ -107,7 +113,9 @@ return {1, status}
 // KEYS: request, votes, the voter's stats. ARGV: nodeId, vote JSON without seq. Records a vote once per
 // node: in the voting status it counts; once voting closed (the request left it after an assignment)
 // it is kept with "late": true and never counts. A request never assigned records nothing. The voter's
-// counter (votes or late) moves with the record, so it counts each vote once.
+// counter (votes or late) moves with the record, so it counts each vote once. The same vote again
+// (re-sent after a lost reply, or redelivered) finds itself stored: it is reported as it was recorded
+// (recorded or late), and nothing is written; another vote of that node is a duplicate.
 // Returns {outcome, status, votes...} with every vote in arrival order.
 const RECORD_VOTE_LUA = `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -117,7 +125,12 @@ local isLate = status ~= ${luaString(VOTING_STATUS)}
 if isLate and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then
   outcome = 'not_assigned'
 elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  local stored = redis.call('HGET', KEYS[2], ARGV[1])
+  local sent = string.sub(ARGV[2], 1, -2) .. ',"seq":'
   outcome = 'duplicate'
+  if string.sub(stored, 1, #sent) == sent then
+    outcome = string.sub(stored, -13) == ',"late":true}' and 'late' or 'recorded'
+  end
 else
   local seq = redis.call('HLEN', KEYS[2])
   local extra = ',"seq":' .. seq
@@ -140,8 +153,12 @@ const CREATE = createScript(CREATE_LUA);
 const TRANSITION = createScript(TRANSITION_LUA);
 const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
 
-/** What a guarded transition did: `statusBefore` is null when the request does not exist. */
-export type TransitionResult = { applied: boolean; statusBefore: RequestStatus | null };
+/**
+ * What a guarded transition did: `statusBefore` is null when the request does not exist. `isRepeat`:
+ * this very call was applied before (its reply was lost and it was re-sent); `statusBefore` is then
+ * the status it moved the request to, and nothing was written again.
+ */
+export type TransitionResult = { applied: boolean; statusBefore: RequestStatus | null; isRepeat?: true };
 
 /** `recorded`: it counts; `late`: kept after finality, never counted; `not_assigned`: the request was never assigned. */
 export type VoteRecording = { outcome: 'recorded' | 'late' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
@@ -235,7 +252,9 @@ async function transition(redis: Redis, keys: Keys, move: { id: string; to: Tran
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
   const transitionKeys = [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status)), keys.requestVotes(id)];
-  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', ...Object.entries(fields).flat()];
-  const [applied, before] = (await TRANSITION(redis, transitionKeys, args)) as [number, string];
-  return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null };
+  // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
+  const moveId = randomBytes(8).toString('hex');
+  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, ...Object.entries(fields).flat()];
+  const [applied, before, repeat] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?];
+  return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null, ...(repeat ? { isRepeat: true as const } : {}) };
 }

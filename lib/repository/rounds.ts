@@ -7,8 +7,11 @@ import type { RoundRecord, TicketRecord } from './types.ts';
 // KEYS: latest, new round, previous round. ARGV: expected previous round number (0 = none),
 // round number, seed, proof, startedAt, tickets root, ledger length, ledger head. Creates round r
 // only if the latest is still r-1, and freezes r-1 in the same step (freezeRound did it already).
+// The same start re-sent after a lost reply finds round r with its own seed and start time: started
+// (1), nothing written, so the scheduler still asks the nodes for their tickets.
 const START_ROUND = createScript(`
 local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
+if latest == tonumber(ARGV[2]) and redis.call('HGET', KEYS[2], 'seed') == ARGV[3] and redis.call('HGET', KEYS[2], 'startedAt') == ARGV[5] then return 1 end
 if latest ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], 'round', ARGV[2], 'seed', ARGV[3], 'proof', ARGV[4], 'startedAt', ARGV[5], 'frozen', '0',
   'ticketsRoot', ARGV[6], 'ledgerLength', ARGV[7], 'ledgerHead', ARGV[8])
@@ -24,11 +27,14 @@ redis.call('HSET', KEYS[1], 'frozen', '1')
 return redis.call('HGETALL', KEYS[2])
 `);
 
-// KEYS: round, tickets, last-ticket hash. ARGV: nodeId, ticket JSON, round.
+// KEYS: round, tickets, last-ticket hash. ARGV: nodeId, ticket JSON, round. The same ticket again
+// before the round froze (re-sent after a lost reply, or redelivered) is in the set already:
+// 'stored', nothing written.
 const PUT_TICKET = createScript(`
 local frozen = redis.call('HGET', KEYS[1], 'frozen')
 if not frozen then return 'no_round' end
 if frozen == '1' then return 'late' end
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then return 'stored' end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 'duplicate' end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 return 'stored'

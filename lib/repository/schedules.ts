@@ -5,7 +5,9 @@ import { createScript } from './script.ts';
 import type { Schedule, ScheduleRefusals } from './types.ts';
 
 // KEYS: schedule, project schedules, all schedules. ARGV: schedule JSON, id, most schedules of the project.
+// The same schedule again (re-sent after a lost reply: ids are fresh per call) is stored already: 1.
 const ADD_SCHEDULE = createScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
@@ -13,11 +15,20 @@ redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 `);
 
+// KEYS: the schedule's refusals. ARGV: the tick's time (ISO), reason. Counts each tick once: the same
+// refusal re-sent after a lost reply finds its tick as the last one and adds nothing.
+const RECORD_REFUSED_TICK = createScript(`
+if redis.call('HGET', KEYS[1], 'lastAt') == ARGV[1] then return 0 end
+redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'lastAt', ARGV[1], 'lastReason', ARGV[2])
+return 1
+`);
+
 /** Schedules by id, per project and overall, with their refused-tick counts. */
 export interface ScheduleStore {
   /** Stores a schedule unless its project already has `maxSchedules`; false when refused. */
   putSchedule(schedule: Schedule, maxSchedules: number): Promise<boolean>;
-  /** Counts a tick that admission refused, on the schedule itself (what the schedule list shows). */
+  /** Counts a tick that admission refused, on the schedule itself (what the schedule list shows); once per tick (`atMs`). */
   recordRefusedTick(scheduleId: string, atMs: number, reason: string): Promise<void>;
   /** Ticks refused so far, and the last refusal. */
   getRefusedTicks(scheduleId: string): Promise<ScheduleRefusals>;
@@ -37,10 +48,7 @@ export function createScheduleStore(redis: Redis, keys: Keys): ScheduleStore {
     },
 
     async recordRefusedTick(scheduleId, atMs, reason) {
-      await redis.multi()
-        .hincrby(keys.scheduleRefusals(scheduleId), 'count', 1)
-        .hset(keys.scheduleRefusals(scheduleId), 'lastAt', new Date(atMs).toISOString(), 'lastReason', reason)
-        .exec();
+      await RECORD_REFUSED_TICK(redis, [keys.scheduleRefusals(scheduleId)], [new Date(atMs).toISOString(), reason]);
     },
 
     async getRefusedTicks(scheduleId) {

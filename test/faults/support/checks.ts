@@ -1,0 +1,93 @@
+// What the fault cases match and assert: the write each one faults, and the "exactly one effect" checks.
+import { expect } from 'chai';
+import type { ProcessContext } from '../../../lib/process.ts';
+import type { QueueKind } from '../../../lib/queues.ts';
+import type { RequestRecord } from '../../../lib/repository/types.ts';
+import { commandOnKey, scriptCall, scriptWithKey, type CommandMatcher, type InjectedFault } from '../../support/fault-proxy.ts';
+import { waitFor } from '../../support/gateway.ts';
+import { SETTLE_MS, type FaultBench } from './fault-bench.ts';
+
+/** The create script (CREATE in requests.ts): the only one that writes the recent list. */
+export const createRequestWrite: CommandMatcher = scriptWithKey(':recent');
+
+/** A guarded transition (TRANSITION in requests.ts) to `status`: ARGV[3] is the target. */
+export function transitionTo(status: RequestRecord['status']): CommandMatcher {
+  return scriptCall((keys, argv) => keys.some((key) => key.endsWith(':finished')) && argv[2] === status);
+}
+
+/** RECORD_VOTE: request, its votes, the voter's statistics. */
+export const recordVoteWrite: CommandMatcher = scriptCall((keys) => keys.length === 3 && keys[1].endsWith(':votes') && keys[2].includes(':node-stats:'));
+
+/** ADD_REQUEST_STATS (node-stats.ts): the request, then the statistics of each committee member. */
+export const nodeStatsWrite: CommandMatcher = scriptCall((keys) => keys.length >= 2 && !keys[1].endsWith(':votes') && keys.slice(1).every((key) => key.includes(':node-stats:')));
+
+/** The ledger append (APPEND in ledger.ts). */
+export const ledgerAppendWrite: CommandMatcher = scriptWithKey(':ledger:by-request');
+
+/** PUT_TICKET (rounds.ts): the only script that writes each node's last ticket round. */
+export const ticketWrite: CommandMatcher = scriptWithKey(':nodes:last-ticket');
+
+/** START_ROUND of round `round` (ARGV[2]). */
+export function roundStartWrite(round: number): CommandMatcher {
+  return scriptCall((keys, argv) => (keys[0] ?? '').endsWith(':round:latest') && argv[1] === String(round));
+}
+
+/** The sender's hand-over of a published chain request to the publisher's outbox. */
+export const outboxWrite: CommandMatcher = commandOnKey('zadd', ':chain:outbox');
+
+/** Any write of a schedule's refused-tick record (a MULTI…EXEC of it faults its EXEC). */
+export const refusedTickWrite: CommandMatcher = (command) => command.name !== 'hgetall' && command.args.some((arg) => arg.includes(':refusals'));
+
+/** Waits for the fault to happen and for the client to re-send the faulted command: it ran twice. */
+export async function injected(fault: Promise<InjectedFault>): Promise<InjectedFault> {
+  const happened = await within(fault, 'the fault was never injected');
+  await within(happened.resent, `the faulted ${happened.command.name} was never re-sent`);
+  return happened;
+}
+
+function within<T>(promise: Promise<T>, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), SETTLE_MS); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The return value of a job once it finished. */
+export function finishedJob(ctx: ProcessContext, kind: QueueKind, jobId: string, nodeId?: string): Promise<unknown> {
+  return waitFor(async () => {
+    const job = await ctx.queues.get(kind, nodeId).getJob(jobId);
+    return job?.finishedOn ? (job.returnvalue ?? `failed: ${job.failedReason}`) : undefined;
+  }, SETTLE_MS, `job ${jobId}`);
+}
+
+/** No project holds an admission slot once every request is final: nothing was counted twice. */
+export async function expectNoOpenRequests(bench: FaultBench): Promise<void> {
+  expect(await bench.direct.connection.hgetall(bench.keys.openRequests)).to.deep.equal({});
+}
+
+/**
+ * Every committee seat counted once in its node's statistics, however its vote came: one vote
+ * (counted or late), and one of agreed, disagreed or missed when voting closed.
+ */
+export async function expectSeatsCountedOnce(bench: FaultBench, request: RequestRecord): Promise<void> {
+  const committee = request.assignment!.committee;
+  const stats = await waitFor(async () => {
+    const all = await bench.direct.repository.listNodeStats(committee);
+    return all.every((s) => s.votes + s.late === 1 && s.agreed + s.disagreed + s.missed === 1) ? all : undefined;
+  }, SETTLE_MS, 'every seat counted');
+  for (const s of stats) {
+    expect(s.agreed + s.disagreed, 'a counted vote agrees or disagrees').to.equal(s.votes);
+    expect(s.missed, 'a seat without a counted vote is missed').to.equal(1 - s.votes);
+  }
+}
+
+/** The number of observations of a histogram (the metrics of one process). */
+export async function histogramCount(ctx: ProcessContext, name: 'acceptedToAgreed' | 'acceptedToPublished'): Promise<number> {
+  const { values } = await ctx.metrics[name].get();
+  return values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+}
+
+/** The value of a counter with these labels (0 when never raised). */
+export async function counterValue(ctx: ProcessContext, name: 'admissionRefused', labels: Record<string, string>): Promise<number> {
+  const { values } = await ctx.metrics[name].get();
+  return values.find((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, unknown>)[k] === value))?.value ?? 0;
+}
