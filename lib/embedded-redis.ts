@@ -19,7 +19,10 @@ export interface EmbeddedRedisOptions {
   readonly dir: string;
   /** 0 (default) picks a free loopback port. */
   readonly port?: number;
-  /** AOF persistence (`npm start`); tests run without it. */
+  /**
+   * Persistence as `npm start` ships it (`PERSISTENT_REDIS_ARGS`): every write in the AOF and on disk
+   * before Redis answers it; tests run without it.
+   */
   readonly appendOnly?: boolean;
   /** `requirepass` (unset or empty: none), handed over on stdin so it never shows in `ps`; `url` carries it. */
   readonly password?: string;
@@ -30,6 +33,16 @@ export interface EmbeddedRedisOptions {
   readonly aclFile?: string;
   readonly startTimeoutMs?: number;
 }
+
+/**
+ * "Accepted means persisted": the AOF with `appendfsync always`. Redis writes and fsyncs the AOF
+ * before it sends the replies of the commands in it (one fsync for everything an event-loop turn
+ * wrote), so a 202, given after the request's write was answered, survives a kill -9 of Redis and a
+ * power loss. `everysec` would lose up to a second or two (it may postpone the write while a slow
+ * fsync runs); RDB snapshots are off (`--save ''`): the AOF alone is the record. The chart's Redis
+ * runs with the same two settings (deploy/helm/gateway/templates/redis.yaml).
+ */
+export const PERSISTENT_REDIS_ARGS: readonly string[] = ['--appendonly', 'yes', '--appendfsync', 'always'];
 
 /** Asks the kernel for a free loopback port. */
 export async function findFreePort(): Promise<number> {
@@ -58,7 +71,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   // `-` first: the rest of the configuration (the password) is read from stdin, not argv.
   const args = [
     '-', '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
-    '--appendonly', options.appendOnly ? 'yes' : 'no', '--maxmemory-policy', 'noeviction',
+    ...(options.appendOnly ? PERSISTENT_REDIS_ARGS : ['--appendonly', 'no']), '--maxmemory-policy', 'noeviction',
     '--protected-mode', 'yes', '--logfile', '', '--loglevel', 'notice',
   ];
   // Its own process group: Ctrl-C in a terminal reaches the gateway, which stops Redis last. Files it

@@ -26,7 +26,10 @@ export interface LocalRedisOptions {
   readonly secret: (name: string) => string;
 }
 
-/** Writes the ACL file (users of today's roles and nodes; node users onboarded since are kept) and starts Redis on it. */
+/**
+ * Writes the ACL file (users of today's roles and nodes; node users onboarded since are kept) and starts
+ * Redis on it, with the AOF and `appendfsync always` (`PERSISTENT_REDIS_ARGS`): an accepted request is on disk.
+ */
 export async function startLocalRedis(options: LocalRedisOptions): Promise<LocalRedis> {
   const dir = join(options.dataDir, 'redis');
   const aclFile = join(dir, 'users.acl');

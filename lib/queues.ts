@@ -96,6 +96,13 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 /** A job's state as BullMQ reports it, or `missing` when there is none. */
 export type JobState = 'missing' | 'completed' | 'failed' | 'waiting' | 'active' | 'delayed' | 'prioritized' | 'waiting-children' | 'unknown';
 
+/** One job of one queue, by its deterministic id. */
+export interface JobRef {
+  readonly kind: QueueKind;
+  readonly jobId: string;
+  readonly nodeId?: string;
+}
+
 /** A typed queue producer. */
 export type TypedQueue<K extends QueueKind> = Queue<JobPayloads[K], unknown, string>;
 
@@ -108,6 +115,11 @@ export interface QueueSet {
   getJobState(kind: QueueKind, jobId: string, nodeId?: string): Promise<JobState>;
   /** Removes a finished job, so that its id can be used again; a job gone already is fine. */
   removeJob(kind: QueueKind, jobId: string, nodeId?: string): Promise<void>;
+  /**
+   * Whether each job exists, in any state, by plain reads of its key (no script, no producer): a role
+   * that may only read a queue (the scheduler reads every node's `exec.<id>` and `votes.<id>`) can ask.
+   */
+  hasJobs(jobs: readonly JobRef[]): Promise<boolean[]>;
   close(): Promise<void>;
 }
 
@@ -135,6 +147,16 @@ export function createQueueSet(connection: Redis, prefix: string, onError: (erro
     },
     async removeJob(kind, jobId, nodeId) {
       await (await get(kind, nodeId).getJob(jobId))?.remove().catch(() => undefined);
+    },
+    async hasJobs(jobs) {
+      if (jobs.length === 0) return [];
+      // BullMQ keeps job `id` of queue `q` in the hash `<prefix>:q:<id>`.
+      const pipeline = connection.pipeline();
+      for (const { kind, jobId, nodeId } of jobs) pipeline.exists(`${prefix}:${queueName(kind, nodeId)}:${jobId}`);
+      return ((await pipeline.exec()) ?? []).map(([error, count]) => {
+        if (error) throw error;
+        return count === 1;
+      });
     },
     async close() {
       const all = [...queues.values()];

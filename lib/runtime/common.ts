@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import { parsePayload } from '../queue-payloads.ts';
 import { queueName, type JobHandlers, type JobPayloads, type JobResults, type PerNodeQueueKind, type QueueKind } from '../queues.ts';
 import { startPeriodic } from './periodic.ts';
+import { workerLockOptions } from './worker-locks.ts';
 
 /** A started role. `stop()` is idempotent and releases in reverse order of start. */
 export interface RoleHandle {
@@ -61,11 +62,25 @@ export function startWorker<K extends QueueKind>(
       throw error;
     }
   };
-  const worker = new Worker<JobPayloads[K]>(name, timed as Processor<JobPayloads[K]>, {
+  // A job handed back while this worker still runs it (its lock expired: a stalled loop) comes back to
+  // this same process on per-node queues, which one process consumes: it waits for the run in
+  // progress instead of starting a second one (a second run would be harmless, but costly).
+  const inProgress = new Map<string, Promise<unknown>>();
+  const processor = (job: Job<JobPayloads[K]>, token?: string): Promise<unknown> => {
+    const running = job.id === undefined ? undefined : inProgress.get(job.id);
+    if (running) return running;
+    const run = timed(job, token).finally(() => {
+      if (job.id !== undefined && inProgress.get(job.id) === run) inProgress.delete(job.id);
+    });
+    if (job.id !== undefined) inProgress.set(job.id, run);
+    return run;
+  };
+  const worker = new Worker<JobPayloads[K]>(name, processor as Processor<JobPayloads[K]>, {
     connection: base.connection,
     prefix: base.config.keyPrefix,
     concurrency: options.concurrency,
-    maxStalledCount: 5,
+    // Lock, renewal and stalled check per queue, with their reasons: worker-locks.ts.
+    ...workerLockOptions(kind),
   });
   worker.on('failed', (job, err) => {
     base.logger.warn({ queue: name, jobId: job?.id, attempts: job?.attemptsMade, err: errorForLog(err) }, 'job failed');

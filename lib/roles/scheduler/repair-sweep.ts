@@ -1,0 +1,132 @@
+// The scheduler's repair sweep: under its lease, every `GATEWAY_SWEEP_MS`, moves forward each request a
+// crash left in an open state with nothing to move it on (bounds per state: docs/architecture.md).
+import { jobIds, type JobRef, type QueueSet } from '../../queues.ts';
+import type { Lease } from '../../repository/leases.ts';
+import type { Repository } from '../../repository/index.ts';
+import type { RequestRecord } from '../../repository/types.ts';
+import type { RoleBase } from '../../runtime/common.ts';
+import { computeQueuedDeadlineMs, computeQueuedOverdueBeforeMs, computeSweepWindows, decideStrandedAssigned, decideStrandedJob, listUnsentMembers } from './decide-sweep.ts';
+
+/** Requests looked at per state and sweep: the oldest first, so a backlog is worked off over a few sweeps. */
+const BATCH = 500;
+
+export interface RepairSweepDeps extends Pick<RoleBase, 'config' | 'clock' | 'logger'> {
+  readonly repository: Pick<Repository, 'listStale' | 'getRequest' | 'getRequests' | 'listMissingDueEntries' | 'putDueEntry'>;
+  readonly queues: Pick<QueueSet, 'add' | 'getJobState' | 'removeJob' | 'hasJobs'>;
+}
+
+/**
+ * One sweep: `queued` without a live `incoming` job (re-added), or past its deadline and its wait for
+ * nodes (a deadline entry: consensus fails it `timeout`); `assigned` with members whose run job was never
+ * sent (re-dispatched through the receiver) or without a deadline entry (restored); `agreed` without a live
+ * `publish` job (re-added). A job still in flight is never added twice, and each request is read
+ * again after its jobs, so one that moved on meanwhile is left alone.
+ */
+export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isHeld'>): () => Promise<void> {
+  const { repository, queues, config, clock, logger } = deps;
+
+  async function statusOf(id: string): Promise<RequestRecord['status'] | undefined> {
+    return (await repository.getRequest(id))?.status;
+  }
+
+  async function sweepQueued(staleBeforeMs: number): Promise<void> {
+    const ids = await repository.listStale('queued', staleBeforeMs, BATCH);
+    for (const id of ids) {
+      const jobState = await queues.getJobState('incoming', jobIds.incoming(id));
+      const decision = decideStrandedJob({ jobState, isStillInState: (await statusOf(id)) === 'queued' });
+      if (decision.kind === 'leave') continue;
+      if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
+      await queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id });
+      logger.info({ requestId: id, jobState }, 'requeued a stranded request');
+    }
+    // Past its deadline a queued request can no longer agree in time: consensus fails it, as it does an
+    // assigned one. The `queued` index is scored by acceptance time, so the overdue are listed directly.
+    const overdue = await repository.listStale('queued', computeQueuedOverdueBeforeMs(clock.now(), config), BATCH);
+    for (const request of await repository.getRequests(await repository.listMissingDueEntries('deadline', overdue))) {
+      if (request.status !== 'queued') continue;
+      await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: computeQueuedDeadlineMs(Date.parse(request.createdAt), config) });
+      logger.info({ requestId: request.id }, 'deadline entry for a request never assigned');
+    }
+  }
+
+  async function sweepAssigned(staleBeforeMs: number): Promise<void> {
+    const ids = await repository.listStale('assigned', staleBeforeMs, BATCH);
+    // A crash between the assignment and its deadline entry leaves a request no deadline would end.
+    for (const request of await repository.getRequests(await repository.listMissingDueEntries('deadline', ids))) {
+      if (request.status !== 'assigned') continue;
+      await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.parse(request.createdAt) + config.requestDeadlineMs });
+      logger.info({ requestId: request.id }, 'restored a missing deadline');
+    }
+    // One pipelined look at every run and vote job first; only requests with a member that has neither are looked at closely.
+    const requests = await repository.getRequests(ids);
+    const withJobs = await listMembersWithJobs(requests);
+    for (const request of requests) {
+      if (listUnsentMembers(request.assignment?.committee ?? [], votedNodeIds(request), withJobs.get(request.id) ?? []).length === 0) continue;
+      await redispatchIfStranded(request);
+    }
+  }
+
+  /** The incoming job first, then the run and vote jobs, then the request again: each read after what could have changed it. */
+  async function redispatchIfStranded(listed: RequestRecord): Promise<void> {
+    const id = listed.id;
+    const incomingState = await queues.getJobState('incoming', jobIds.incoming(id));
+    const nodeIdsWithJobs = (await listMembersWithJobs([listed])).get(id) ?? [];
+    const request = await repository.getRequest(id);
+    if (!request?.assignment) return;
+    const decision = decideStrandedAssigned({
+      request: { status: request.status, committee: request.assignment.committee, votedNodeIds: votedNodeIds(request) },
+      incomingState,
+      nodeIdsWithJobs,
+    });
+    if (decision.kind === 'leave') return;
+    if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
+    await queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id });
+    logger.warn({ requestId: id, nodeIds: decision.nodeIds, incomingState }, 'redispatched an assigned request without run jobs');
+  }
+
+  /** Per request, the members without a vote whose run job or vote job exists. */
+  async function listMembersWithJobs(requests: readonly RequestRecord[]): Promise<Map<string, string[]>> {
+    const refs: { requestId: string; nodeId: string; run: JobRef; vote: JobRef }[] = [];
+    for (const request of requests) {
+      const voted = votedNodeIds(request);
+      for (const nodeId of request.assignment?.committee ?? []) {
+        if (voted.includes(nodeId)) continue;
+        refs.push({
+          requestId: request.id, nodeId,
+          run: { kind: 'exec', jobId: jobIds.run(request.id, nodeId), nodeId },
+          vote: { kind: 'votes', jobId: jobIds.vote(request.id, nodeId), nodeId },
+        });
+      }
+    }
+    const exists = await queues.hasJobs(refs.flatMap((r) => [r.run, r.vote]));
+    const byRequest = new Map<string, string[]>();
+    refs.forEach((ref, i) => {
+      if (!exists[2 * i] && !exists[2 * i + 1]) return;
+      byRequest.set(ref.requestId, [...(byRequest.get(ref.requestId) ?? []), ref.nodeId]);
+    });
+    return byRequest;
+  }
+
+  async function sweepAgreed(staleBeforeMs: number): Promise<void> {
+    for (const id of await repository.listStale('agreed', staleBeforeMs, BATCH)) {
+      const jobState = await queues.getJobState('publish', jobIds.publish(id));
+      const decision = decideStrandedJob({ jobState, isStillInState: (await statusOf(id)) === 'agreed' });
+      if (decision.kind === 'leave') continue;
+      if (decision.isOldJobRemoved) await queues.removeJob('publish', jobIds.publish(id));
+      await queues.add('publish', jobIds.publish(id), { kind: 'publish', requestId: id });
+      logger.info({ requestId: id, jobState }, 'requeued an agreed request for publication');
+    }
+  }
+
+  return async function sweep() {
+    if (!lease.isHeld()) return;
+    const { staleBeforeMs } = computeSweepWindows(clock.now(), config);
+    await sweepQueued(staleBeforeMs);
+    await sweepAssigned(staleBeforeMs);
+    await sweepAgreed(staleBeforeMs);
+  };
+}
+
+function votedNodeIds(request: RequestRecord): string[] {
+  return request.votes.map((v) => v.nodeId);
+}
