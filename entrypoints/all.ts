@@ -36,6 +36,9 @@ await runMain(async () => {
     GATEWAY_ADMIN_TOKEN: process.env.GATEWAY_ADMIN_TOKEN || process.env.GATEWAY_ADMIN_TOKEN_FILE ? process.env.GATEWAY_ADMIN_TOKEN : generated('admin-token', 24),
     GATEWAY_MASTER_KEY: process.env.GATEWAY_MASTER_KEY || process.env.GATEWAY_MASTER_KEY_FILE ? process.env.GATEWAY_MASTER_KEY : generated('master-key', 32),
     GATEWAY_COUNTER_KEY: process.env.GATEWAY_COUNTER_KEY || process.env.GATEWAY_COUNTER_KEY_FILE ? process.env.GATEWAY_COUNTER_KEY : generated('counter-key', 32),
+    // One process keeps its exports beside its data, so retention can remove what they hold; an
+    // empty GATEWAY_EXPORT_DIR turns the scheduled export off.
+    GATEWAY_EXPORT_DIR: process.env.GATEWAY_EXPORT_DIR ?? join(dataDir, 'exports'),
   };
   const config = loadConfig(env);
   const logger = createLogger('all', config.logLevel);

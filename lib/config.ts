@@ -133,6 +133,11 @@ export const SETTINGS = {
   chainMaxAttempts: { env: 'GATEWAY_CHAIN_MAX_ATTEMPTS', parse: integer(1, 100), fallback: '8', description: 'tries before a result is marked as failed on chain' },
   chainSchema: { env: 'GATEWAY_CHAIN_SCHEMA', parse: oneOf('d3lab-2023', 'snake-v2'), fallback: 'd3lab-2023', description: 'message schema of the contract (PascalCase 2023 messages, or snake_case)' },
   sweepMs: { env: 'GATEWAY_SWEEP_MS', parse: integer(100, 3_600_000), fallback: '5000', description: 'interval of the repair sweep and schedule reload' },
+  retentionMs: { env: 'GATEWAY_RETENTION_MS', parse: integer(1000, 10 * 365 * 24 * 3_600_000), fallback: '604800000', description: 'how long a final request (record, votes, ledger entry), and the rounds and tickets its receipt needs, stay in Redis after it became final; the scheduler then removes them, a published one only once exported' },
+  retentionLogsMs: { env: 'GATEWAY_RETENTION_LOGS_MS', parse: integer(0, 10 * 365 * 24 * 3_600_000), fallback: '3600000', description: "how long after publication a request keeps its votes' logs and late votes' values (the compaction then drops them; what receipts need stays)" },
+  retentionBatch: { env: 'GATEWAY_RETENTION_BATCH', parse: integer(1, 100_000), fallback: '1000', description: 'requests (and rounds) the retention sweep compacts or removes per sweep at most, in scripts of at most 100' },
+  exportDir: { env: 'GATEWAY_EXPORT_DIR', parse: text, description: 'folder the scheduler exports ledger entries and receipts to (JSON Lines) before retention removes them; unset = only `gateway export` exports' },
+  exportEveryMs: { env: 'GATEWAY_EXPORT_EVERY_MS', parse: integer(100, 7 * 24 * 3_600_000), fallback: '3600000', description: 'how often the scheduler exports to GATEWAY_EXPORT_DIR (one ledger file and one receipts file per export)' },
 } as const satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof SETTINGS;

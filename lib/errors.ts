@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'conflict',
   'not_published',
   'not_anchored',
+  'gone',
   'payload_too_large',
   'unsupported_media_type',
   'rate_limited',

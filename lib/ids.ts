@@ -28,3 +28,12 @@ export function isId(kind: IdKind | 'node', text: string): boolean {
   const match = ID_PATTERN.exec(text);
   return match !== null && match[1] === kind;
 }
+
+/** The creation time in ms an id of `createId` carries (its first 10 characters after the kind); NaN for anything else. */
+export function timeOfId(id: string): number {
+  const match = ID_PATTERN.exec(id);
+  if (!match) return NaN;
+  let time = 0;
+  for (const char of id.slice(4, 14)) time = time * 32 + ALPHABET.indexOf(char);
+  return time;
+}

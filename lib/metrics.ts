@@ -11,6 +11,15 @@ export interface QueueSnapshot {
   readonly oldestWaitingSeconds: number;
 }
 
+/** What the store gauges show: Redis memory, and how far retention is behind. */
+export interface StoreSnapshot {
+  readonly usedMemoryBytes: number;
+  /** 0 when Redis has no `maxmemory`. */
+  readonly maxMemoryBytes: number;
+  /** Seconds the oldest kept final request is past GATEWAY_RETENTION_MS (0 when none is). */
+  readonly retentionLagSeconds: number;
+}
+
 export interface Metrics {
   readonly registry: Registry;
   readonly requestsAccepted: Counter;
@@ -28,8 +37,12 @@ export interface Metrics {
   readonly runsDeferred: Counter;
   /** Entries of the due-time index consensus handled, by kind (deadline, grace) and what they did. */
   readonly dueEntries: Counter<'kind' | 'result'>;
+  /** What the retention sweep removed, by kind (request, ledger_entry, round). */
+  readonly retentionRemoved: Counter<'kind'>;
   /** Installs the source of queue gauges (read on every scrape). */
   setQueueSource(source: () => Promise<readonly QueueSnapshot[]>): void;
+  /** Installs the source of the Redis memory and retention lag gauges (read on every scrape). */
+  setStoreSource(source: () => Promise<StoreSnapshot>): void;
 }
 
 export function createMetrics(): Metrics {
@@ -37,6 +50,21 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
   const registers = [registry];
   let queueSource: (() => Promise<readonly QueueSnapshot[]>) | undefined;
+  let storeSource: (() => Promise<StoreSnapshot>) | undefined;
+  let lastStore: Promise<StoreSnapshot | undefined> | undefined;
+  // The three gauges are filled from one read per scrape; no source (or a failed read) shows none.
+  const store = () => (lastStore ??= (storeSource?.() ?? Promise.resolve(undefined)).catch(() => undefined).finally(() => setTimeout(() => { lastStore = undefined; }, 100).unref()));
+  const storeGauge = (name: string, help: string, pick: (s: StoreSnapshot) => number) => new Gauge({
+    name, help, registers,
+    async collect() {
+      this.reset();
+      const snapshot = await store();
+      if (snapshot) this.set(pick(snapshot));
+    },
+  });
+  storeGauge('gateway_redis_used_memory_bytes', 'Redis used_memory (INFO memory)', (s) => s.usedMemoryBytes);
+  storeGauge('gateway_redis_maxmemory_bytes', 'Redis maxmemory (0: no limit); the status page warns above 80%', (s) => s.maxMemoryBytes);
+  storeGauge('gateway_retention_lag_seconds', 'how far the oldest kept final request is past GATEWAY_RETENTION_MS (waiting for an export, a chain publication, or the sweep)', (s) => s.retentionLagSeconds);
   let lastSnapshot: Promise<readonly QueueSnapshot[]> | undefined;
   // Both gauges are filled from one read per scrape.
   const snapshot = () => (lastSnapshot ??= (queueSource?.() ?? Promise.resolve([])).finally(() => setTimeout(() => { lastSnapshot = undefined; }, 100).unref()));
@@ -68,8 +96,12 @@ export function createMetrics(): Metrics {
     admissionRefused: new Counter({ name: 'gateway_admission_refused_total', help: 'requests refused because their project had too many in flight, by source', labelNames: ['source'], registers }),
     runsDeferred: new Counter({ name: 'gateway_runs_deferred_total', help: "run jobs put back because their project held its share of a node's run slots", registers }),
     dueEntries: new Counter({ name: 'gateway_due_entries_total', help: 'due-time index entries handled by consensus, by kind and result (moved: due before the request\'s own deadline, applied nothing)', labelNames: ['kind', 'result'], registers }),
+    retentionRemoved: new Counter({ name: 'gateway_retention_removed_total', help: 'what the retention sweep removed, by kind (request, ledger_entry, round)', labelNames: ['kind'], registers }),
     setQueueSource(source) {
       queueSource = source;
+    },
+    setStoreSource(source) {
+      storeSource = source;
     },
   };
 }

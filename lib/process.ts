@@ -20,6 +20,7 @@ import { startExecutor } from './roles/executor/executor.ts';
 import { startHealthServer, type HealthServer } from './runtime/health-server.ts';
 import { createNodeRecord } from './roles/node-record.ts';
 import { startReceiver } from './roles/receiver/receiver.ts';
+import { readStoreSnapshot } from './roles/scheduler/retention.ts';
 import { startScheduler } from './roles/scheduler/scheduler.ts';
 import { startSender } from './roles/sender/sender.ts';
 import { startWebserver } from './roles/webserver/webserver.ts';
@@ -67,6 +68,7 @@ export async function openProcess(name: string, config: Config, redisUrl: string
   const metrics = options.metrics ?? createMetrics();
   const scope = options.queueGauges === undefined ? { kind: 'all' as const } : options.queueGauges;
   if (scope) metrics.setQueueSource(() => snapshotQueues(connection, config.keyPrefix, repository, scope));
+  if (scope?.kind === 'all') metrics.setStoreSource(() => readStoreSnapshot(repository, config.retentionMs, Date.now()));
   return {
     config, logger, connection, repository, queues, metrics, ...(options.admin ? { admin: options.admin } : {}),
     async close() {

@@ -52,12 +52,15 @@ const REQUEST_STATE = ['req:*', 'idx:*', 'open', 'recent', 'finished', 'project:
 const EVERY_QUEUE = ['incoming:*', 'exec.*', 'votes.*', 'tickets.*', 'publish:*'];
 const NODE_REGISTRY = ['nodes', 'nodes:*'];
 const LEDGER = ['ledger', 'ledger:*'];
+/** The export mark and the list of exports. */
+const EXPORTS = ['export:*'];
 
 const ROLE_GRANTS: Readonly<Record<Exclude<AclRole, 'executor'>, Grant>> = {
   // The API: projects, code, keys, schedules, chain bindings, the node registry (admin routes), new requests.
+  // It records exports `gateway export` wrote, and reads tombstones for `410 gone`.
   webserver: {
-    write: [...REQUEST_STATE, 'project:*', 'projects', 'code:*', 'apikey:*', 'idem:*', 'schedule:*', 'schedules', 'chain:bindings', 'chain:binding-of', 'nodes', 'incoming:*'],
-    read: [...NODE_REGISTRY, 'node-stats:*', 'round:*', ...LEDGER, 'chain:*', ...EVERY_QUEUE],
+    write: [...REQUEST_STATE, 'project:*', 'projects', 'code:*', 'apikey:*', 'idem:*', 'schedule:*', 'schedules', 'chain:bindings', 'chain:binding-of', 'nodes', 'incoming:*', ...EXPORTS],
+    read: [...NODE_REGISTRY, 'node-stats:*', 'round:*', ...LEDGER, 'chain:*', ...EVERY_QUEUE, 'gone:*'],
     channels: true,
     // The queue dashboard lists each queue's workers.
     commands: ['+client|list'],
@@ -81,11 +84,12 @@ const ROLE_GRANTS: Readonly<Record<Exclude<AclRole, 'executor'>, Grant>> = {
     read: ['project:*', 'round:*', ...NODE_REGISTRY, 'chain:*', ...EVERY_QUEUE],
     channels: true,
   },
-  // Rounds and tickets, cron and chain intake, repair sweeps, under its lease.
+  // Rounds and tickets, cron and chain intake, repair sweeps, retention (compaction, export, the
+  // removal of requests, ledger entries and rounds, tombstones), under its lease.
   scheduler: {
     write: [
       ...REQUEST_STATE, 'idem:*', 'round:*', 'nodes:last-ticket', 'lease:scheduler', 'schedule:*:refusals',
-      'incoming:*', 'exec.*.tickets:*', 'tickets.*', 'publish:*', 'due',
+      'incoming:*', 'exec.*.tickets:*', 'tickets.*', 'publish:*', 'due', ...LEDGER, ...EXPORTS, 'gone:*', 'retention:*',
     ],
     read: ['project:*', ...LEDGER, ...NODE_REGISTRY, 'schedule:*', 'schedules', 'chain:*', ...EVERY_QUEUE],
     channels: true,

@@ -13,6 +13,7 @@ const NOTES: Record<string, string> = {
   GATEWAY_LOCAL_NODES: 'ignored in the cluster (only `npm start` uses it)',
   GATEWAY_NODE_NAME: 'unset: each executor registers with its pod name',
   REDIS_USERNAME: 'set per role by the chart: gateway-<role> (bundled Redis, or externalRedis.aclUsers)',
+  GATEWAY_EXPORT_DIR: 'the scheduler pod writes there: it needs a persistent volume at that path; without one run `gateway export` from outside',
 };
 
 const settings = Object.values(SETTINGS).filter((s) => !('secret' in s && s.secret));

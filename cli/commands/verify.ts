@@ -1,5 +1,6 @@
 // `gateway verify <receipt.json | requestId>`: checks request receipts offline (protocol v2,
 // docs/protocol.md "Checking a receipt") and prints every check; `--replay` also runs the code again.
+// Ledger entries in the file (an export's ledger file) are checked as one piece of the hash chain.
 // Exit 0 when every check of every receipt passed, 1 when one failed, 2 for a usage error, 3 when a
 // file or the gateway cannot be reached.
 import { existsSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import { createOutput, type Output } from '../output.ts';
 import { counterScope, createCounterPins, knownCountersFile, type CounterPin } from '../verify/known-counters.ts';
 import { createGatewayClient, readCodeFile, readReceiptFile, readSecretsFile, type ReceiptItem } from '../verify/receipt-sources.ts';
+import { verifyLedgerPiece } from '../verify/ledger-file.ts';
 import { replayReceipt, type ReplayCheck } from '../verify/replay.ts';
 
 interface VerifyOptions {
@@ -30,8 +32,9 @@ interface ReceiptReport {
   readonly label: string;
   readonly requestId?: string;
   readonly ok: boolean;
-  readonly skipped?: string;
   readonly checks: readonly PrintedCheck[];
+  /** The ledger entries of the file, checked as one chain. */
+  readonly isLedger?: boolean;
 }
 
 const REQUEST_ID = /^req_[A-Za-z0-9]{1,64}$/;
@@ -40,7 +43,7 @@ export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
     .description('Verify request receipts offline: node records, the round chain under the counter key, the ticket set, the committee, every vote, the tally, the ledger entry and the chain to the round that anchors it.')
-    .argument('<receipt>', 'a receipt file (JSON, or JSON Lines with one receipt per line), or a request id (req_…) to fetch from --url')
+    .argument('<receipt>', 'a receipt file (JSON, or JSON Lines with one receipt per line, as `gateway export` writes), an export\'s ledger file (JSON Lines of ledger entries), or a request id (req_…) to fetch from --url')
     .option('--url <url>', 'the gateway to fetch a receipt (and code for --replay) from; default GATEWAY_URL')
     .option('--token <token>', 'the project key or admin token for the receipt; default GATEWAY_TOKEN')
     .option('--counter-key <hex>', 'the counter public key the operator publishes; without it the first key seen is trusted and kept')
@@ -68,12 +71,14 @@ async function runVerify(target: string, options: VerifyOptions, env: NodeJS.Pro
   let runner: SandboxRunner | undefined;
   const reports: ReceiptReport[] = [];
   let pinShown: CounterPin | undefined;
+  const ledgerEntries = items.flatMap((item) => ('ledgerEntry' in item ? [{ label: item.label, entry: item.ledgerEntry }] : []));
+  if (ledgerEntries.length > 0) {
+    const checks = verifyLedgerPiece(ledgerEntries);
+    reports.push({ label: `${target}: ${ledgerEntries.length} ledger entries`, ok: checks.every((c) => c.ok), checks, isLedger: true });
+  }
   try {
     for (const item of items) {
-      if ('skip' in item) {
-        reports.push({ label: item.label, ok: true, skipped: item.skip, checks: [] });
-        continue;
-      }
+      if ('ledgerEntry' in item) continue;
       if ('error' in item) {
         reports.push({ label: item.label, ok: false, checks: [{ name: 'format', ok: false, reason: item.error }] });
         continue;
@@ -127,11 +132,7 @@ function describePin(pin: CounterPin): string {
 function print(out: Output, reports: readonly ReceiptReport[], pin: CounterPin | undefined): void {
   const width = Math.max(...reports.flatMap((r) => r.checks.map((c) => c.name.length)), 0);
   for (const report of reports) {
-    if (report.skipped) {
-      out.line(out.dim(`${report.label}: skipped (${report.skipped})`));
-      continue;
-    }
-    out.line(`${report.requestId ?? 'receipt'} ${out.dim(`(${report.label})`)}`);
+    out.line(report.isLedger ? `ledger ${out.dim(`(${report.label})`)}` : `${report.requestId ?? 'receipt'} ${out.dim(`(${report.label})`)}`);
     for (const check of report.checks) {
       const isWarning = check.name === 'replay' && check.ok && (check as ReplayCheck).isWebDependent;
       const status = !check.ok ? out.fail('FAIL') : isWarning ? out.fail('warn') : out.ok('ok  ');
@@ -140,16 +141,17 @@ function print(out: Output, reports: readonly ReceiptReport[], pin: CounterPin |
     const passed = report.checks.filter((c) => c.ok).length;
     out.line(`  ${report.ok ? out.ok(`all ${passed} checks passed`) : out.fail(`${report.checks.length - passed} of ${report.checks.length} checks failed`)}`);
   }
-  const verified = reports.filter((r) => !r.skipped);
-  if (reports.length > 1) {
+  const verified = reports.filter((r) => !r.isLedger);
+  const ledger = reports.find((r) => r.isLedger);
+  if (reports.length > 1 && verified.length > 0) {
     const failed = verified.filter((r) => !r.ok).length;
-    out.line(`${verified.length} receipt${verified.length === 1 ? '' : 's'}: ${verified.length - failed} verified, ${failed} failed${verified.length < reports.length ? `; ${reports.length - verified.length} line(s) skipped` : ''}`);
+    out.line(`${verified.length} receipt${verified.length === 1 ? '' : 's'}: ${verified.length - failed} verified, ${failed} failed`);
   }
   out.json({
     ok: reports.every((r) => r.ok),
     counterKey: pin ?? null,
+    ...(ledger ? { ledger: { label: ledger.label, ok: ledger.ok, checks: ledger.checks } } : {}),
     receipts: verified.map(({ label, requestId, ok, checks }) => ({ label, requestId: requestId ?? null, ok, checks: checks.map(toJsonCheck) })),
-    skipped: reports.filter((r) => r.skipped).map((r) => ({ label: r.label, reason: r.skipped })),
   });
 }
 

@@ -5,11 +5,11 @@ import { utf8 } from '../../lib/crypto/bytes.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 
-/** One item to verify: a receipt, or why the line holds none (`skip`: a line of another kind, such as a ledger entry). */
+/** One item to verify: a receipt, a ledger entry (an export's ledger file), or why the line holds neither. */
 export type ReceiptItem =
   | { readonly label: string; readonly receipt: unknown }
-  | { readonly label: string; readonly error: string }
-  | { readonly label: string; readonly skip: string };
+  | { readonly label: string; readonly ledgerEntry: unknown }
+  | { readonly label: string; readonly error: string };
 
 const HTTP_TIMEOUT_MS = 30_000;
 
@@ -40,13 +40,13 @@ export function readReceiptFile(path: string): ReceiptItem[] {
   return items;
 }
 
-// A receipt, a line that wraps one (`{"receipt": …}`), or a line of another kind.
+// A receipt, a line that wraps one (`{"receipt": …}`), or a ledger entry.
 function toItem(label: string, value: unknown): ReceiptItem {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const record = value as Record<string, unknown>;
     if ('request' in record || 'version' in record) return { label, receipt: value };
     if (typeof record.receipt === 'object' && record.receipt !== null) return { label, receipt: record.receipt };
-    if ('seq' in record && 'hash' in record) return { label, skip: 'a ledger entry, not a receipt' };
+    if ('seq' in record && 'hash' in record) return { label, ledgerEntry: value };
   }
   return { label, receipt: value };
 }

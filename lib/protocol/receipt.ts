@@ -45,7 +45,7 @@ export interface Receipt {
   readonly tickets: readonly ReceiptTicket[];
   /** The record of every ticket holder, sorted by id. */
   readonly nodes: readonly ReceiptNode[];
-  /** Every recorded vote, in the order consensus recorded them. */
+  /** Every recorded vote, in the order consensus recorded them (late votes whose value retention dropped are left out). */
   readonly votes: readonly ReceiptVote[];
   /** The request's entry and the entries after it up to the anchoring round's `ledgerHead`. */
   readonly ledger: { readonly entry: HashedLedgerEntry; readonly chain: readonly HashedLedgerEntry[] };
@@ -62,8 +62,12 @@ export interface ReceiptSources {
     readonly createdAt: string;
     readonly assignment: { readonly round: number; readonly committee: readonly string[]; readonly quorum: number; readonly aggregation: Aggregation };
     readonly outcome: { readonly ok: boolean; readonly value: unknown; readonly resultHash: string };
-    /** In arrival order; `late` is absent on votes recorded before finality. */
-    readonly votes: readonly (Omit<ReceiptVote, 'late'> & { readonly late?: boolean })[];
+    /**
+     * In arrival order; `late` is absent on votes recorded before finality. A late vote whose value
+     * retention dropped (`valueDropped`) is left out: its signature covers a result hash no value
+     * can be checked against any more, and it never counted.
+     */
+    readonly votes: readonly (Omit<ReceiptVote, 'late'> & { readonly late?: boolean; readonly valueDropped?: boolean })[];
   };
   readonly previousSeed: string;
   readonly rounds: readonly ReceiptRound[];
@@ -90,7 +94,8 @@ export function createReceipt(sources: ReceiptSources): Receipt {
     rounds: sources.rounds.map(({ round, seed, proof, ticketsRoot, ledgerLength, ledgerHead, startedAt }) => ({ round, seed, proof, ticketsRoot, ledgerLength, ledgerHead, startedAt })),
     tickets: sortBy(sources.tickets.map(({ nodeId, beta, proof }) => ({ nodeId, beta, proof })), (t) => t.nodeId),
     nodes: sortBy(sources.nodes.map(({ id, name, signPublicKey, vrfPublicKey, registration }) => ({ id, name, signPublicKey, vrfPublicKey, registration: registration ?? '' })), (n) => n.id),
-    votes: request.votes.map(({ nodeId, round, ok, resultHash, value, signature, late }) => ({ nodeId, round, ok, resultHash, value: value ?? null, signature, late: late === true })),
+    votes: request.votes.filter((vote) => vote.valueDropped !== true)
+      .map(({ nodeId, round, ok, resultHash, value, signature, late }) => ({ nodeId, round, ok, resultHash, value: value ?? null, signature, late: late === true })),
     ledger: { entry, chain },
     counterPublicKey: sources.counterPublicKey,
   };
@@ -137,6 +142,11 @@ export function findReceiptFormatProblem(value: unknown): string | null {
   if (!(AGGREGATIONS as readonly string[]).includes(receipt.assignment.aggregation)) return `$.assignment.aggregation: ${receipt.assignment.aggregation} is not one of ${AGGREGATIONS.join(', ')}`;
   if (receipt.rounds.length === 0) return '$.rounds: empty';
   return null;
+}
+
+/** Why `value` is not a ledger entry (the first problem, with its path), or null: every field with its JSON type, and no other (its hash covers every field). */
+export function findLedgerEntryFormatProblem(value: unknown, path = '$'): string | null {
+  return findShapeProblem(value, LEDGER_ENTRY_SHAPE, path);
 }
 
 function findShapeProblem(value: unknown, shape: Shape, path: string): string | null {

@@ -4,6 +4,7 @@ import { createChainStore, type ChainStore } from './chain.ts';
 import { createCodeStore, type CodeStore } from './code.ts';
 import { createDueStore, type DueStore } from './due.ts';
 import { createEventStore, type EventStore } from './final-events.ts';
+import { createExportStore, type ExportStore } from './exports.ts';
 import { createHealthStore, type HealthStore } from './health.ts';
 import { createKeys } from './keys.ts';
 import { createLeaseStore, type LeaseStore } from './leases.ts';
@@ -12,12 +13,13 @@ import { createNodeStore, type NodeStore } from './nodes.ts';
 import { createNodeStatsStore, type NodeStatsStore } from './node-stats.ts';
 import { createProjectStore, type ProjectStore } from './projects.ts';
 import { createReceiptStore, type ReceiptStore } from './receipts.ts';
+import { createRetentionStore, type RetentionStore } from './retention.ts';
 import { createRequestStore, type RequestStore } from './requests.ts';
 import { createRoundStore, type RoundStore } from './rounds.ts';
 import { createScheduleStore, type ScheduleStore } from './schedules.ts';
 import { createSecretStore, type SecretStore } from './secrets.ts';
 
-export type { DueStore, NodeStatsStore, ReceiptStore };
+export type { DueStore, ExportStore, NodeStatsStore, ReceiptStore, RetentionStore };
 export type { ChainStore, CodeStore, EventStore, HealthStore, LeaseStore, LedgerStore, NodeStore, ProjectStore, RequestStore, RoundStore, ScheduleStore, SecretStore };
 
 /**
@@ -26,7 +28,7 @@ export type { ChainStore, CodeStore, EventStore, HealthStore, LeaseStore, Ledger
  */
 export interface Repository
   extends RequestStore, ProjectStore, CodeStore, SecretStore, ScheduleStore, NodeStore, RoundStore,
-    LedgerStore, ChainStore, LeaseStore, EventStore, HealthStore, DueStore, NodeStatsStore, ReceiptStore {
+    LedgerStore, ChainStore, LeaseStore, EventStore, HealthStore, DueStore, NodeStatsStore, ReceiptStore, RetentionStore, ExportStore {
   /**
    * Releases what the repository holds besides the shared connection (nothing today: every store
    * runs on that connection, and final waiters are closed by whoever opened them). Idempotent; the
@@ -62,6 +64,8 @@ export function createRepository(redis: Redis, options: RepositoryOptions): Repo
     ...createRoundStore(redis, keys),
     ...createLedgerStore(redis, keys),
     ...createReceiptStore(redis, keys),
+    ...createRetentionStore(redis, keys),
+    ...createExportStore(redis, keys),
     ...createChainStore(redis, keys, { idempotencyTtlMs }),
     ...createLeaseStore(redis, keys),
     ...createEventStore(redis, keys),

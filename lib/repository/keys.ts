@@ -32,7 +32,7 @@ export function createKeys(prefix: string) {
     openRequests: `${p}:open`,
     /** The newest requests of all projects (status page), trimmed to a few hundred. */
     recentRequests: `${p}:recent`,
-    /** Requests that reached a final state, by time (throughput), trimmed to ten minutes. */
+    /** Requests that reached a final state, by time (throughput, and the order retention removes them in). */
     finishedRequests: `${p}:finished`,
     nodes: `${p}:nodes`,
     /** A node's vote statistics (votes, agreed, disagreed, late, missed); not under `nodes*`, which other roles may write. */
@@ -46,6 +46,18 @@ export function createKeys(prefix: string) {
     ledger: `${p}:ledger`,
     ledgerByRequest: `${p}:ledger:by-request`,
     ledgerHead: `${p}:ledger:head`,
+    /** `<seq> <hash>` of the last entry retention removed from the list's front: list index = seq - 1 - base seq. */
+    ledgerBase: `${p}:ledger:base`,
+    /** The newest round retention removed, as a round record: the seed the oldest kept round's proof starts from. */
+    roundAnchor: `${p}:round:anchor`,
+    /** The last seq whose ledger entry and receipt were exported: retention removes no published request past it. */
+    exportThrough: `${p}:export:through`,
+    /** The exports, one JSON member each (files, seq range, creation-time range), scored by their last seq. */
+    exportFiles: `${p}:export:files`,
+    /** Tombstones of the removed requests created in one hour (`<hour>` = ms / 3600000): id → `<projectId> <seq>`; the key expires. */
+    gone: (hour: number) => `${p}:gone:${hour}`,
+    /** The last ledger seq whose request the retention sweep compacted (or skipped). */
+    retentionCompacted: `${p}:retention:compacted`,
     schedule: (id: string) => `${p}:schedule:${id}`,
     schedules: `${p}:schedules`,
     scheduleRefusals: (id: string) => `${p}:schedule:${id}:refusals`,

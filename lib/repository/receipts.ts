@@ -12,13 +12,15 @@ import type { NodeRecord, RequestRecord, RequestStatus, RoundRecord } from './ty
 
 /**
  * What getReceiptSources found: the sources; or why there is no receipt yet (the request is not
- * published, or no round has anchored its ledger entry yet); or no such request.
+ * published, or no round has anchored its ledger entry yet); or no such request; or a round it
+ * needs was removed by retention (`gone`).
  */
 export type ReceiptRead =
   | { readonly kind: 'ready'; readonly sources: Omit<ReceiptSources, 'counterPublicKey'> }
   | { readonly kind: 'not_published'; readonly status: RequestStatus }
   | { readonly kind: 'not_anchored'; readonly seq: number; readonly latestRound: number }
-  | { readonly kind: 'not_found' };
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'gone'; readonly round: number };
 
 export interface ReceiptStore {
   /** The records a request's receipt is built from (protocol v2, "Receipt"), read as they are now. */
@@ -35,7 +37,7 @@ export function createReceiptStore(redis: Redis, keys: Keys): ReceiptStore {
 
   async function getRound(n: number): Promise<RoundRecord> {
     const round = await rounds.getRound(n);
-    if (!round) throw new Error(`round ${n} is missing`);
+    if (!round) throw new MissingRoundError(n);
     return round;
   }
 
@@ -63,27 +65,45 @@ export function createReceiptStore(redis: Redis, keys: Keys): ReceiptStore {
 
   return {
     async getReceiptSources(requestId) {
-      const request = await requests.getRequest(requestId);
-      if (!request) return { kind: 'not_found' };
-      if (request.status !== 'published' || !request.assignment || !request.outcome || !request.ledger) return { kind: 'not_published', status: request.status };
-      const published = request as PublishedRequest;
-      const { round: a } = published.assignment;
-      const { seq } = published.ledger;
-      const { anchor, latest } = await findAnchorRound(a, seq);
-      if (!anchor) return { kind: 'not_anchored', seq, latestRound: latest };
-      const numbers = Array.from({ length: anchor.round - a + 1 }, (_, i) => a - 1 + i);
-      const [before, earlier, tickets, page] = await Promise.all([
-        a - 2 >= 1 ? getRound(a - 2) : null,
-        Promise.all(numbers.map(getRound)),
-        rounds.listTickets(a - 1),
-        // The entry and every later one up to the anchor's head: seq..ledgerLength.
-        ledger.listLedger(seq - 1, anchor.ledgerLength - seq + 1),
-      ]);
-      const nodes = await listNodes(tickets.map((t) => t.nodeId));
-      return {
-        kind: 'ready',
-        sources: { request: published, previousSeed: before ? before.seed : GENESIS_PREV_HASH, rounds: [...earlier, anchor], tickets, nodes, entries: page.items },
-      };
+      try {
+        return await readSources(requestId);
+      } catch (error) {
+        if (error instanceof MissingRoundError) return { kind: 'gone', round: error.round };
+        throw error;
+      }
     },
   };
+
+  async function readSources(requestId: string): Promise<ReceiptRead> {
+    const request = await requests.getRequest(requestId);
+    if (!request) return { kind: 'not_found' };
+    if (request.status !== 'published' || !request.assignment || !request.outcome || !request.ledger) return { kind: 'not_published', status: request.status };
+    const published = request as PublishedRequest;
+    const { round: a } = published.assignment;
+    const { seq } = published.ledger;
+    const { anchor, latest } = await findAnchorRound(a, seq);
+    if (!anchor) return { kind: 'not_anchored', seq, latestRound: latest };
+    const numbers = Array.from({ length: anchor.round - a + 1 }, (_, i) => a - 1 + i);
+    const [before, earlier, tickets, page] = await Promise.all([
+      a - 2 >= 1 ? getRound(a - 2) : null,
+      Promise.all(numbers.map(getRound)),
+      rounds.listTickets(a - 1),
+      // The entry and every later one up to the anchor's head: seq..ledgerLength.
+      ledger.listLedger(seq - 1, anchor.ledgerLength - seq + 1),
+    ]);
+    const nodes = await listNodes(tickets.map((t) => t.nodeId));
+    return {
+      kind: 'ready',
+      sources: { request: published, previousSeed: before ? before.seed : GENESIS_PREV_HASH, rounds: [...earlier, anchor], tickets, nodes, entries: page.items },
+    };
+  }
+}
+
+/** A round a receipt needs is not in Redis: retention removed it. */
+class MissingRoundError extends Error {
+  readonly round: number;
+  constructor(round: number) {
+    super(`round ${round} is missing`);
+    this.round = round;
+  }
 }

@@ -19,7 +19,7 @@ export interface RequestReads {
   countOpenRequests(projectId: string): Promise<number>;
   /** How many requests wait in `queued`. */
   countQueued(): Promise<number>;
-  /** How many requests reached a final state since `sinceMs` (kept for ten minutes). */
+  /** How many requests reached a final state since `sinceMs` (and are still kept: see retention). */
   countFinishedSince(sinceMs: number): Promise<number>;
 }
 
@@ -67,15 +67,31 @@ export function parseVotes(raw: readonly string[]): StoredVote[] {
 function toRecord(hash: Record<string, string>, votes: readonly string[]): RequestRecord {
   const base = JSON.parse(hash.base) as Omit<RequestRecord, 'status' | 'votes'>;
   const parse = <T>(field: string): T | undefined => (hash[field] ? (JSON.parse(hash[field]) as T) : undefined);
+  const outcome = parse<Outcome>('outcome');
+  const assignment = parse<Assignment>('assignment');
   return {
     ...base,
     status: hash.status as RequestStatus,
-    assignment: parse<Assignment>('assignment'),
-    outcome: parse<Outcome>('outcome'),
+    assignment,
+    outcome,
     failure: parse<Failure>('failure'),
     ledger: parse<{ seq: number; hash: string }>('ledger'),
     chain: parse<ChainPublication>('chain'),
     finishedAt: hash.finishedAt || undefined,
-    votes: parseVotes(votes),
+    votes: restoreCompacted(parseVotes(votes), outcome, assignment),
   };
+}
+
+/**
+ * Votes as retention's compaction left them (retention.ts): a vote stored without the verdict,
+ * result hash, value and round it shared with the outcome and the assignment (`sameAsOutcome`)
+ * gets them back; a late vote whose value was dropped keeps `valueDropped` and no value.
+ */
+function restoreCompacted(votes: StoredVote[], outcome: Outcome | undefined, assignment: Assignment | undefined): StoredVote[] {
+  return votes.map((vote) => {
+    const stored = vote as StoredVote & { sameAsOutcome?: boolean };
+    if (!stored.sameAsOutcome || !outcome || !assignment) return vote;
+    const { sameAsOutcome: _same, ...rest } = stored;
+    return { ...rest, round: assignment.round, ok: outcome.ok, resultHash: outcome.resultHash, value: outcome.value };
+  });
 }

@@ -66,8 +66,9 @@ export interface Failure {
 /**
  * A vote as consensus recorded it: the signed fields, its arrival order (0-based) and the node's logs.
  * `late`: recorded after finality (the request was agreed, failed or published); it never counts.
+ * `valueDropped`: a late vote whose value (and logs) retention's compaction dropped; `value` is undefined.
  */
-export type StoredVote = Omit<Vote, 'requestId'> & { readonly seq: number; readonly logs?: readonly string[]; readonly late?: boolean };
+export type StoredVote = Omit<Vote, 'requestId'> & { readonly seq: number; readonly logs?: readonly string[]; readonly late?: boolean; readonly valueDropped?: boolean };
 
 /** Where a chain request came from: the contract's project, request number, user and input. */
 export interface ChainOrigin {

@@ -174,7 +174,7 @@ describe('helm chart (deploy/helm/gateway)', () => {
     expect(secretTemplate).to.include('(randAlphaNum 64 | sha256sum)');
     expect(secretTemplate).to.include('REDIS_PASSWORD:');
     const redis = template('redis.yaml');
-    for (const arg of ['"--appendonly"\n            - "yes"', '"--maxmemory-policy"\n            - "noeviction"', '"--aclfile"\n            - "/data/users.acl"']) {
+    for (const arg of ['"--appendonly"\n            - "yes"', '"--appendfsync"\n            - "always"', '"--maxmemory-policy"\n            - "noeviction"', '"--aclfile"\n            - "/data/users.acl"']) {
       expect(redis).to.include(arg);
     }
   });

@@ -351,6 +351,7 @@ describe('HTTP API hygiene', function () {
         },
         getLatestRoundNumber: () => ctx.repository.getLatestRoundNumber(),
         getRound: (n) => ctx.repository.getRound(n),
+        getLedgerBase: () => ctx.repository.getLedgerBase(),
       }, null, 3);
       await appendEntries(7, 'v');
       const [a, b] = [verifier.verifyNew(), verifier.verifyNew()];

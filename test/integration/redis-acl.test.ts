@@ -321,10 +321,9 @@ describe('Redis ACL users', function () {
       });
     });
 
-    it('refuses the scheduler the ledger, API keys, node records, code and run jobs', async () => {
+    it('refuses the scheduler API keys, node records, code and run jobs', async () => {
       await expectRefused('scheduler', {
         ...sharedRefusals(),
-        'append to the ledger': ['RPUSH', keys.ledger, '{}'],
         'mint an API key': ['SET', keys.apiKey('f'.repeat(64)), 'prj_x'],
         'change a node record': ['HSET', keys.nodes, a.nodeId, '{}'],
         'swap stored code': ['SET', keys.code('bafkx'), 'export default () => 1'],
@@ -335,6 +334,9 @@ describe('Redis ACL users', function () {
         "record a node's last ticket": ['HSET', keys.nodeLastTicket, a.nodeId, '1'],
         'ask a node for its ticket': ['LPUSH', queueKey(`exec.${a.nodeId}.tickets`, 'wait'), 'ticket.1'],
         'requeue a stranded request': ['LPUSH', queueKey('incoming', 'wait'), 'req_x'],
+        // Retention: the exported front of the ledger, tombstones of removed requests.
+        'remove the ledger front': ['LTRIM', keys.ledger, '0', '-1'],
+        'leave a tombstone': ['HSET', keys.gone(1), 'req_x', 'prj_x 0'],
       });
     });
   });

@@ -112,6 +112,9 @@ describe('repository', function () {
       const again = await repository.recordVote(id, { ...VOTE, value: 43, resultHash: '55'.repeat(32) });
       expect(again.outcome).to.equal('duplicate');
       expect(again.votes).to.deep.equal([{ ...VOTE, seq: 0 }]);
+      // The same vote again (re-sent after a lost reply) is reported as recorded, and counted once.
+      expect(await repository.recordVote(id, VOTE)).to.deep.include({ outcome: 'recorded', votes: [{ ...VOTE, seq: 0 }] });
+      expect((await repository.listNodeStats([VOTE.nodeId]))[0]).to.deep.include({ votes: 1 });
       await repository.agreeRequest(id, OUTCOME, T0 + 2);
       expect(await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' })).to.deep.include({ outcome: 'late', status: 'agreed' });
       expect((await repository.getRequest(id))!.votes).to.deep.equal([{ ...VOTE, seq: 0 }, { ...VOTE, nodeId: 'node_b', seq: 1, late: true }]);
@@ -125,7 +128,11 @@ describe('repository', function () {
 
     it('starts each round once and refuses a ticket after its round froze', async () => {
       expect(await repository.startRound(round(1))).to.equal(true);
-      expect(await repository.startRound(round(1))).to.equal(false);
+      // Another scheduler's start of the same round is refused; the same start again (re-sent) is not.
+      expect(await repository.startRound({ ...round(1), startedAt: new Date(T0 + 50).toISOString() })).to.equal(false);
+      expect(await repository.startRound(round(1))).to.equal(true);
+      expect(await repository.getLatestRoundNumber()).to.equal(1);
+      expect(await repository.putTicket(1, ticket('node_a'))).to.equal('stored');
       expect(await repository.putTicket(1, ticket('node_a'))).to.equal('stored');
       expect(await repository.putTicket(1, { ...ticket('node_a'), beta: '00'.repeat(64) })).to.equal('duplicate');
       expect(await repository.startRound(round(2))).to.equal(true);

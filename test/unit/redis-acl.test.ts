@@ -32,7 +32,11 @@ describe('Redis ACL rules', () => {
 
   it('grants the ledger, rounds, the node registry, API keys and the due-time index to their owners only', () => {
     const writers = (key: string) => createAclUsers({ prefix: '{gw}' }).filter((u) => patterns(u.rules, '~').includes(key)).map((u) => u.role);
-    expect(writers('{gw}:ledger')).to.deep.equal(['sender']);
+    // The sender appends; the scheduler's retention sweep removes the exported front.
+    expect(writers('{gw}:ledger')).to.deep.equal(['sender', 'scheduler']);
+    expect(writers('{gw}:gone:*')).to.deep.equal(['scheduler']);
+    expect(writers('{gw}:retention:*')).to.deep.equal(['scheduler']);
+    expect(writers('{gw}:export:*')).to.deep.equal(['webserver', 'scheduler']);
     expect(writers('{gw}:round:*')).to.deep.equal(['scheduler']);
     expect(writers('{gw}:nodes')).to.deep.equal(['webserver']);
     expect(writers('{gw}:apikey:*')).to.deep.equal(['webserver']);

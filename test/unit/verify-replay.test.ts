@@ -52,12 +52,13 @@ describe('gateway verify, offline parts', function () {
     expect(() => readSecretsFile(join(dir, 'c.env'))).to.throw(CliError, 'c.env:1: not NAME=value');
   });
 
-  it('reads one receipt per JSON line and skips ledger entries', () => {
+  it('reads one receipt per JSON line, and a ledger entry (an export\'s ledger file) as a ledger entry', () => {
     const { receipt } = buildReceipt();
     const file = join(dir, 'export.jsonl');
     writeFileSync(file, `${JSON.stringify(receipt)}\n${JSON.stringify(receipt.ledger.entry)}\n{"receipt":${JSON.stringify(receipt)}}\n{oops\n`);
     const items = readReceiptFile(file);
-    expect(items.map((item) => Object.keys(item)[1])).to.deep.equal(['receipt', 'skip', 'receipt', 'error']);
+    expect(items.map((item) => Object.keys(item)[1])).to.deep.equal(['receipt', 'ledgerEntry', 'receipt', 'error']);
+    expect(items[1]).to.deep.equal({ label: `${file}:2`, ledgerEntry: receipt.ledger.entry });
     expect(items[3]).to.deep.equal({ label: `${file}:4`, error: 'not JSON' });
   });
 

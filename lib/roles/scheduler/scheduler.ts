@@ -1,5 +1,6 @@
 // Scheduler: under a Redis lease, advances the round seed chain, asks every active node for its
-// ticket, stores verified tickets, fires project cron schedules and repairs stranded requests.
+// ticket, stores verified tickets, fires project cron schedules, repairs stranded requests and runs
+// retention (compaction, export, removal).
 import { randomUUID } from 'node:crypto';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { GENESIS_SEED, computeTicketsRoot, createRound } from '../../protocol/rounds.ts';
@@ -12,7 +13,8 @@ import { once, startPerNodeWorkers, type PerNodeWorkers, type RoleBase, type Rol
 import { chainSettingsOf, connectChainReader } from '../../chain/archway-client.ts';
 import { startChainInputter } from './chain-inputter.ts';
 import { startCronSchedules } from './cron-schedules.ts';
-import { computeSweepWindows, decideStrandedQueued } from './decide-sweep.ts';
+import { createRepairSweep } from './repair-sweep.ts';
+import { startRetention } from './retention.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
 import { isNodeRecordBound } from '../sign-keys.ts';
 
@@ -38,13 +40,15 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
     ? startChainInputter({ repository, queues, clock, logger, config, metrics: deps.metrics, connect: () => connectChainReader(chainSettings), isLeader: () => lease.isHeld(), pollMs: config.chainPollMs })
     : null;
   const clockHandle = startRoundClock(deps, lease, ticketWorkers);
-  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: createSweep(deps, lease), onError: (err) => logger.error({ err: errorForLog(err) }, 'repair sweep failed') });
+  const sweeper = startPeriodic({ intervalMs: config.sweepMs, run: createRepairSweep(deps, lease), onError: (err) => logger.error({ err: errorForLog(err) }, 'repair sweep failed') });
+  const retention = startRetention(deps, () => lease.isHeld());
 
   return {
     name: 'scheduler',
     isReady: () => ticketWorkers.isRunning(),
     stop: once(async () => {
       await clockHandle.stop();
+      await retention.stop();
       await sweeper.stop();
       await cron.stop();
       await inputter?.stop();
@@ -91,31 +95,6 @@ function createTicketStore(deps: SchedulerDeps): (payload: JobPayloads['tickets'
   };
 }
 
-/** Re-enqueues work a crash may have stranded: queued without a job, agreed without publication, assigned without a deadline entry. */
-function createSweep(deps: SchedulerDeps, lease: Lease): () => Promise<void> {
-  const { repository, queues, config, clock, logger } = deps;
-  return async function sweep() {
-    if (!lease.isHeld()) return;
-    const windows = computeSweepWindows(clock.now(), config);
-    for (const id of await repository.listStale('queued', windows.staleBeforeMs, 500)) {
-      const decision = decideStrandedQueued(await queues.getJobState('incoming', jobIds.incoming(id)));
-      if (decision.kind === 'leave') continue;
-      if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
-      await queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id });
-      logger.info({ requestId: id }, 'requeued a stranded request');
-    }
-    for (const id of await repository.listStale('agreed', windows.staleBeforeMs, 500)) {
-      await queues.add('publish', jobIds.publish(id), { kind: 'publish', requestId: id });
-    }
-    // A crash between the assignment and its deadline entry leaves a request no deadline would end.
-    const missing = await repository.listMissingDueEntries('deadline', await repository.listStale('assigned', windows.staleBeforeMs, 500));
-    for (const request of await repository.getRequests(missing)) {
-      await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.parse(request.createdAt) + config.requestDeadlineMs });
-      logger.info({ requestId: request.id }, 'restored a missing deadline');
-    }
-  };
-}
-
 /** Ticks at every round boundary (one tick at a time); stop() waits for the tick in progress. */
 function startRoundClock(deps: SchedulerDeps, lease: Lease, ticketWorkers: PerNodeWorkers): { stop(): Promise<void> } {
   const { repository, queues, config, clock, logger, counterKey } = deps;
@@ -133,19 +112,24 @@ function startRoundClock(deps: SchedulerDeps, lease: Lease, ticketWorkers: PerNo
     const ledger = await repository.getLedgerHead();
     const anchor = { ticketsRoot: computeTicketsRoot(frozen), ledgerLength: ledger.length, ledgerHead: fromHex(ledger.head, 32) };
     const round = createRound(counterKey, latest + 1, previous ? fromHex(previous.seed, 32) : GENESIS_SEED, anchor);
-    const started = await repository.startRound({
+    const record = {
       round: round.round, seed: toHex(round.seed), proof: toHex(round.proof), startedAt: new Date(clock.now()).toISOString(),
       ticketsRoot: toHex(anchor.ticketsRoot), ledgerLength: ledger.length, ledgerHead: ledger.head,
-    });
+    };
+    // The start and the ticket requests are idempotent: a call that failed with a dropped connection
+    // (perhaps applied, its reply lost) is made once more as is, or the round would get no tickets.
+    const started = await retryOnce(() => repository.startRound(record));
     if (!started) return;
     const nodes = (await repository.listNodes()).filter((n) => n.status === 'active');
     // A node registered since the last refresh gets its ticket worker before it is asked for a ticket.
     await ticketWorkers.refresh();
     // A ticket that waited behind runs would arrive after its round froze and drop the node from the
     // next committees just when it is busiest: ticket requests have their own queue and worker.
-    await Promise.all(nodes.map((n) => queues.add('ticketRequests', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id })));
+    await retryOnce(() => Promise.all(nodes.map((n) => queues.add('ticketRequests', jobIds.ticket(round.round), { kind: 'ticket', round: round.round }, { nodeId: n.id }))));
     logger.debug({ round: round.round, nodes: nodes.length }, 'round started');
   }
+
+  const retryOnce = <T>(write: () => Promise<T>): Promise<T> => write().catch(() => write());
 
   const runTick = () => {
     ticking = ticking.then(tick).catch((err: Error) => logger.error({ err: errorForLog(err) }, 'round tick failed'));

@@ -18,6 +18,7 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   not_published: 409,
   not_anchored: 409,
+  gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

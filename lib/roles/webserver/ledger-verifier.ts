@@ -10,14 +10,23 @@ import type { RoundRecord } from '../../repository/types.ts';
 
 export const LEDGER_VERIFY_PAGE = 1000;
 
-/** A prefix of the ledger that verified: its length, its last hash, and that entry's prevHash. */
+/**
+ * A prefix of the ledger that verified: its length, its last hash, and that entry's prevHash.
+ * `isBase`: the prefix is what retention removed (the base), taken on the store's word: no entry
+ * is left to re-read, and the exports hold those entries.
+ */
 interface VerifiedPrefix {
   readonly length: number;
   readonly head: string;
   readonly beforeHead: string;
+  readonly isBase?: boolean;
 }
 
 const EMPTY_PREFIX: VerifiedPrefix = { length: 0, head: GENESIS_PREV_HASH, beforeHead: GENESIS_PREV_HASH };
+
+/** Where a check starts when retention removed the first entries: right after the last removed one. */
+const basePrefix = (base: { seq: number; hash: string }): VerifiedPrefix =>
+  base.seq === 0 ? EMPTY_PREFIX : { length: base.seq, head: base.hash, beforeHead: GENESIS_PREV_HASH, isBase: true };
 
 /**
  * What the newest round committed to, checked against the ledger: `ok` when the round's proof
@@ -32,10 +41,18 @@ export type AnchorReport =
  * in `head`; `pending` (only when above 0) entries after them are not verified yet. `ok: false`: the
  * entry at `badSeq` breaks the chain; `length`/`head` are the prefix before it. `anchor` is there
  * when the newest round anchors a non-empty part of the verified prefix (and a counter key is known).
+ * `base` is there once retention removed entries: those up to `base.seq` are in the exports, and
+ * the chain was verified from `base.hash`, the prevHash of the first entry kept.
  */
 export type LedgerReport =
-  | { readonly ok: true; readonly length: number; readonly head: string; readonly pending?: number; readonly anchor?: AnchorReport }
-  | { readonly ok: false; readonly length: number; readonly head: string; readonly badSeq: number; readonly anchor?: AnchorReport };
+  | { readonly ok: true; readonly length: number; readonly head: string; readonly pending?: number; readonly anchor?: AnchorReport; readonly base?: LedgerBase }
+  | { readonly ok: false; readonly length: number; readonly head: string; readonly badSeq: number; readonly anchor?: AnchorReport; readonly base?: LedgerBase };
+
+/** The last entry retention removed: its seq and hash. */
+export interface LedgerBase {
+  readonly seq: number;
+  readonly hash: string;
+}
 
 export interface LedgerVerifier {
   /**
@@ -56,7 +73,7 @@ export interface LedgerVerifier {
   stats(): { verifiedLength: number; verifiedHead: string };
 }
 
-type LedgerReads = Pick<Repository, 'getLedgerLength' | 'listLedgerText' | 'getLatestRoundNumber' | 'getRound'>;
+type LedgerReads = Pick<Repository, 'getLedgerLength' | 'listLedgerText' | 'getLatestRoundNumber' | 'getRound' | 'getLedgerBase'>;
 
 /** The ledger check, one per webserver process; without a counter public key it checks the chain only. */
 export function createLedgerVerifier(repository: LedgerReads, counterPublicKey: Uint8Array | null, maxEntriesPerCall = LEDGER_VERIFY_PAGE): LedgerVerifier {
@@ -66,34 +83,41 @@ export function createLedgerVerifier(repository: LedgerReads, counterPublicKey: 
   const checkAnchor = createAnchorCheck(repository, counterPublicKey);
 
   async function checkNew(): Promise<LedgerReport> {
+    const base = await repository.getLedgerBase();
+    // Retention removed what the cache vouched for (or the cache is empty): start right after the base.
+    if (prefix.length <= base.seq) prefix = basePrefix(base);
     const start = prefix;
-    const [total, lastVerified] = await Promise.all([repository.getLedgerLength(), repository.listLedgerText(start.length, start.length > 0 ? 1 : 0)]);
-    if (start.length > 0) {
+    const isRechecked = start.length > 0 && !start.isBase;
+    const [total, lastVerified] = await Promise.all([repository.getLedgerLength(), repository.listLedgerText(start.length, isRechecked ? 1 : 0)]);
+    if (isRechecked) {
       const recheck = checkStored(lastVerified, { length: start.length - 1, head: start.beforeHead, beforeHead: GENESIS_PREV_HASH });
       if (recheck.prefix.length !== start.length || recheck.prefix.head !== start.head) {
+        // Retention removed the entry since the base was read: start again after the new base.
+        if (lastVerified.length === 0 && (await repository.getLedgerBase()).seq >= start.length) return checkNew();
         // What the cache vouched for changed: it vouches for nothing now.
         if (prefix === start) prefix = EMPTY_PREFIX;
-        return { ok: false, length: start.length - 1, head: start.beforeHead, badSeq: start.length };
+        return withBase({ ok: false, length: start.length - 1, head: start.beforeHead, badSeq: start.length }, base);
       }
     }
     const result = checkStored(await repository.listLedgerText(start.length + 1, Math.min(total - start.length, maxEntriesPerCall)), start);
     // A full run that finished meanwhile is newer: keep its prefix.
     if (prefix === start) prefix = result.prefix;
-    const anchor = await checkAnchor(result);
+    const anchor = await checkAnchor(result, base);
     if (anchor?.ok === false && prefix === result.prefix) prefix = EMPTY_PREFIX;
-    return withAnchor(report(result, total - result.prefix.length), anchor);
+    return withBase(withAnchor(report(result, total - result.prefix.length), anchor, base), base);
   }
 
   async function checkAll(): Promise<LedgerReport> {
-    let result: StoredCheck = { prefix: EMPTY_PREFIX };
+    const base = await repository.getLedgerBase();
+    let result: StoredCheck = { prefix: basePrefix(base) };
     for (;;) {
       const texts = await repository.listLedgerText(result.prefix.length + 1, LEDGER_VERIFY_PAGE);
       result = checkStored(texts, result.prefix);
       if (result.badSeq !== undefined || texts.length < LEDGER_VERIFY_PAGE) break;
     }
-    const anchor = await checkAnchor(result);
+    const anchor = await checkAnchor(result, base);
     prefix = anchor?.ok === false ? EMPTY_PREFIX : result.prefix;
-    return withAnchor(report(result, 0), anchor);
+    return withBase(withAnchor(report(result, 0), anchor, base), base);
   }
 
   return {
@@ -108,13 +132,15 @@ export function createLedgerVerifier(repository: LedgerReads, counterPublicKey: 
  * verified once per round (its record is re-read each time, so a changed record is seen); the
  * anchored entry is re-read every time.
  */
-function createAnchorCheck(repository: LedgerReads, counterPublicKey: Uint8Array | null): (result: StoredCheck) => Promise<AnchorReport | undefined> {
+function createAnchorCheck(repository: LedgerReads, counterPublicKey: Uint8Array | null): (result: StoredCheck, base: LedgerBase) => Promise<AnchorReport | undefined> {
   let provenRound: { round: number; proof: string; ledgerHead: string } | undefined;
-  return async (result) => {
+  return async (result, base) => {
     if (!counterPublicKey || result.badSeq !== undefined) return undefined;
     const latest = await repository.getLatestRoundNumber();
     const round = latest > 0 ? await repository.getRound(latest) : null;
+    // An anchored entry that retention removed is in the exports, not here: nothing to check it against.
     if (!round || round.ledgerLength === 0 || round.ledgerLength > result.prefix.length) return undefined;
+    if (round.ledgerLength <= base.seq) return undefined;
     const at = { round: round.round, ledgerLength: round.ledgerLength };
     const isProven = provenRound?.round === round.round && provenRound.proof === round.proof && provenRound.ledgerHead === round.ledgerHead;
     if (!isProven) {
@@ -173,8 +199,14 @@ function report(result: StoredCheck, pending: number): LedgerReport {
 }
 
 /** Adds the anchor's verdict; a failed anchor fails the whole report at the anchored entry. */
-function withAnchor(base: LedgerReport, anchor: AnchorReport | undefined): LedgerReport {
-  if (!anchor) return base;
-  if (anchor.ok || !base.ok) return { ...base, anchor };
-  return { ok: false, length: 0, head: GENESIS_PREV_HASH, badSeq: anchor.ledgerLength, anchor };
+function withAnchor(checked: LedgerReport, anchor: AnchorReport | undefined, base: LedgerBase): LedgerReport {
+  if (!anchor) return checked;
+  if (anchor.ok || !checked.ok) return { ...checked, anchor };
+  const before = basePrefix(base);
+  return { ok: false, length: before.length, head: before.head, badSeq: anchor.ledgerLength, anchor };
+}
+
+/** Names the base once retention removed entries. */
+function withBase(checked: LedgerReport, base: LedgerBase): LedgerReport {
+  return base.seq > 0 ? { ...checked, base: { seq: base.seq, hash: base.hash } } : checked;
 }

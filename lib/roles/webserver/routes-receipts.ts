@@ -7,7 +7,7 @@ import { createReceipt } from '../../protocol/receipt.ts';
 import { isFinal } from '../../protocol/request-lifecycle.ts';
 import { requireProject } from './auth.ts';
 import type { WebDeps } from './deps.ts';
-import { loadRequest } from './lookup.ts';
+import { loadKeptRequest } from './lookup.ts';
 
 /** Receipts: the request's own auth (its project's key or the admin token). */
 export function addReceiptRoutes(router: Router, deps: WebDeps): void {
@@ -16,12 +16,14 @@ export function addReceiptRoutes(router: Router, deps: WebDeps): void {
   const anchorRetrySeconds = Math.max(1, Math.ceil(deps.config.roundMs / 1000));
 
   router.get('/v1/requests/:id/receipt', async (ctx) => {
-    const request = await loadRequest(deps, ctx.params.id);
+    const request = await loadKeptRequest(deps, ctx, ctx.params.id);
     requireProject(ctx, request.projectId);
     const read = await deps.repository.getReceiptSources(request.id);
     switch (read.kind) {
       case 'not_found':
         throw new GatewayError('not_found', `request ${request.id} not found`);
+      case 'gone':
+        throw new GatewayError('gone', `request ${request.id} is kept but round ${read.round}, which its receipt needs, was removed by retention`);
       case 'not_published':
         if (isFinal(read.status)) throw new GatewayError('not_published', `request ${request.id} is ${read.status}: only a published request has a receipt`);
         throw new GatewayError('not_published', `request ${request.id} is ${read.status}, not published yet`, { retryAfterSeconds: 1 });

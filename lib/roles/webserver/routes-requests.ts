@@ -8,7 +8,7 @@ import { parseRequestBody } from './parse-body.ts';
 import { parseListQuery, parseWaitQuery } from './parse-query.ts';
 import { requestView } from './views.ts';
 import type { WebDeps } from './deps.ts';
-import { loadProject, loadRequest } from './lookup.ts';
+import { loadKeptRequest, loadProject, loadRequest } from './lookup.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
@@ -20,7 +20,7 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
 
   router.get('/v1/requests/:id', async (ctx) => {
     const waitMs = parseWaitQuery(ctx.query);
-    let request = await loadRequest(deps, ctx.params.id);
+    let request = await loadKeptRequest(deps, ctx, ctx.params.id);
     requireProject(ctx, request.projectId);
     if (waitMs > 0 && !isFinal(request.status)) {
       const waiter = deps.waiters.wait(request.id, waitMs);

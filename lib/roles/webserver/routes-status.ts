@@ -10,6 +10,7 @@ import { toHex } from '../../crypto/bytes.ts';
 import { GatewayError } from '../../errors.ts';
 import { PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, type QueueKind } from '../../queues.ts';
 import { createAdminCheck, type Principal } from './auth.ts';
+import { computeRetentionLagSeconds, isMemoryNearLimit } from '../scheduler/retention-decide.ts';
 import { STATUS_PAGE } from './status-page.ts';
 import type { WebDeps } from './deps.ts';
 
@@ -29,9 +30,10 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
   // Public: what anyone can already verify (rounds, nodes, ledger) plus request states, never inputs or results.
   router.get('/v1/status', async (ctx) => {
     const now = clock.now();
-    const [latest, nodes, ledger, recentIds, finished] = await Promise.all([
+    const [latest, nodes, ledger, recentIds, finished, memory, oldestFinishedMs, exportedThrough] = await Promise.all([
       repository.getLatestRoundNumber(), repository.listNodes(), repository.getLedgerHead(),
       repository.listRecentRequestIds(RECENT_SHOWN), repository.countFinishedSince(now - 60_000),
+      repository.getMemoryUsage(), repository.getOldestFinishedMs(), repository.getExportThrough(),
     ]);
     const [round, tickets, frozen, recent, stats] = await Promise.all([
       latest > 0 ? repository.getRound(latest) : null,
@@ -50,6 +52,9 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
       throughput: { finishedLastMinute: finished, perSecond: finished / 60 },
       failures,
       ledger,
+      // Under `noeviction` a full Redis refuses every write: the page warns above 80% of maxmemory.
+      memory: { usedBytes: memory.usedBytes, maxBytes: memory.maxBytes, isNearLimit: isMemoryNearLimit(memory.usedBytes, memory.maxBytes) },
+      retention: { retentionMs: deps.config.retentionMs, lagSeconds: computeRetentionLagSeconds(now, deps.config.retentionMs, oldestFinishedMs), exportedThrough },
       // Published here too: verifiers pin it to check receipts (`gateway verify --counter-key`).
       counterPublicKey,
       recent: recent.map((r) => ({

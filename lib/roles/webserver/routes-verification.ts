@@ -78,11 +78,22 @@ export function addVerificationRoutes(router: Router, deps: WebDeps): void {
 
   async function roundView(n: number) {
     const round = n > 0 ? await repository.getRound(n) : null;
-    if (!round) throw new GatewayError('not_found', `round ${n} not found`);
+    if (!round) return removedRoundView(n);
     const tickets = await repository.listTickets(n);
     return {
       round: round.round, seed: round.seed, proof: round.proof, ticketsRoot: round.ticketsRoot, ledgerLength: round.ledgerLength, ledgerHead: round.ledgerHead,
       counterPublicKey, startedAt: round.startedAt, frozen: round.frozen, tickets,
+    };
+  }
+
+  // Retention keeps the newest removed round as the anchor the oldest kept round's proof starts from.
+  async function removedRoundView(n: number) {
+    const anchor = n > 0 ? await repository.getRoundAnchor() : null;
+    if (!anchor || n > anchor.round) throw new GatewayError('not_found', `round ${n} not found`);
+    if (n < anchor.round) throw new GatewayError('gone', `round ${n} was removed by retention; the receipts in the exports carry the rounds they need, and round ${anchor.round} is kept as the anchor`);
+    return {
+      round: anchor.round, seed: anchor.seed, proof: anchor.proof, ticketsRoot: anchor.ticketsRoot, ledgerLength: anchor.ledgerLength, ledgerHead: anchor.ledgerHead,
+      counterPublicKey, startedAt: anchor.startedAt, frozen: true, tickets: [], removed: true,
     };
   }
 

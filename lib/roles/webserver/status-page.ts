@@ -23,17 +23,20 @@ export const STATUS_PAGE = `<!doctype html>
   .failed, .removed { background: #fde2e1; color: #9b1c1c; }
   .queued, .assigned, .agreed { background: #e4ecfb; color: #1e4597; }
   #error { color: #9b1c1c; }
+  .warning { background: #fff4d6; color: #7a4b00; border-radius: 8px; padding: 10px 14px; margin: 0 0 16px; }
 </style>
 </head>
 <body>
 <h1>Gateway status <span class="label" id="updated"></span></h1>
 <p id="error"></p>
+<p class="warning" id="memory-warning" hidden></p>
 <p class="label mono" id="counter-key"></p>
 <div class="grid">
   <div class="card"><div class="label">Round</div><div class="figure" id="round">–</div><div class="label" id="round-detail"></div></div>
   <div class="card"><div class="label">Active nodes</div><div class="figure" id="nodes-active">–</div><div class="label" id="nodes-detail"></div></div>
   <div class="card"><div class="label">Finished per second (last minute)</div><div class="figure" id="throughput">–</div></div>
   <div class="card"><div class="label">Ledger length</div><div class="figure" id="ledger">–</div><div class="label mono" id="ledger-head"></div></div>
+  <div class="card"><div class="label">Redis memory</div><div class="figure" id="memory">–</div><div class="label" id="memory-detail"></div></div>
   <div class="card"><div class="label">Failures (recent)</div><div class="figure" id="failures">–</div><div class="label" id="failure-codes"></div></div>
 </div>
 <div class="card" style="margin-bottom:16px"><h2>Nodes</h2>
@@ -80,6 +83,14 @@ async function refresh() {
     document.getElementById('throughput').textContent = s.throughput.perSecond.toFixed(2);
     document.getElementById('ledger').textContent = s.ledger.length;
     document.getElementById('ledger-head').textContent = s.ledger.head.slice(0, 16) + '…';
+    const mib = (bytes) => (bytes / 1048576).toFixed(1) + ' MiB';
+    const memory = s.memory;
+    document.getElementById('memory').textContent = mib(memory.usedBytes);
+    document.getElementById('memory-detail').textContent = (memory.maxBytes > 0 ? 'of ' + mib(memory.maxBytes) + ' maxmemory' : 'no maxmemory set')
+      + (s.retention.lagSeconds > 0 ? '; retention ' + Math.round(s.retention.lagSeconds) + ' s behind' : '');
+    const warning = document.getElementById('memory-warning');
+    warning.hidden = !memory.isNearLimit;
+    warning.textContent = memory.isNearLimit ? 'Redis uses ' + Math.round(100 * memory.usedBytes / memory.maxBytes) + '% of its maxmemory: under noeviction it refuses every write once full. Export (gateway export, or GATEWAY_EXPORT_DIR) so retention can remove old requests, shorten GATEWAY_RETENTION_MS, or raise maxmemory.' : '';
     document.getElementById('counter-key').textContent = s.counterPublicKey ? 'counter public key (pin it to verify receipts): ' + s.counterPublicKey : '';
     const codes = Object.entries(s.failures);
     document.getElementById('failures').textContent = codes.reduce((sum, [, n]) => sum + n, 0);

@@ -25,6 +25,7 @@ export function requestView(request: RequestRecord) {
     ...(assignment ? {
       votes: request.votes.map((v) => ({
         nodeId: v.nodeId, ok: v.ok, resultHash: v.resultHash, signature: v.signature, value: v.value, late: v.late === true, ...(v.logs ? { logs: v.logs } : {}),
+        ...(v.valueDropped ? { valueDropped: true } : {}),
       })),
     } : {}),
     ...(request.ledger ? { ledger: request.ledger } : {}),

@@ -11,6 +11,7 @@ export type { WebDeps, WebserverDeps } from './deps.ts';
 import { createAuthMiddleware } from './auth.ts';
 import { createErrorMiddleware } from './http-errors.ts';
 import { readJsonBody } from './json-body.ts';
+import { addExportRoutes } from './routes-exports.ts';
 import { addOperationRoutes } from './routes-operations.ts';
 import { addProjectRoutes } from './routes-projects.ts';
 import { addReceiptRoutes } from './routes-receipts.ts';
@@ -30,6 +31,7 @@ export function createApp(deps: WebDeps): Koa {
   addRequestRoutes(router, deps);
   addReceiptRoutes(router, deps);
   addVerificationRoutes(router, deps);
+  addExportRoutes(router, deps);
   addStatusRoutes(router, deps);
   app.use(createErrorMiddleware(deps.logger, () => deps.repository.isConnected()));
   // Without Redis every API call would wait in ioredis's offline queue: answer 503 at once instead.
