@@ -29,16 +29,20 @@ export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isH
     return (await repository.getRequest(id))?.status;
   }
 
+  /** Adds a request's next job again when the request still waits in `status` and that job is gone or failed. */
+  async function requeueIfStranded(id: string, status: 'queued' | 'agreed', message: string): Promise<void> {
+    const [kind, jobId] = status === 'queued' ? ['incoming', jobIds.incoming(id)] as const : ['publish', jobIds.publish(id)] as const;
+    const jobState = await queues.getJobState(kind, jobId);
+    const decision = decideStrandedJob({ jobState, isStillInState: (await statusOf(id)) === status });
+    if (decision.kind === 'leave') return;
+    if (decision.isOldJobRemoved) await queues.removeJob(kind, jobId);
+    if (kind === 'incoming') await queues.add(kind, jobId, { kind: 'request', requestId: id });
+    else await queues.add(kind, jobId, { kind: 'publish', requestId: id });
+    logger.info({ requestId: id, jobState }, message);
+  }
+
   async function sweepQueued(staleBeforeMs: number): Promise<void> {
-    const ids = await repository.listStale('queued', staleBeforeMs, BATCH);
-    for (const id of ids) {
-      const jobState = await queues.getJobState('incoming', jobIds.incoming(id));
-      const decision = decideStrandedJob({ jobState, isStillInState: (await statusOf(id)) === 'queued' });
-      if (decision.kind === 'leave') continue;
-      if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
-      await queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id });
-      logger.info({ requestId: id, jobState }, 'requeued a stranded request');
-    }
+    for (const id of await repository.listStale('queued', staleBeforeMs, BATCH)) await requeueIfStranded(id, 'queued', 'requeued a stranded request');
     // Past its deadline a queued request can no longer agree in time: consensus fails it, as it does an
     // assigned one. The `queued` index is scored by acceptance time, so the overdue are listed directly.
     const overdue = await repository.listStale('queued', computeQueuedOverdueBeforeMs(clock.now(), config), BATCH);
@@ -108,14 +112,7 @@ export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isH
   }
 
   async function sweepAgreed(staleBeforeMs: number): Promise<void> {
-    for (const id of await repository.listStale('agreed', staleBeforeMs, BATCH)) {
-      const jobState = await queues.getJobState('publish', jobIds.publish(id));
-      const decision = decideStrandedJob({ jobState, isStillInState: (await statusOf(id)) === 'agreed' });
-      if (decision.kind === 'leave') continue;
-      if (decision.isOldJobRemoved) await queues.removeJob('publish', jobIds.publish(id));
-      await queues.add('publish', jobIds.publish(id), { kind: 'publish', requestId: id });
-      logger.info({ requestId: id, jobState }, 'requeued an agreed request for publication');
-    }
+    for (const id of await repository.listStale('agreed', staleBeforeMs, BATCH)) await requeueIfStranded(id, 'agreed', 'requeued an agreed request for publication');
   }
 
   return async function sweep() {
