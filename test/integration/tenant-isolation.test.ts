@@ -92,12 +92,9 @@ describe('tenant isolation', function () {
     expect(await counterValue('gateway_runs_deferred_total')).to.be.greaterThan(0);
 
     // Both nodes proved tickets for rounds that started while every slow run was in flight.
-    const latest = await waitFor(async () => {
-      const n = await ctx.repository.getLatestRoundNumber();
-      return n >= roundBefore + 3 ? n : undefined;
-    }, 20_000, 'three more rounds');
+    // (Waited for, not raced: on a busy machine a ticket may miss a 100 ms round and come with the next.)
     for (const node of nodes) {
-      expect((await ctx.repository.getNode(node.nodeId))?.lastTicketRound, node.nodeId).to.be.at.least(latest - 2);
+      await waitFor(async () => (((await ctx.repository.getNode(node.nodeId))?.lastTicketRound ?? 0) >= roundBefore + 3 ? true : undefined), 30_000, `a ticket of ${node.nodeId} for round ${roundBefore + 3} or later`);
     }
   });
 
