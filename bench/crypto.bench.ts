@@ -1,10 +1,16 @@
 // npm run bench:crypto — ops/s and median per op for VRF prove/verify, ticket verification,
-// committee selection from 1,000 frozen tickets, and the sender's publication check of a request.
+// committee selection from 1,000 frozen tickets, and the sender's publication check of a request;
+// then how long a round's VRF work blocks the event loop, on the main thread and on the VRF pool.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { concatBytes, utf8 } from '../lib/crypto/bytes.ts';
 import { prove, verify } from '../lib/crypto/ecvrf.ts';
 import { sha256 } from '../lib/crypto/hash.ts';
 import { computeScore, createCommitteeSelector } from '../lib/protocol/committee.ts';
-import { createTicket, verifyTicket } from '../lib/protocol/tickets.ts';
+import { createTicket, createTicketWith, verifyTicket, verifyTicketWith } from '../lib/protocol/tickets.ts';
+import { GENESIS_SEED, createRound, createRoundWith } from '../lib/protocol/rounds.ts';
+import type { VrfRunner } from '../lib/crypto/vrf-runner.ts';
+import { createVrfPool } from '../lib/runtime/vrf-pool.ts';
 import { toHex } from '../lib/crypto/bytes.ts';
 import { computeResultHash } from '../lib/crypto/canonical-json.ts';
 import { computeContentId } from '../lib/crypto/content-id.ts';
@@ -69,3 +75,58 @@ for (const r of results) {
 }
 const [fast, naive] = results.slice(-2);
 console.log(`committee selection speed-up over the naive method: ${(naive.medianUs / fast.medianUs).toFixed(1)}x`);
+
+// A round's VRF work as the roles do it: the scheduler's round proof, each node's ticket proof (the
+// executors) and the scheduler's check of each ticket, every call a job of its own (a turn of the loop).
+const ROUND_NODES = 3;
+const ROUNDS = 100;
+const roundNodes = buildNodes(ROUND_NODES);
+const anchor = { ticketsRoot: sha256(utf8('root')), ledgerLength: 0, ledgerHead: new Uint8Array(32) };
+
+async function roundOnMainThread(r: number): Promise<void> {
+  const round = createRound(key, r, GENESIS_SEED, anchor);
+  await nextTurn();
+  const made = [];
+  for (const n of roundNodes) {
+    made.push(createTicket(n.nodeId, n.keys.vrfSecretKey, r, round.seed));
+    await nextTurn();
+  }
+  for (const [i, n] of roundNodes.entries()) {
+    verifyTicket(n.keys.vrfPublicKey, r, round.seed, made[i]);
+    await nextTurn();
+  }
+}
+
+async function roundOnPool(vrf: VrfRunner, r: number): Promise<void> {
+  const round = await createRoundWith(vrf, key, r, GENESIS_SEED, anchor);
+  const made = await Promise.all(roundNodes.map((n) => createTicketWith(vrf, n.nodeId, n.keys.vrfSecretKey, r, round.seed)));
+  await Promise.all(roundNodes.map((n, i) => verifyTicketWith(vrf, n.keys.vrfPublicKey, r, round.seed, made[i])));
+}
+
+/** Event-loop delay (ms) while `ROUNDS` rounds run one after another: max, p99, mean, and wall time per round. */
+async function loopDelayOf(runRound: (r: number) => Promise<void>): Promise<{ maxMs: number; p99Ms: number; meanMs: number; perRoundMs: number }> {
+  await runRound(1); // warm-up (and the pool's thread start)
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const start = performance.now();
+  for (let r = 2; r < ROUNDS + 2; r++) await runRound(r);
+  const perRoundMs = (performance.now() - start) / ROUNDS;
+  histogram.disable();
+  return { maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6, meanMs: histogram.mean / 1e6, perRoundMs };
+}
+
+// Alternated, so a change in the machine's load falls on both; the medians are printed side by side.
+const REPETITIONS = 3;
+const pool = createVrfPool();
+const runs: { main: Awaited<ReturnType<typeof loopDelayOf>>; pool: Awaited<ReturnType<typeof loopDelayOf>> }[] = [];
+for (let i = 0; i < REPETITIONS; i++) runs.push({ main: await loopDelayOf(roundOnMainThread), pool: await loopDelayOf((r) => roundOnPool(pool, r)) });
+await pool.close();
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+console.log(`\nevent-loop delay while a round's VRF work runs (1 round proof, ${ROUND_NODES} ticket proofs, ${ROUND_NODES} ticket checks; ${ROUNDS} rounds, median of ${REPETITIONS} alternating repetitions):`);
+console.log(`${''.padEnd(26)} ${'main thread'.padStart(12)} ${'VRF pool'.padStart(12)} ${'pool/main'.padStart(10)}   per repetition`);
+for (const [label, field] of [['max (ms)', 'maxMs'], ['p99 (ms)', 'p99Ms'], ['mean (ms)', 'meanMs'], ['wall time per round (ms)', 'perRoundMs']] as const) {
+  const a = median(runs.map((run) => run.main[field]));
+  const b = median(runs.map((run) => run.pool[field]));
+  const each = runs.map((run) => (run.pool[field] / run.main[field]).toFixed(2)).join(' ');
+  console.log(`${label.padEnd(26)} ${a.toFixed(2).padStart(12)} ${b.toFixed(2).padStart(12)} ${(b / a).toFixed(2).padStart(10)}   ${each}`);
+}

@@ -4,6 +4,7 @@ import { bytesEqual, concatBytes, u64be, utf8 } from '../crypto/bytes.ts';
 import { canonicalJson } from '../crypto/canonical-json.ts';
 import { proofToHash, prove, verify } from '../crypto/ecvrf.ts';
 import { sha256 } from '../crypto/hash.ts';
+import type { VrfRunner } from '../crypto/vrf-runner.ts';
 
 /** `seed_0`: 32 zero bytes. Round numbers start at 1. */
 export const GENESIS_SEED: Uint8Array = new Uint8Array(32);
@@ -47,6 +48,12 @@ export function computeRoundAlpha(round: number, previousSeed: Uint8Array, ancho
 export function createRound(counterSecretKey: Uint8Array, round: number, previousSeed: Uint8Array, anchor: RoundAnchor): RoundProof {
   const proof = prove(counterSecretKey, computeRoundAlpha(round, previousSeed, anchor));
   return { round, seed: sha256(proofToHash(proof)), proof, ticketsRoot: anchor.ticketsRoot, ledgerLength: anchor.ledgerLength, ledgerHead: anchor.ledgerHead };
+}
+
+/** createRound with the proof made by `vrf` (the scheduler's worker thread). */
+export async function createRoundWith(vrf: VrfRunner, counterSecretKey: Uint8Array, round: number, previousSeed: Uint8Array, anchor: RoundAnchor): Promise<RoundProof> {
+  const { proof, beta } = await vrf.prove(counterSecretKey, computeRoundAlpha(round, previousSeed, anchor));
+  return { round, seed: sha256(beta), proof, ticketsRoot: anchor.ticketsRoot, ledgerLength: anchor.ledgerLength, ledgerHead: anchor.ledgerHead };
 }
 
 /** True when `pi_r` verifies under the counter public key and `seed_r = H(beta_r)`. */

@@ -7,7 +7,8 @@ import { errorResult } from '../../crypto/canonical-json.ts';
 import { createSigner, type NodeKeys } from '../../crypto/keys.ts';
 import { computeRequestSeed } from '../../protocol/rounds.ts';
 import { VOTING_STATUS } from '../../protocol/request-lifecycle.ts';
-import { createTicket } from '../../protocol/tickets.ts';
+import { createTicketWith } from '../../protocol/tickets.ts';
+import type { VrfRunner } from '../../crypto/vrf-runner.ts';
 import { computeVoteBinding, createVote } from '../../protocol/vote.ts';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Logger } from '../../logger.ts';
@@ -16,6 +17,7 @@ import type { Assignment, RequestRecord } from '../../repository/types.ts';
 import { effectiveLimits, fetchPolicyOf, sandboxLimitsOf } from '../../limits.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
+import { createVrfPool } from '../../runtime/vrf-pool.ts';
 import { CodeMismatchError, createCodeLoader, createProjectLoader } from './loaders.ts';
 import { createRunSlots, projectRunCap } from './run-slots.ts';
 
@@ -27,6 +29,8 @@ export interface ExecutorDeps extends RoleBase {
   readonly nodeId: string;
   readonly keys: NodeKeys;
   readonly sandbox: SandboxRunner;
+  /** VRF threads shared by the process's roles; absent, the executor runs its own and closes it on stop. */
+  readonly vrf?: VrfRunner;
 }
 
 export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
@@ -34,11 +38,16 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
   const log = logger.child({ nodeId });
   const runAndVote = createVoter(deps, log);
   const slots = createRunSlots(projectRunCap(config), () => metrics.runsDeferred.inc());
+  // The ticket proof runs on a worker thread, so votes and lock renewals never wait for it (nor it for them).
+  const ownVrf = deps.vrf ? null : createVrfPool({ onThreadLost: (reason) => log.error({ reason }, 'VRF thread lost; replaced on the next call') });
+  const vrf = deps.vrf ?? ownVrf!;
+  // Started with the role, which needs it every round: the first rounds' tickets do not wait for the thread to load.
+  void ownVrf?.warm();
 
   async function proveTicket({ round }: JobPayloads['ticketRequests']): Promise<JobResults['ticketRequests']> {
     const record = await repository.getRound(round);
     if (!record) return 'no_round';
-    const ticket = createTicket(nodeId, keys.vrfSecretKey, round, fromHex(record.seed, 32));
+    const ticket = await createTicketWith(vrf, nodeId, keys.vrfSecretKey, round, fromHex(record.seed, 32));
     const payload = { kind: 'ticket' as const, nodeId, round, beta: toHex(ticket.beta), proof: toHex(ticket.proof) };
     await queues.add('tickets', jobIds.submittedTicket(round, nodeId), payload, { nodeId });
     return 'ticket sent';
@@ -84,6 +93,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     isReady: () => worker.isRunning() && ticketWorker.isRunning(),
     stop: once(async () => {
       await Promise.all([worker.close(), ticketWorker.close()]);
+      await ownVrf?.close();
     }),
   };
 }
