@@ -39,6 +39,11 @@ export interface Metrics {
   readonly dueEntries: Counter<'kind' | 'result'>;
   /** What the retention sweep removed, by kind (request, ledger_entry, round). */
   readonly retentionRemoved: Counter<'kind'>;
+  /**
+   * What each handler did, per role, handler and outcome (consensus `vote`, `agree`; sender `publish`;
+   * receiver `incoming`; scheduler `sweep`): the proof of one agree transition and one publish job per request.
+   */
+  readonly handlerOutcomes: Counter<'role' | 'handler' | 'outcome'>;
   /** Installs the source of queue gauges (read on every scrape). */
   setQueueSource(source: () => Promise<readonly QueueSnapshot[]>): void;
   /** Installs the source of the Redis memory and retention lag gauges (read on every scrape). */
@@ -97,6 +102,7 @@ export function createMetrics(): Metrics {
     runsDeferred: new Counter({ name: 'gateway_runs_deferred_total', help: "run jobs put back because their project held its share of a node's run slots", registers }),
     dueEntries: new Counter({ name: 'gateway_due_entries_total', help: 'due-time index entries handled by consensus, by kind and result (moved: due before the request\'s own deadline, applied nothing)', labelNames: ['kind', 'result'], registers }),
     retentionRemoved: new Counter({ name: 'gateway_retention_removed_total', help: 'what the retention sweep removed, by kind (request, ledger_entry, round)', labelNames: ['kind'], registers }),
+    handlerOutcomes: new Counter({ name: 'gateway_handler_outcomes_total', help: 'what each job handler or sweep step did, by role, handler and outcome', labelNames: ['role', 'handler', 'outcome'], registers }),
     setQueueSource(source) {
       queueSource = source;
     },

@@ -30,7 +30,7 @@ export interface JobResults {
   incoming: 'assigned' | 'redispatched' | 'raced' | 'rejected' | 'no_nodes' | AlreadyStatus;
   exec: 'voted ok' | 'voted error' | 'not_assigned' | 'not_member' | 'already_voted' | 'no_project' | 'code_mismatch' | AlreadyStatus;
   ticketRequests: 'ticket sent' | 'no_round';
-  votes: 'pending' | 'grace' | 'agreed' | 'no_quorum' | 'late' | `refused: ${string}` | AlreadyStatus;
+  votes: 'pending' | 'grace' | 'agreed' | 'no_quorum' | 'counted' | 'late' | `refused: ${string}` | AlreadyStatus;
   tickets: 'stored' | `refused: ${string}`;
   publish: 'published' | 'unverified' | AlreadyStatus;
 }

@@ -4,9 +4,14 @@ import type { OpenStatus, RequestStatus } from '../protocol/request-lifecycle.ts
 import type { Keys } from './keys.ts';
 import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecord, StoredVote } from './types.ts';
 
+/** What never changes once a request is assigned: its accepted fields and its assignment (no votes, no status). */
+export type RequestHead = Omit<RequestRecord, 'status' | 'outcome' | 'failure' | 'ledger' | 'chain' | 'finishedAt' | 'votes'>;
+
 /** The reads of a RequestStore. */
 export interface RequestReads {
   getRequest(id: string): Promise<RequestRecord | null>;
+  /** The accepted fields and the assignment, in one HMGET: no votes, nothing that changes after the assignment. */
+  getRequestHead(id: string): Promise<RequestHead | null>;
   /** Several requests in one round trip; missing ids are skipped. */
   getRequests(ids: readonly string[]): Promise<RequestRecord[]>;
   /** Newest first; the cursor is the last id of the previous page (ids sort by creation time). */
@@ -43,6 +48,11 @@ export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
       const [[, hash], [, votes]] = (await redis.multi().hgetall(keys.request(id)).hvals(keys.requestVotes(id)).exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
       if (!hash.base) return null;
       return toRecord(hash, votes);
+    },
+    async getRequestHead(id) {
+      const [base, assignment] = await redis.hmget(keys.request(id), 'base', 'assignment');
+      if (!base) return null;
+      return { ...(JSON.parse(base) as Omit<RequestHead, 'assignment'>), assignment: assignment ? (JSON.parse(assignment) as Assignment) : undefined };
     },
     getRequests,
     async listProjectRequests(projectId, limit, cursor) {

@@ -65,15 +65,23 @@ return {1, ARGV[1]}
 
 // KEYS: request, finished idx, open counts, then the index of each open status (OPEN_STATUSES order),
 // then the request's votes. ARGV: id, allowed statuses (comma list), new status, now ms, final channel,
-// the number of recorded votes expected ('' = any), this call's move id, then field/value pairs.
-// Returns {applied, statusBefore}. A move applies only when the lifecycle allows it from the current
-// status and the caller expects that status (a failure may narrow the list), and, when the caller
-// names it, while the request holds exactly the votes its decision saw. A request leaving the
-// open states gives back its project's admission slot and its code version's use count, once: the
-// guard admits one final transition. Each call brings a fresh move id, stored with the move: the
-// same call re-sent after a lost reply finds its own id on the request in the target status, writes
-// nothing and returns {1, status, 'repeat'}, so the caller goes on as the first run would have.
+// the number of recorded votes expected ('' = any), this call's move id, '1' to get the votes back
+// ('' = not), then field/value pairs. Returns {applied, statusBefore, repeat, votes...}: the votes as
+// the move left them, when asked and applied (the counted ones are all there are once voting closed).
+// A move applies only when the lifecycle allows it from the current status and the caller expects
+// that status (a failure may narrow the list), and, when the caller names it, while the request holds
+// exactly the votes its decision saw. A request leaving the open states gives back its project's
+// admission slot and its code version's use count, once: the guard admits one final transition.
+// Each call brings a fresh move id, stored with the move: the same call re-sent after a lost reply
+// finds its own id on the request in the target status, writes nothing and returns {1, status,
+// 'repeat'} (and the votes, when asked), so the caller goes on as the first run would have.
 const TRANSITION_LUA = `
+local function applied(reply)
+  if ARGV[8] == '1' then
+    for _, v in ipairs(redis.call('HVALS', KEYS[#KEYS])) do reply[#reply + 1] = v end
+  end
+  return reply
+end
 local FINAL = ${luaList(FINAL_STATUSES)}
 local OPEN = ${luaList(OPEN_STATUSES)}
 local ALLOWED_FROM = ${luaTransitions}
@@ -83,12 +91,12 @@ local function has(list, value)
 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
-if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return {1, status, 'repeat'} end
+if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return applied({1, status, 'repeat'}) end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
 if ARGV[6] ~= '' and redis.call('HLEN', KEYS[#KEYS]) ~= tonumber(ARGV[6]) then return {0, status} end
 local fields = {'status', ARGV[3], 'move', ARGV[7]}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 for i, indexed in ipairs(OPEN) do
   redis.call('ZREM', KEYS[3 + i], ARGV[1])
@@ -107,7 +115,7 @@ if has(FINAL, ARGV[3]) then
   -- The finished index holds every final request until retention removes it (its removal order).
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 end
-return {1, status}
+return applied({1, status, ''})
 `;
 
 // KEYS: request, votes, the voter's stats. ARGV: nodeId, vote JSON without seq. Records a vote once per
@@ -116,11 +124,13 @@ return {1, status}
 // counter (votes or late) moves with the record, so it counts each vote once. The same vote again
 // (re-sent after a lost reply, or redelivered) finds itself stored: it is reported as it was recorded
 // (recorded or late), and nothing is written; another vote of that node is a duplicate.
-// Returns {outcome, status, votes...} with every vote in arrival order.
+// Returns {outcome, status, again ('1' when the vote was stored already, '' otherwise), votes...} with
+// every vote; consensus finds in them whether this vote is the one that decides the request.
 const RECORD_VOTE_LUA = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 local outcome = 'recorded'
+local again = ''
 local isLate = status ~= ${luaString(VOTING_STATUS)}
 if isLate and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then
   outcome = 'not_assigned'
@@ -129,6 +139,7 @@ elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   local sent = string.sub(ARGV[2], 1, -2) .. ',"seq":'
   outcome = 'duplicate'
   if string.sub(stored, 1, #sent) == sent then
+    again = '1'
     outcome = string.sub(stored, -13) == ',"late":true}' and 'late' or 'recorded'
   end
 else
@@ -141,7 +152,7 @@ else
   redis.call('HSET', KEYS[2], ARGV[1], string.sub(ARGV[2], 1, -2) .. extra .. '}')
   redis.call('HINCRBY', KEYS[3], isLate and 'late' or 'votes', 1)
 end
-local result = {outcome, status}
+local result = {outcome, status, again}
 for _, v in ipairs(redis.call('HVALS', KEYS[2])) do result[#result + 1] = v end
 return result
 `;
@@ -160,8 +171,17 @@ const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
  */
 export type TransitionResult = { applied: boolean; statusBefore: RequestStatus | null; isRepeat?: true };
 
+/** A transition that closes voting (agree, fail) can give back the votes as it left them, when applied. */
+export type ClosingResult = TransitionResult & { votes?: StoredVote[] };
+
 /** `recorded`: it counts; `late`: kept after finality, never counted; `not_assigned`: the request was never assigned. */
-export type VoteRecording = { outcome: 'recorded' | 'late' | 'duplicate' | 'not_assigned' | 'missing'; status: string; votes: StoredVote[] };
+export type VoteRecording = {
+  outcome: 'recorded' | 'late' | 'duplicate' | 'not_assigned' | 'missing';
+  status: string;
+  /** This very vote was stored already (a redelivered job, or the same script re-sent): nothing was written. */
+  isAgain: boolean;
+  votes: StoredVote[];
+};
 
 /** A request as accepted: the immutable fields, its acceptance time and optional idempotency key. */
 export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input' | 'origin'> & {
@@ -190,12 +210,12 @@ export interface RequestStore extends RequestReads {
    * `assigned → agreed` with the outcome. With `voteCount`, only while the request holds exactly that
    * many votes (the ones the outcome was decided from); otherwise not applied, `statusBefore` still `assigned`.
    */
-  agreeRequest(id: string, outcome: Outcome, nowMs: number, options?: { voteCount?: number }): Promise<TransitionResult>;
+  agreeRequest(id: string, outcome: Outcome, nowMs: number, options?: { voteCount?: number; withVotes?: boolean }): Promise<ClosingResult>;
   /**
    * `→ failed` from whichever of `from` the request is in. `from` must be a subset of
    * `allowedFrom('failed')`; any other status is a programming error and rejects with an Error.
    */
-  failRequest(id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number): Promise<TransitionResult>;
+  failRequest(id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number, options?: { withVotes?: boolean }): Promise<ClosingResult>;
   /** `agreed → published` with the ledger entry. */
   publishRequest(id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult>;
   /**
@@ -213,8 +233,8 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, from?: readonly RequestStatus[], voteCount?: number) =>
-    transition(redis, keys, { id, to, nowMs, fields, from: from ?? allowedFrom(to), voteCount });
+  const move = (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean } = {}) =>
+    transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
   return {
     async putRequest(request) {
       const { idempotencyKey, createdAtMs, maxOpen, rejection, ...rest } = request;
@@ -232,29 +252,36 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       return { outcome: code === 1 ? 'created' : 'existing', id: value };
     },
     assignRequest: (id, assignment, nowMs) => move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
-    agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, undefined, options.voteCount),
-    failRequest: (id, from, failure, nowMs) =>
-      move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, from),
+    agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, options),
+    failRequest: (id, from, failure, nowMs, options = {}) =>
+      move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, { ...options, from }),
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
     async recordVote(requestId, vote) {
       const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(vote.nodeId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
-      const [outcome, status, ...votes] = reply;
-      return { outcome: outcome as VoteRecording['outcome'], status, votes: parseVotes(votes) };
+      const [outcome, status, again, ...votes] = reply;
+      return { outcome: outcome as VoteRecording['outcome'], status, isAgain: again === '1', votes: parseVotes(votes) };
     },
   };
 }
 
 /** Moves a request to `to` if it is in one of `from`. */
-async function transition(redis: Redis, keys: Keys, move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number }): Promise<TransitionResult> {
-  const { id, to, nowMs, fields, from, voteCount } = move;
+async function transition(
+  redis: Redis, keys: Keys,
+  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean },
+): Promise<ClosingResult> {
+  const { id, to, nowMs, fields, from, voteCount, withVotes } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
   const transitionKeys = [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status)), keys.requestVotes(id)];
   // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
   const moveId = randomBytes(8).toString('hex');
-  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, ...Object.entries(fields).flat()];
-  const [applied, before, repeat] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?];
-  return { applied: applied === 1, statusBefore: (before || null) as RequestStatus | null, ...(repeat ? { isRepeat: true as const } : {}) };
+  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', ...Object.entries(fields).flat()];
+  const [applied, before, repeat, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, ...string[]];
+  return {
+    applied: applied === 1, statusBefore: (before || null) as RequestStatus | null,
+    ...(repeat ? { isRepeat: true as const } : {}),
+    ...(withVotes && applied === 1 ? { votes: parseVotes(votes) } : {}),
+  };
 }

@@ -1,11 +1,11 @@
-// Consensus's pure decisions: every branch of decideVote (the redelivery rules included) and decideFinality.
+// Consensus's pure decisions: every branch of decideVote, decideFinality, and which vote decides (decideVoteEffect) in every arrival order.
 import { expect } from 'chai';
 import { createSigner } from '../../lib/crypto/keys.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { computeVoteBinding, createVote, type Vote } from '../../lib/protocol/vote.ts';
 import type { Assignment, RequestRecord, StoredVote } from '../../lib/repository/types.ts';
-import { decideFinality, decideVote, type VoteInput } from '../../lib/roles/consensus/decide-vote.ts';
+import { decideFinality, decideVote, decideVoteEffect, type VoteInput } from '../../lib/roles/consensus/decide-vote.ts';
 import { buildNodes } from '../support/builders.ts';
 
 const [a, b, c, outsider] = buildNodes(4);
@@ -28,7 +28,7 @@ function request(overrides: Partial<RequestRecord> = {}): RequestRecord {
 
 const keyOf = (node: typeof a) => node.keys.signPublicKey;
 function input(vote: Vote, overrides: Partial<VoteInput> = {}): VoteInput {
-  return { vote, request: request(), committee: COMMITTEE, signPublicKey: keyOf(COMMITTEE.includes(vote.nodeId) ? [a, b, c].find((n) => n.nodeId === vote.nodeId)! : outsider), maxOutputBytes: 1024, ...overrides };
+  return { vote, request: request(), committee: COMMITTEE, binding: BINDING, signPublicKey: keyOf(COMMITTEE.includes(vote.nodeId) ? [a, b, c].find((n) => n.nodeId === vote.nodeId)! : outsider), maxOutputBytes: 1024, ...overrides };
 }
 
 describe('decideVote', () => {
@@ -45,14 +45,11 @@ describe('decideVote', () => {
     ['refuses a vote signed by another key', input(good, { signPublicKey: keyOf(b) }), refuse('bad_signature')],
     ['refuses a value that does not match its hash', input({ ...good, value: { price: 2 } }), refuse('hash_mismatch')],
     ['refuses a vote signed for other code (a swapped blob)', input(createVote(createSigner(a.keys.signSecretKey), { requestId: 'req_1', nodeId: a.nodeId, round: 5, ok: true, value: { price: 1 } }, { ...BINDING, codeHash: new Uint8Array(32) })), refuse('bad_signature')],
-    ['resumes after a redelivered vote already recorded', input(good, { request: request({ votes: [stored(good, 0)] }) }), { kind: 'resume' }],
-    ['skips a redelivered vote of a request that moved on', input(good, { request: request({ status: 'published', votes: [stored(good, 0)] }) }), { kind: 'skip', status: 'published' }],
-    ['refuses a second, different vote of the same node as a duplicate', input(voteBy(a, { price: 9 }), { request: request({ votes: [stored(good, 0)] }) }), refuse('duplicate')],
+    ['refuses a vote when the request cannot be bound', input(good, { binding: undefined }), refuse('unknown_request')],
     ['records a vote after agreement that passes every check (the store keeps it as late)', input(good, { request: request({ status: 'agreed' }) }), { kind: 'record' }],
     ['records a vote after failure or publication the same way', input(good, { request: request({ status: 'published' }) }), { kind: 'record' }],
     ['still refuses a late vote signed by another key', input(good, { request: request({ status: 'failed' }), signPublicKey: keyOf(b) }), refuse('bad_signature')],
     ['still refuses a late vote from outside the committee', input(voteBy(outsider, 1), { request: request({ status: 'agreed' }) }), refuse('not_member')],
-    ['still refuses a second late vote of one node', input(voteBy(a, 2), { request: request({ status: 'agreed', votes: [{ ...stored(good, 0), late: true }] }) }), refuse('duplicate')],
     ['refuses a result above the output ceiling', input(voteBy(a, 'x'.repeat(2000))), refuse('oversized')],
     ['refuses an error message longer than the 4 KiB cut', input(voteBy(a, { error: 'e'.repeat(5000) }, { ok: false })), refuse('oversized')],
     ['records an error at the cut', input(voteBy(a, { error: `${'e'.repeat(4096)}…` }, { ok: false })), { kind: 'record' }],
@@ -79,4 +76,49 @@ describe('decideFinality', () => {
     ['stays pending when closed with fewer than q numbers (the deadline decides)', MEDIAN, [stored(vc, 0)], true, { kind: 'pending' }],
   ];
   for (const [name, assignment, votes, isClosed, expected] of cases) it(name, () => expect(decideFinality(assignment, votes, AT, isClosed)).to.deep.equal(expected));
+});
+
+describe('decideVoteEffect', () => {
+  const AT = new Date(NOW_MS).toISOString();
+  const MEDIAN: Assignment = { ...ASSIGNMENT, aggregation: 'median' };
+  const orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+  const nodesOf = [a, b, c];
+  /** The effect of each vote of `values` (by node a, b, c) in arrival `order`, each seeing every vote recorded before and with it. */
+  function effects(assignment: Assignment, values: unknown[], order: number[], oks = [true, true, true]) {
+    const arrived = order.map((i, seq) => stored(voteBy(nodesOf[i], values[i], { ok: oks[i] }), seq));
+    return arrived.map((vote, seq) => decideVoteEffect(assignment, arrived.slice(0, seq + 1), vote.nodeId, AT).kind);
+  }
+  /** The same, when every vote sees all three (they raced: each recorded before any looked). */
+  function raced(assignment: Assignment, values: unknown[], order: number[]) {
+    const arrived = order.map((i, seq) => stored(voteBy(nodesOf[i], values[i]), seq));
+    return arrived.map((vote) => decideVoteEffect(assignment, arrived, vote.nodeId, AT).kind);
+  }
+
+  for (const order of orders) {
+    it(`exact, three agreeing votes in order ${order.join('')}: the second decides, the third is counted`, () => {
+      expect(effects(ASSIGNMENT, [1, 1, 1], order)).to.deep.equal(['pending', 'agree', 'counted']);
+      expect(raced(ASSIGNMENT, [1, 1, 1], order)).to.deep.equal(['pending', 'agree', 'counted']);
+    });
+    it(`median, three numbers in order ${order.join('')}: the second starts the grace period, the third decides`, () => {
+      expect(effects(MEDIAN, [1, 2, 3], order)).to.deep.equal(['pending', 'grace', 'agree']);
+      expect(raced(MEDIAN, [1, 2, 3], order)).to.deep.equal(['pending', 'grace', 'agree']);
+    });
+  }
+
+  it('exact, one dissent first: the vote that brings the quorum decides, on the votes up to it', () => {
+    const arrived = [stored(voteBy(c, 2), 0), stored(voteBy(a, 1), 1), stored(voteBy(b, 1), 2)];
+    expect(decideVoteEffect(ASSIGNMENT, arrived, b.nodeId, AT)).to.deep.equal({
+      kind: 'agree', outcome: { ok: true, value: 1, resultHash: arrived[1].resultHash, supporters: [a.nodeId, b.nodeId], agreedAt: AT },
+    });
+  });
+
+  it('no_quorum is decided by the vote that makes it certain, and never again', () => {
+    const assignment = { ...ASSIGNMENT, quorum: 3 };
+    expect(effects(assignment, [1, 2, 3], [0, 1, 2])).to.deep.equal(['pending', 'fail', 'counted']);
+  });
+
+  it('leaves late votes out: a late vote finds nothing to decide', () => {
+    const arrived = [stored(voteBy(a, 1), 0), stored(voteBy(b, 1), 1), { ...stored(voteBy(c, 1), 2), late: true }];
+    expect(decideVoteEffect(ASSIGNMENT, arrived, c.nodeId, AT)).to.deep.equal({ kind: 'pending' });
+  });
 });

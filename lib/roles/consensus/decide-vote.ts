@@ -1,8 +1,8 @@
-// Consensus decisions, pure: what to do with one vote, and whether the counted votes make a request final.
-import { VOTING_STATUS } from '../../protocol/request-lifecycle.ts';
-import { checkVote, computeVoteBinding, type Vote, type VoteRefusal } from '../../protocol/vote.ts';
+// Consensus decisions, pure: what to do with one vote, whether the counted votes make a request final,
+// and whether a recorded vote is the one that decides it.
+import { checkVote, type Vote, type VoteBinding, type VoteRefusal } from '../../protocol/vote.ts';
 import { computeTally, countedVotes } from '../../protocol/vote-tally.ts';
-import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from '../../repository/types.ts';
+import type { Assignment, Failure, Outcome, StoredVote } from '../../repository/types.ts';
 import { MAX_ERROR_BYTES, utf8Length } from '../../sandbox/outcome.ts';
 
 /** Why consensus refuses a vote: the protocol's reasons, a vote for no assigned request, or one too large to store. */
@@ -10,10 +10,12 @@ export type RefusalReason = VoteRefusal | 'unknown_request' | 'oversized';
 
 export interface VoteInput {
   readonly vote: Vote;
-  /** The request as stored; null when it does not exist. */
-  readonly request: RequestRecord | null;
+  /** The request's id and assignment as stored; null when it does not exist. */
+  readonly request: { readonly id: string; readonly assignment?: Assignment } | null;
   /** The committee recomputed from the frozen tickets (the stored one is not trusted). */
   readonly committee: readonly string[];
+  /** What the vote's signature must cover (computeVoteBinding of the request and its assignment). */
+  readonly binding: VoteBinding | undefined;
   /** The voter's registered signing key; undefined for an unknown node. */
   readonly signPublicKey: Uint8Array | undefined;
   /** The operator's output ceiling: no larger result is stored. */
@@ -22,38 +24,64 @@ export interface VoteInput {
 
 export type VoteDecision =
   | { readonly kind: 'refuse'; readonly reason: RefusalReason }
-  /** Record it once, then tally; the store keeps it as `late` (never counted) when voting closed meanwhile or before. */
-  | { readonly kind: 'record' }
-  /** The same vote delivered again: no second effect, but finish what a crash may have cut short (tally the stored votes). */
-  | { readonly kind: 'resume' }
-  /** The same vote again, for a request that moved on. */
-  | { readonly kind: 'skip'; readonly status: RequestRecord['status'] };
+  /**
+   * Record it (once per node: the record script tells the same vote again, and refuses another vote of
+   * that node as a duplicate), then see whether it decides; the store keeps it as `late` (never counted)
+   * when voting closed meanwhile or before.
+   */
+  | { readonly kind: 'record' };
 
 /**
- * Decides what to do with a vote: refuse it (bad signature, not a member, duplicate, too large…),
- * record it, or resume after a redelivery. A vote after finality passes the same checks and is
- * recorded too (the store marks it late, atomically with the status it reads).
+ * Decides what to do with a vote: refuse it (bad signature, not a member, too large…) or record it.
+ * Every check that needs no state runs here, before the record; the one that needs the stored votes
+ * (one vote per node) is the record script's, atomic with the write. A vote after finality passes
+ * the same checks and is recorded too (the store marks it late, atomically with the status it reads).
  */
 export function decideVote(input: VoteInput): VoteDecision {
   const { vote, request } = input;
   const refuse = (reason: RefusalReason): VoteDecision => ({ kind: 'refuse', reason });
-  if (!request?.assignment) return refuse('unknown_request');
+  if (!request?.assignment || !input.binding) return refuse('unknown_request');
   const refusal = checkVote({
     requestId: request.id,
     round: request.assignment.round,
     committee: input.committee,
-    votedNodeIds: request.votes.map((v) => v.nodeId),
+    votedNodeIds: [],
     // Finality does not refuse a vote: a late one is kept (never counted) once it passes every check.
     isFinal: false,
     signPublicKey: input.signPublicKey,
-    binding: computeVoteBinding(request, request.assignment),
+    binding: input.binding,
   }, vote);
-  const stored = request.votes.find((v) => v.nodeId === vote.nodeId);
-  if (refusal === 'duplicate' && stored?.signature === vote.signature) {
-    return request.status === VOTING_STATUS ? { kind: 'resume' } : { kind: 'skip', status: request.status };
-  }
   if (refusal) return refuse(refusal);
   return isOversized(vote, input.maxOutputBytes) ? refuse('oversized') : { kind: 'record' };
+}
+
+export type VoteEffect =
+  /** Not final with this vote, or a median's grace period already running. */
+  | { readonly kind: 'pending' }
+  /** This vote brought a median to `q` ok numbers: its grace period starts. */
+  | { readonly kind: 'grace' }
+  /** Counted, but the votes before it had decided already: the vote that decided applies it. */
+  | { readonly kind: 'counted' }
+  /** This vote is the one that decides: it alone applies the decision. */
+  | Extract<FinalityDecision, { kind: 'agree' | 'fail' }>;
+
+/**
+ * What a counted vote does, from every vote recorded so far (the record script's answer, in arrival
+ * order). The tally is a function of the arrival order, and its decision never changes once taken:
+ * the vote whose arrival first makes the counted votes final is the deciding one, so however the votes
+ * race (in one consensus or several), exactly one of them agrees or fails the request, and a median's
+ * grace period is started by the one vote that brought it to `q` ok numbers. The decision is taken on
+ * the votes up to the deciding one, which is what a closed tally of all counted votes gives too.
+ */
+export function decideVoteEffect(assignment: Assignment, votes: readonly StoredVote[], nodeId: string, agreedAt: string): VoteEffect {
+  const counted = countedVotes(votes);
+  const at = counted.findIndex((vote) => vote.nodeId === nodeId);
+  if (at < 0) return { kind: 'pending' };
+  const before = decideFinality(assignment, counted.slice(0, at), agreedAt);
+  if (before.kind === 'agree' || before.kind === 'fail') return { kind: 'counted' };
+  const after = decideFinality(assignment, counted.slice(0, at + 1), agreedAt);
+  if (after.kind === 'grace') return before.kind === 'grace' ? { kind: 'pending' } : after;
+  return after;
 }
 
 export type FinalityDecision =

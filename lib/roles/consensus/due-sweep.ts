@@ -46,7 +46,7 @@ export function startDueSweep(deps: DueSweepDeps, finality: Finality): Periodic<
         return isClosed;
       }
       case 'agree': {
-        const { result, isClosed } = await finality.agree(request!, decision.outcome, decision.voteCount);
+        const { result, isClosed } = await finality.agree(request!, decision.outcome, decision.voteCount === undefined ? {} : { voteCount: decision.voteCount });
         count(result);
         return isClosed;
       }

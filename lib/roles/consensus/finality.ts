@@ -1,85 +1,88 @@
 // Consensus's writes at finality: apply an agreement or a failure as one guarded transition, then
-// settle the request (its nodes' statistics once, its due entries removed). Shared by votes and the due sweep.
+// settle the request (its nodes' statistics once, its due entries removed). Shared by the deciding vote and the due sweep.
 import { jobIds, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { Failure, Outcome, RequestRecord, StoredVote } from '../../repository/types.ts';
+import type { ClosingResult } from '../../repository/requests.ts';
+import type { Assignment, Failure, Outcome, StoredVote } from '../../repository/types.ts';
 import type { RoleBase } from '../../runtime/common.ts';
 import { computeRequestNodeStats } from './decide-node-stats.ts';
-import { decideFinality } from './decide-vote.ts';
 
 export type FinalityDeps = RoleBase & {
-  readonly repository: Pick<Repository, 'getRequest' | 'agreeRequest' | 'failRequest' | 'putDueEntry' | 'removeDueEntries' | 'putRequestNodeStats'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'agreeRequest' | 'failRequest' | 'removeDueEntries' | 'putRequestNodeStats'>;
   readonly queues: QueueSet;
 };
+
+/** What finality needs of a request: never its votes (the transition gives back those that counted). */
+export type ClosingRequest = { readonly id: string; readonly createdAt: string; readonly assignment?: Assignment };
 
 /** What applying a decision did: `closed` once voting on the request is over (by this call or before). */
 export type Applied = { readonly result: 'agreed' | Failure['code'] | 'pending'; readonly isClosed: boolean };
 
+export interface ApplyOptions {
+  /** With a median value: only while the request holds exactly this many votes (those it was taken from). */
+  readonly voteCount?: number;
+  /**
+   * The deciding vote delivered again (a retried job): the request may have agreed in a run that
+   * stopped before its publish job, so the job is added again even when this call did not apply.
+   */
+  readonly isResume?: boolean;
+}
+
 export interface Finality {
-  /** Tallies the votes recorded so far and applies what they decide; a median at `q` ok numbers starts its grace period. */
-  finalize(request: RequestRecord, votes: readonly StoredVote[]): Promise<'pending' | 'grace' | 'agreed' | 'no_quorum'>;
-  /** `assigned → agreed` (then the publish job); with `voteCount`, only while the request holds exactly those votes. */
-  agree(request: RequestRecord, outcome: Outcome, voteCount?: number): Promise<Applied>;
+  /** `assigned → agreed`, then the publish job: added once, by the call whose transition applied (or a resume). */
+  agree(request: ClosingRequest, outcome: Outcome, options?: ApplyOptions): Promise<Applied>;
   /** `→ failed` from `from`. */
-  fail(request: RequestRecord, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied>;
+  fail(request: ClosingRequest, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied>;
   /** Adds the request's node statistics (once per request), then removes its due entries: after the effect, never before. */
   settle(requestId: string): Promise<void>;
 }
 
 export function createFinality(deps: FinalityDeps): Finality {
-  const { repository, queues, clock, config, logger, metrics } = deps;
+  const { repository, queues, clock, logger, metrics } = deps;
+  const count = (handler: 'agree' | 'fail' | 'publish_job', outcome: string) => metrics.handlerOutcomes.inc({ role: 'consensus', handler, outcome });
 
-  async function settle(requestId: string): Promise<void> {
-    // Read after the transition: every counted vote is in (none can be added once voting closed).
-    const request = await repository.getRequest(requestId);
+  /** `votes`: every vote once voting closed (a transition's answer); read again when not given. */
+  async function settle(requestId: string, closed?: { assignment?: Assignment; outcome?: Outcome; votes: readonly StoredVote[] }): Promise<void> {
+    // After the transition: every counted vote is in (none can be added once voting closed).
+    const request = closed ?? await repository.getRequest(requestId);
     if (request?.assignment) await repository.putRequestNodeStats(requestId, computeRequestNodeStats(request));
     await repository.removeDueEntries(requestId);
   }
 
-  async function agree(request: RequestRecord, outcome: Outcome, voteCount?: number): Promise<Applied> {
-    const { applied, statusBefore } = await repository.agreeRequest(request.id, outcome, clock.now(), voteCount === undefined ? {} : { voteCount });
-    // Still assigned: another vote came in since the decision; whoever recorded it (or the next sweep) decides again.
+  /** How a closing transition went, for the counter: `applied`, `repeat` (its own earlier run), or the status that stopped it. */
+  const outcomeOf = (t: ClosingResult) => (t.isRepeat ? 'repeat' : t.applied ? 'applied' : `from_${t.statusBefore ?? 'missing'}`);
+
+  async function agree(request: ClosingRequest, outcome: Outcome, options: ApplyOptions = {}): Promise<Applied> {
+    const { voteCount, isResume = false } = options;
+    const moved = await repository.agreeRequest(request.id, outcome, clock.now(), { ...(voteCount === undefined ? {} : { voteCount }), withVotes: true });
+    const { applied, statusBefore } = moved;
+    count('agree', outcomeOf(moved));
+    // Still assigned: another vote came in since a median's decision; the vote that completes it (or the next sweep) decides again.
     if (!applied && statusBefore === 'assigned') return { result: 'pending', isClosed: false };
-    if (applied || statusBefore === 'agreed') {
+    if (applied || (isResume && statusBefore === 'agreed')) {
       await queues.add('publish', jobIds.publish(request.id), { kind: 'publish', requestId: request.id });
+      count('publish_job', 'added');
       if (applied) {
         metrics.acceptedToAgreed.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
         logger.info({ requestId: request.id, round: request.assignment?.round, ok: outcome.ok }, 'request agreed');
       }
     }
-    if (statusBefore !== null) await settle(request.id);
+    if (statusBefore !== null) await settle(request.id, moved.votes && { assignment: request.assignment, outcome, votes: moved.votes });
     return { result: 'agreed', isClosed: statusBefore !== null };
   }
 
-  async function fail(request: RequestRecord, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied> {
-    const { applied, statusBefore } = await repository.failRequest(request.id, from, failure, clock.now());
+  async function fail(request: ClosingRequest, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied> {
+    const moved = await repository.failRequest(request.id, from, failure, clock.now(), { withVotes: true });
+    const { applied, statusBefore } = moved;
+    count('fail', outcomeOf(moved));
     if (applied) {
       metrics.failures.inc({ code: failure.code });
       logger.info({ requestId: request.id, round: request.assignment?.round }, `request failed: ${failure.code.replace('_', ' ')}`);
     }
     // Not applied only when the request left `from` meanwhile: its voting is over either way.
-    if (statusBefore !== null) await settle(request.id);
+    if (statusBefore !== null) await settle(request.id, moved.votes && { assignment: request.assignment, votes: moved.votes });
     return { result: failure.code, isClosed: statusBefore !== null };
   }
 
-  async function finalize(request: RequestRecord, votes: readonly StoredVote[]): Promise<'pending' | 'grace' | 'agreed' | 'no_quorum'> {
-    const decision = decideFinality(request.assignment!, votes, new Date(clock.now()).toISOString());
-    switch (decision.kind) {
-      case 'pending':
-        return 'pending';
-      case 'grace':
-        // Written when the q-th ok number is recorded; a later vote finds the entry and leaves its time as it is.
-        await repository.putDueEntry({ kind: 'grace', requestId: request.id, dueAtMs: clock.now() + config.medianGraceMs });
-        return 'grace';
-      case 'fail':
-        await fail(request, ['assigned'], decision.failure);
-        return 'no_quorum';
-      case 'agree': {
-        const { result } = await agree(request, decision.outcome, decision.voteCount);
-        return result === 'pending' ? 'pending' : 'agreed';
-      }
-    }
-  }
-
-  return { finalize, agree, fail, settle };
+  return { agree, fail, settle: (requestId) => settle(requestId) };
 }

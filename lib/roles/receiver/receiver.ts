@@ -45,6 +45,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
       case 'wait':
         // No frozen tickets yet (the gateway just started) or too few nodes: look again shortly.
         await job.moveToDelayed(decision.untilMs, token);
+        metrics.handlerOutcomes.inc({ role: 'receiver', handler: 'incoming', outcome: 'delayed' });
         throw new DelayedError();
       case 'fail': {
         const { applied } = await repository.failRequest(requestId, ['queued'], decision.failure, clock.now());
@@ -64,7 +65,12 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     }
   }
 
-  const worker = startWorker(deps, 'incoming', { request: assign }, { concurrency: config.workerConcurrency });
+  const counted = async (payload: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> => {
+    const result = await assign(payload, job, token);
+    metrics.handlerOutcomes.inc({ role: 'receiver', handler: 'incoming', outcome: result.replace(' ', '_') });
+    return result;
+  };
+  const worker = startWorker(deps, 'incoming', { request: counted }, { concurrency: config.workerConcurrency });
   return {
     name: 'receiver',
     isReady: () => worker.isRunning(),

@@ -5,12 +5,14 @@ import type { Lease } from '../../repository/leases.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { RequestRecord } from '../../repository/types.ts';
 import type { RoleBase } from '../../runtime/common.ts';
-import { computeQueuedDeadlineMs, computeQueuedOverdueBeforeMs, computeSweepWindows, decideStrandedAssigned, decideStrandedJob, listUnsentMembers } from './decide-sweep.ts';
+import {
+  computeQueuedDeadlineMs, computeQueuedOverdueBeforeMs, computeSweepWindows, decideStrandedAssigned, decideStrandedJob, isJobInFlight, listUnsentMembers,
+} from './decide-sweep.ts';
 
 /** Requests looked at per state and sweep: the oldest first, so a backlog is worked off over a few sweeps. */
 const BATCH = 500;
 
-export interface RepairSweepDeps extends Pick<RoleBase, 'config' | 'clock' | 'logger'> {
+export interface RepairSweepDeps extends Pick<RoleBase, 'config' | 'clock' | 'logger' | 'metrics'> {
   readonly repository: Pick<Repository, 'listStale' | 'getRequest' | 'getRequests' | 'listMissingDueEntries' | 'putDueEntry'>;
   readonly queues: Pick<QueueSet, 'add' | 'getJobState' | 'removeJob' | 'hasJobs'>;
 }
@@ -23,7 +25,9 @@ export interface RepairSweepDeps extends Pick<RoleBase, 'config' | 'clock' | 'lo
  * again after its jobs, so one that moved on meanwhile is left alone.
  */
 export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isHeld'>): () => Promise<void> {
-  const { repository, queues, config, clock, logger } = deps;
+  const { repository, queues, config, clock, logger, metrics } = deps;
+  /** Per request looked at closely: requeued (or redispatched), or left (its job in flight, or it moved on). */
+  const count = (outcome: string) => metrics.handlerOutcomes.inc({ role: 'scheduler', handler: 'sweep', outcome });
 
   async function statusOf(id: string): Promise<RequestRecord['status'] | undefined> {
     return (await repository.getRequest(id))?.status;
@@ -33,11 +37,13 @@ export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isH
   async function requeueIfStranded(id: string, status: 'queued' | 'agreed', message: string): Promise<void> {
     const [kind, jobId] = status === 'queued' ? ['incoming', jobIds.incoming(id)] as const : ['publish', jobIds.publish(id)] as const;
     const jobState = await queues.getJobState(kind, jobId);
-    const decision = decideStrandedJob({ jobState, isStillInState: (await statusOf(id)) === status });
-    if (decision.kind === 'leave') return;
+    const isStillInState = (await statusOf(id)) === status;
+    const decision = decideStrandedJob({ jobState, isStillInState });
+    if (decision.kind === 'leave') return count(isStillInState ? 'left_in_flight' : 'left_moved_on');
     if (decision.isOldJobRemoved) await queues.removeJob(kind, jobId);
     if (kind === 'incoming') await queues.add(kind, jobId, { kind: 'request', requestId: id });
     else await queues.add(kind, jobId, { kind: 'publish', requestId: id });
+    count(`requeued_${kind}`);
     logger.info({ requestId: id, jobState }, message);
   }
 
@@ -82,8 +88,9 @@ export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isH
       incomingState,
       nodeIdsWithJobs,
     });
-    if (decision.kind === 'leave') return;
+    if (decision.kind === 'leave') return count(request.status === 'assigned' && isJobInFlight(incomingState) ? 'left_in_flight' : 'left_moved_on');
     if (decision.isOldJobRemoved) await queues.removeJob('incoming', jobIds.incoming(id));
+    count('redispatched');
     await queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id });
     logger.warn({ requestId: id, nodeIds: decision.nodeIds, incomingState }, 'redispatched an assigned request without run jobs');
   }

@@ -17,16 +17,21 @@ export interface SenderDeps extends RoleBase {
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
   const { repository, clock, logger, config, metrics } = deps;
   const check = createPublicationCheck(repository, logger);
+  const count = (outcome: string) => metrics.handlerOutcomes.inc({ role: 'sender', handler: 'publish', outcome });
 
+  // Redis calls per publish job: one read of the request (its votes are what the check verifies),
+  // the ledger append (batched with the appends of concurrent jobs) and the transition.
   async function publish({ requestId }: JobPayloads['publish']): Promise<JobResults['publish']> {
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
     const decision = decidePublication(request);
     switch (decision.kind) {
       case 'skip':
+        count(`already_${decision.status}`);
         return `already ${decision.status}` as const;
       case 'requeue_outbox':
         await repository.putChainOutbox(requestId, clock.now());
+        count('requeued_outbox');
         return 'already published';
       case 'publish': {
         // Nothing is published on the word of the store: the outcome must follow from the signed votes.
@@ -37,11 +42,13 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
             metrics.failures.inc({ code: 'unverified' });
             logger.error({ requestId, reasonBytes: Buffer.byteLength(reason) }, 'request failed: its stored outcome does not verify');
           }
+          count('unverified');
           return 'unverified';
         }
         // appendLedger returns the existing entry on a redelivery, so the ledger never holds a request twice.
         const entry = await repository.appendLedger(decision.entry);
-        const { applied } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
+        const { applied, isRepeat } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
+        count(isRepeat ? 'repeat' : applied ? 'appended' : 'already');
         if (applied) {
           metrics.acceptedToPublished.observe((clock.now() - Date.parse(request.createdAt)) / 1000);
           logger.info({ requestId, seq: entry.seq }, 'request published');
