@@ -1,18 +1,28 @@
-// npm run bench:sandbox — cost of one sandboxed run of a trivial function: the in-process runner, the
-// process pool (when lib/sandbox/pool.ts exists), a fresh Node process per run and a fresh node:vm context per run.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// npm run bench:sandbox — CPU and throughput of one sandboxed run of a trivial function: the process
+// pool (what executors use), the in-process runner, and a fresh node:vm context per run (the floor's
+// baseline), alternated in one invocation and printed side by side as ratios to node:vm.
+// BENCH_BASELINE_SANDBOX=<dir> adds the pool of another copy of lib/sandbox (e.g. an older commit's);
+// BENCH_CODE_KB=<n> puts about n KB of never-called helper functions in front of the function.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import vm from 'node:vm';
+import { createSandboxPool } from '../lib/sandbox/pool.ts';
 import { createSandboxRunner, type SandboxJob, type SandboxRunner } from '../lib/sandbox/runner.ts';
 
-const CODE = 'export default (input) => input.n + 1';
-const SCRIPT = 'globalThis.f = (input) => input.n + 1'; // the same function as a classic script, for node:vm
+const PADDING = Array.from({ length: Math.ceil(((Number(process.env.BENCH_CODE_KB) || 0) * 1024) / 70) }, (_, i) => `function helper${i}(a) { return [a, ${i}].map((v) => v * 2).join(','); }\n`).join('');
+const CODE = `${PADDING}export default (input) => input.n + 1`;
+const SCRIPT = `${PADDING}globalThis.f = (input) => input.n + 1`; // the same function as a classic script, for node:vm
 const INPUT = { n: 41 };
 const TIMEOUT_MS = 1000;
 const IN_FLIGHT = 8;
+const RUNS = Number(process.env.BENCH_RUNS) || 2000;
+const REPETITIONS = Number(process.env.BENCH_REPETITIONS) || 5;
+const POOL_SIZE = 2;
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
-interface Result { name: string; runsPerSec: number; p50Ms: number; p99Ms: number }
+interface Sample { runsPerSec: number; p50Ms: number; p99Ms: number; cpuMsPerRun: number; processCpuMsPerRun: number }
+interface Subject { name: string; inFlight: number; run: () => Promise<unknown>; processIds: () => number[] }
 
 const job: SandboxJob = {
   codeKey: 'bench-add-one',
@@ -30,25 +40,43 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Runs `fn` `warmup` times, then `runs` times with at most `inFlight` at once; times each run and the whole batch. */
-async function measure(name: string, warmup: number, runs: number, inFlight: number, fn: () => Promise<unknown>): Promise<Result> {
-  for (let i = 0; i < warmup; i++) check(await fn(), name);
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+// CPU time (ms) of this process (every thread) and of the given child processes (utime + stime, every thread).
+function cpuMs(processIds: number[]): { own: number; children: number } {
+  const own = process.cpuUsage();
+  let children = 0;
+  for (const pid of processIds) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    children += (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  }
+  return { own: (own.user + own.system) / 1000, children };
+}
+
+/** Runs `subject` RUNS times with at most `inFlight` at once: throughput, latency and CPU per run (ours and its processes'). */
+async function measure(subject: Subject): Promise<Sample> {
+  const processIds = subject.processIds();
   const times: number[] = [];
   let started = 0;
   const worker = async (): Promise<void> => {
-    while (started < runs) {
+    while (started < RUNS) {
       started++;
-      const t0 = process.hrtime.bigint();
-      const value = await fn();
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      check(value, name);
+      const t0 = performance.now();
+      const value = await subject.run();
+      times.push(performance.now() - t0);
+      check(value, subject.name);
     }
   };
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  const totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu0 = cpuMs(processIds);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: subject.inFlight }, worker));
+  const totalMs = performance.now() - t0;
+  const cpu1 = cpuMs(processIds);
+  const children = cpu1.children - cpu0.children;
+  const cpu = cpu1.own - cpu0.own + children;
+  if (subject.processIds().join() !== processIds.join()) throw new Error(`${subject.name}: a sandbox process was replaced during the measurement`);
   times.sort((a, b) => a - b);
-  return { name, runsPerSec: (runs * 1000) / totalMs, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99) };
+  return { runsPerSec: (RUNS * 1000) / totalMs, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), cpuMsPerRun: cpu / RUNS, processCpuMsPerRun: children / RUNS };
 }
 
 const viaRunner = (runner: SandboxRunner) => async (): Promise<unknown> => {
@@ -57,85 +85,49 @@ const viaRunner = (runner: SandboxRunner) => async (): Promise<unknown> => {
   return outcome.value;
 };
 
-// Baseline A: what a classic function runner does: one new Node process per run, code and input on argv.
-const CHILD = `
-import('data:text/javascript,' + encodeURIComponent(process.argv[1])).then(
-  async (m) => process.stdout.write(JSON.stringify({ ok: true, value: await m.default(JSON.parse(process.argv[2])) })),
-  (e) => process.stdout.write(JSON.stringify({ ok: false, error: String(e) })),
-);`;
-
-function freshProcess(): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CHILD, CODE, JSON.stringify(INPUT)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const killer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS * 5);
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      try {
-        const result = JSON.parse(out) as { ok: boolean; value?: unknown; error?: string };
-        if (!result.ok || code !== 0) throw new Error(`child failed (exit ${code}): ${result.error ?? out}`);
-        resolve(result.value);
-      } catch (error) {
-        reject(error);
-      }
-    });
-  });
-}
-
-// Baseline B: node:vm, a fresh context and a freshly compiled script per run, JSON in and out like the others.
+// The baseline: node:vm, a fresh context and a freshly compiled script per run, JSON in and out like the sandbox.
 async function freshVmContext(): Promise<unknown> {
   const ctx = vm.createContext({ inputJson: JSON.stringify(INPUT) });
   const json = new vm.Script(`${SCRIPT};\nJSON.stringify(f(JSON.parse(inputJson)))`).runInContext(ctx, { timeout: TIMEOUT_MS }) as string;
   return JSON.parse(json);
 }
 
-const results: Result[] = [];
-const notes: string[] = [];
-
+type Pool = SandboxRunner & { processIds(): number[] };
+const pool = createSandboxPool({ size: POOL_SIZE });
 const runner = createSandboxRunner();
+const none = (): number[] => [];
+const poolSubjects = (name: string, p: Pool): Subject[] => [
+  { name: `${name} (${POOL_SIZE} processes), sequential`, inFlight: 1, run: viaRunner(p), processIds: p.processIds },
+  { name: `${name} (${POOL_SIZE} processes), ${IN_FLIGHT} in flight`, inFlight: IN_FLIGHT, run: viaRunner(p), processIds: p.processIds },
+];
+const baselineDir = process.env.BENCH_BASELINE_SANDBOX;
+const baseline = baselineDir ? ((await import(`${baselineDir}/pool.ts`)) as { createSandboxPool(o: { size: number }): Pool }).createSandboxPool({ size: POOL_SIZE }) : undefined;
+const subjects: Subject[] = [
+  { name: 'node:vm fresh context, sequential', inFlight: 1, run: freshVmContext, processIds: none },
+  ...poolSubjects('pool', pool),
+  ...(baseline ? poolSubjects('baseline pool', baseline) : []),
+  { name: 'in-process runner, sequential', inFlight: 1, run: viaRunner(runner), processIds: none },
+];
+const samples = new Map<Subject, Sample[]>(subjects.map((s) => [s, []]));
 try {
-  results.push(await measure('in-process runner, sequential', 200, 2000, 1, viaRunner(runner)));
-  results.push(await measure(`in-process runner, ${IN_FLIGHT} in flight`, 100, 2000, IN_FLIGHT, viaRunner(runner)));
+  for (const subject of subjects) for (let i = 0; i < 300; i++) check(await subject.run(), subject.name);
+  for (let r = 0; r < REPETITIONS; r++) for (const subject of subjects) samples.get(subject)!.push(await measure(subject));
 } finally {
-  await runner.close();
+  await Promise.all([pool.close(), runner.close(), baseline?.close()]);
 }
 
-const poolUrl = new URL('../lib/sandbox/pool.ts', import.meta.url);
-if (existsSync(poolUrl)) {
-  let pool: SandboxRunner | undefined;
-  try {
-    const mod = (await import(poolUrl.href)) as { createSandboxPool?: (options: { size: number }) => SandboxRunner };
-    if (typeof mod.createSandboxPool !== 'function') throw new Error('lib/sandbox/pool.ts does not export createSandboxPool');
-    const size = Math.max(2, availableParallelism());
-    pool = mod.createSandboxPool({ size });
-    results.push(await measure(`pool (${size} processes), sequential`, 200, 1000, 1, viaRunner(pool)));
-    results.push(await measure(`pool (${size} processes), ${IN_FLIGHT} in flight`, 100, 1000, IN_FLIGHT, viaRunner(pool)));
-  } catch (error) {
-    notes.push(`pool: skipped after an error: ${error instanceof Error ? error.message : String(error)}`);
-  } finally {
-    await pool?.close();
-  }
-} else {
-  notes.push('pool: skipped (lib/sandbox/pool.ts does not exist)');
+const summary = subjects.map((subject) => {
+  const all = samples.get(subject)!;
+  const pick = (field: keyof Sample) => median(all.map((s) => s[field]));
+  return { subject, cpuMsPerRun: pick('cpuMsPerRun'), processCpuMsPerRun: pick('processCpuMsPerRun'), runsPerSec: pick('runsPerSec'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms'), cpuRatios: all.map((s, i) => s.cpuMsPerRun / samples.get(subjects[0])![i].cpuMsPerRun) };
+});
+const vmSummary = summary[0];
+console.log(`node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`run of (input) => input.n + 1 (code of ${(CODE.length / 1024).toFixed(1)} KB); medians of ${REPETITIONS} alternating repetitions of ${RUNS} runs; CPU counts this process and the pool's processes (in pool: the processes' share)`);
+console.log(`${''.padEnd(44)} ${'CPU ms/run'.padStart(10)} ${'in pool'.padStart(7)} ${'vs vm'.padStart(6)} ${'runs/s'.padStart(7)} ${'vs vm'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}   CPU vs vm per repetition`);
+for (const s of summary) {
+  const cpuRatio = (s.cpuMsPerRun / vmSummary.cpuMsPerRun).toFixed(2);
+  const rateRatio = (s.runsPerSec / vmSummary.runsPerSec).toFixed(2);
+  const perRepetition = s.cpuRatios.map((r) => r.toFixed(2)).join(' ');
+  console.log(`${s.subject.name.padEnd(44)} ${s.cpuMsPerRun.toFixed(3).padStart(10)} ${s.processCpuMsPerRun.toFixed(3).padStart(7)} ${cpuRatio.padStart(6)} ${s.runsPerSec.toFixed(0).padStart(7)} ${rateRatio.padStart(6)} ${s.p50Ms.toFixed(3).padStart(7)} ${s.p99Ms.toFixed(3).padStart(7)}   ${perRepetition}`);
 }
-
-results.push(await measure('baseline A: fresh node process per run', 5, 40, 1, freshProcess));
-results.push(await measure('baseline B: fresh node:vm context per run', 200, 2000, 1, freshVmContext));
-
-const base = results[0];
-const vmBase = results[results.length - 1];
-const ratio = (r: Result): string => {
-  const x = r.p50Ms / base.p50Ms;
-  return x >= 1 ? `${x.toFixed(1)}x slower` : `${(1 / x).toFixed(1)}x faster`;
-};
-
-console.log(`node ${process.version}, ${new Date().toISOString()}`);
-console.log(`${'run of (input) => input.n + 1'.padEnd(44)} ${'runs/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}   p50 vs in-process sequential`);
-for (const r of results) {
-  const vs = r === base ? '1.0x (reference)' : ratio(r);
-  console.log(`${r.name.padEnd(44)} ${r.runsPerSec.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(3).padStart(9)} ${r.p99Ms.toFixed(3).padStart(9)}   ${vs}`);
-}
-for (const note of notes) console.log(note);
-console.log(`overhead per run over the vm baseline: ${(base.p50Ms - vmBase.p50Ms).toFixed(3)} ms at p50`);

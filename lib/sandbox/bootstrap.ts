@@ -23,17 +23,8 @@ export interface BootstrapConfig extends OutcomeCaps {
  */
 export type InvokeResult = string;
 
-/**
- * Body of the closure evaluated in every fresh context before any user code (`$0` config JSON,
- * `$1` the host fetch Reference or undefined). It captures every intrinsic it uses before user
- * code can tamper with them and returns `invoke(namespace, inputJson)`, which calls the entry (a
- * module's default export, else `globalThis.mainFunction`) with the parsed input and a frozen ctx,
- * awaits it, and checks and serializes the result by hand: no toJSON, no prototype.
- * `ctx.fetch(url, init)` calls the host with `applyIgnored(undefined, [callId, request])`; the host
- * answers with `invoke.deliver(callId, reply)`, a task of its own, so whatever the continuation
- * does (throws, loops, allocates) lands on that run. After `invoke` settles, replies are dropped.
- */
-export const BOOTSTRAP_SOURCE = String.raw`'use strict';
+// The body of `bootstrap` (see BOOTSTRAP_SCRIPT).
+const BOOTSTRAP_SOURCE = String.raw`'use strict';
 const G = globalThis, O = Object, parse = JSON.parse, stringify = JSON.stringify, isArray = Array.isArray;
 const { keys, getPrototypeOf, freeze, defineProperty, hasOwn, create } = O;
 const { apply, construct } = Reflect;
@@ -266,6 +257,19 @@ const invoke = async function invoke(namespace, inputJson) {
     return finish(undefined, e === NOT_JSON ? failure : describeThrown(e));
   }
 };
-defineProperty(invoke, 'deliver', { value: deliver });
-return invoke;
+return freeze({ __proto__: null, invoke, deliver });
 `;
+
+/**
+ * The bootstrap: a script whose completion value is `function bootstrap($0, $1)`, compiled once per
+ * isolate and run in every fresh context before any user code; the host calls the function with
+ * `$0` the config JSON and `$1` the host fetch Reference or undefined. It captures every intrinsic
+ * it uses before user code can tamper with them and returns `{invoke, deliver}`. `invoke(namespace, inputJson)`
+ * calls the entry (a module's default export, else `globalThis.mainFunction`) with the parsed input
+ * and a frozen ctx, awaits it, and checks and serializes the result by hand: no toJSON, no prototype.
+ * `ctx.fetch(url, init)` calls the host with `applyIgnored(undefined, [callId, request])`; the host
+ * answers with `deliver(callId, reply)`, a task of its own, so whatever the continuation
+ * does (throws, loops, allocates) lands on that run. After `invoke` settles, replies are dropped.
+ * Nothing in it is global: user code reaches neither `bootstrap` nor `invoke`.
+ */
+export const BOOTSTRAP_SCRIPT = `(function bootstrap($0, $1) {\n${BOOTSTRAP_SOURCE}\n})`;

@@ -5,9 +5,19 @@ import { GatewayError } from '../errors.ts';
 /** How a source was compiled: a classic script (global `mainFunction`) or an ES module. */
 export type CodeKind = 'script' | 'module';
 
-/** Per-isolate compile state: the detected kind, and the compiled script (a script runs in any context). */
-export interface CodeCache {
+/**
+ * One code text as this process knows it: its kind, found on first use, and V8's code cache of the
+ * module compile. V8 checks cached data against the source's length only, so a record is only ever
+ * used for these exact bytes (callers look records up by key and compare `code`).
+ */
+export interface CodeRecord {
+  readonly code: string;
   kind?: CodeKind;
+  cachedData?: ivm.ExternalCopy<ArrayBuffer>;
+}
+
+/** Per-isolate compile state: a classic script compiles once per isolate and runs in any of its contexts. */
+export interface IsolateCode {
   script?: ivm.Script;
 }
 
@@ -72,35 +82,41 @@ export function checkCode(code: string): { entry: 'default' | 'mainFunction' } {
 }
 
 /**
- * Compiles, links and evaluates `code` in `context` without blocking the host thread. The first
- * call per isolate detects the kind (classic script if it compiles as one) and keeps a compiled
- * script in `cache`; a module compiles per context. Throws GatewayError `invalid_code` for syntax
- * errors and imports; a throwing top level rejects with isolated-vm's copy of the thrown value.
+ * Compiles, links and evaluates a code record in `context`. The first use of a record detects its
+ * kind (a classic script if it compiles as one; compiled off the host thread) and, for a module,
+ * keeps V8's code cache; later module compiles use that cache and run on the calling thread, as do
+ * linking and a script's compile per isolate: none of these runs user code, and the isolate is idle
+ * (one run per isolate at a time). Only the top level runs as an isolate task, under `timeoutMs`.
+ * Throws GatewayError `invalid_code` for syntax errors and imports; a throwing top level rejects
+ * with isolated-vm's copy of the thrown value.
  */
 export async function loadUserCode(
   isolate: ivm.Isolate,
   context: ivm.Context,
-  code: string,
-  cache: CodeCache,
+  record: CodeRecord,
+  compiled: IsolateCode,
   timeoutMs: number,
 ): Promise<LoadedCode> {
-  if (cache.kind === undefined) {
+  let firstModule: ivm.Module | undefined;
+  if (record.kind === undefined) {
     try {
-      cache.script = await isolate.compileScript(code, ORIGIN);
-      cache.kind = 'script';
+      compiled.script = await isolate.compileScript(record.code, ORIGIN);
+      record.kind = 'script';
     } catch (error) {
       if (!isSyntaxError(error)) throw error;
-      cache.kind = 'module';
+      firstModule = await compileModule(isolate, record);
+      record.kind = 'module';
     }
   }
-  if (cache.kind === 'script' && cache.script) {
-    const completion = await cache.script.run(context, { timeout: timeoutMs, reference: true });
+  if (record.kind === 'script') {
+    compiled.script ??= isolate.compileScriptSync(record.code, ORIGIN);
+    const completion = await compiled.script.run(context, { timeout: timeoutMs, reference: true });
     completion.release();
     return { release: () => undefined };
   }
-  const module = await compileModule(isolate, code);
+  const module = firstModule ?? (record.cachedData ? compileModuleSync(isolate, record.code, record.cachedData) : await compileModule(isolate, record));
   try {
-    await module.instantiate(context, refuseImport);
+    module.instantiateSync(context, refuseImport);
   } catch (error) {
     module.release();
     throw new GatewayError('invalid_code', messageOf(error), { cause: error });
@@ -138,12 +154,16 @@ export function messageOf(error: unknown): string {
   }
 }
 
-async function compileModule(isolate: ivm.Isolate, code: string): Promise<ivm.Module> {
+// Compiles off the host thread and keeps V8's code cache of the module in the record.
+async function compileModule(isolate: ivm.Isolate, record: CodeRecord): Promise<ivm.Module> {
+  let module: ivm.Module & ivm.CachedDataResult;
   try {
-    return await isolate.compileModule(code, ORIGIN);
+    module = (await isolate.compileModule(record.code, { ...ORIGIN, produceCachedData: true })) as ivm.Module & ivm.CachedDataResult;
   } catch (error) {
     throw compileError(error);
   }
+  record.cachedData ??= module.cachedData;
+  return module;
 }
 
 // Null when the source is not a classic script (it has import/export or top-level await).
@@ -156,9 +176,9 @@ function compileScriptSync(isolate: ivm.Isolate, code: string): ivm.Script | nul
   }
 }
 
-function compileModuleSync(isolate: ivm.Isolate, code: string): ivm.Module {
+function compileModuleSync(isolate: ivm.Isolate, code: string, cachedData?: ivm.ExternalCopy<ArrayBuffer>): ivm.Module {
   try {
-    return isolate.compileModuleSync(code, ORIGIN);
+    return isolate.compileModuleSync(code, cachedData ? { ...ORIGIN, cachedData } : ORIGIN);
   } catch (error) {
     throw compileError(error);
   }

@@ -1,20 +1,29 @@
 // Warm isolates per code and memory limit, one run each at a time: recycled after a number of runs or
 // past a share of their heap, and at most 64 kept idle (least recently used go first).
 import ivm from 'isolated-vm';
-import type { CodeCache } from './compile.ts';
+import { BOOTSTRAP_SCRIPT } from './bootstrap.ts';
+import type { IsolateCode } from './compile.ts';
 
-/** An isolate, the key it is cached under and the code compiled in it. */
+/**
+ * An isolate, the key and the exact code text it is cached under, the bootstrap compiled in it
+ * (once, at creation) and the user code compiled in it.
+ */
 export interface IsolateEntry {
   readonly key: string;
+  readonly code: string;
   readonly isolate: ivm.Isolate;
   readonly memoryBytes: number;
-  readonly code: CodeCache;
+  readonly bootstrap: ivm.Script;
+  readonly compiled: IsolateCode;
   runs: number;
 }
 
 export interface IsolateCache {
-  /** Takes an idle isolate of this code and memory limit (MB), or a new one; it is busy until release(). */
-  acquire(memoryMb: number, codeKey: string): IsolateEntry;
+  /**
+   * Takes an idle isolate of this code key, code text and memory limit (MB), or a new one; it is
+   * busy until release(). A key whose code text differs never gets an isolate of the other text.
+   */
+  acquire(memoryMb: number, codeKey: string, code: string): IsolateEntry;
   /** Returns a busy isolate: it stays warm unless `isReusable` is false, it is worn out, or the cache is closed. */
   release(entry: IsolateEntry, isReusable: boolean): void;
   /** Disposes every isolate, busy ones too (their runs fail). */
@@ -39,7 +48,7 @@ const MAX_IDLE_ISOLATES = 64;
 export function createIsolateCache(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): IsolateCache {
   const state: CacheState = { maxRuns: options.maxRunsPerIsolate ?? 500, heapRatio: options.heapRecycleRatio ?? 0.6, idle: [], busy: new Set(), runs: 0, recycled: 0, isClosed: false };
   return {
-    acquire: (memoryMb, codeKey) => acquire(state, memoryMb, codeKey),
+    acquire: (memoryMb, codeKey, code) => acquire(state, memoryMb, codeKey, code),
     release: (entry, isReusable) => release(state, entry, isReusable),
     close() {
       state.isClosed = true;
@@ -52,14 +61,25 @@ export function createIsolateCache(options: { maxRunsPerIsolate?: number; heapRe
   };
 }
 
-function acquire(state: CacheState, memoryMb: number, codeKey: string): IsolateEntry {
+function acquire(state: CacheState, memoryMb: number, codeKey: string, code: string): IsolateEntry {
   const key = `${memoryMb}:${codeKey}`;
-  const at = state.idle.findLastIndex((e) => e.key === key);
-  const entry = at >= 0 ? state.idle.splice(at, 1)[0] : { key, isolate: new ivm.Isolate({ memoryLimit: memoryMb }), memoryBytes: memoryMb * 2 ** 20, code: {}, runs: 0 };
+  const at = state.idle.findLastIndex((e) => e.key === key && e.code === code);
+  const entry = at >= 0 ? state.idle.splice(at, 1)[0] : createEntry(key, code, memoryMb);
   state.busy.add(entry);
   entry.runs++;
   state.runs++;
   return entry;
+}
+
+// The bootstrap is trusted code: compiling it on the calling thread runs nothing.
+function createEntry(key: string, code: string, memoryMb: number): IsolateEntry {
+  const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
+  try {
+    return { key, code, isolate, memoryBytes: memoryMb * 2 ** 20, bootstrap: isolate.compileScriptSync(BOOTSTRAP_SCRIPT), compiled: {}, runs: 0 };
+  } catch (error) {
+    isolate.dispose();
+    throw error;
+  }
 }
 
 // Back to the idle list, unless the run ended it (a kill, a stray task) or it is due for recycling.

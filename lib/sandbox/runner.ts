@@ -3,10 +3,11 @@
 import ivm from 'isolated-vm';
 import { fromHex } from '../crypto/bytes.ts';
 import { isGatewayError } from '../errors.ts';
-import { BOOTSTRAP_SOURCE, type BootstrapConfig, type InvokeResult } from './bootstrap.ts';
+import type { BootstrapConfig, InvokeResult } from './bootstrap.ts';
 import { createGuardedFetch, type FetchPolicy, type SandboxFetch } from './guarded-fetch.ts';
-import { loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT } from './compile.ts';
+import { loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT, type CodeRecord } from './compile.ts';
 import { createIsolateCache, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
+import { createLruMap, type LruMap } from './lru-map.ts';
 import { failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
 
 export type { SandboxOutcome } from './outcome.ts';
@@ -35,7 +36,10 @@ export interface SandboxContext {
 export type { SandboxFetch } from './guarded-fetch.ts';
 
 export interface SandboxJob {
-  /** Cache key of the code, e.g. its content id: runs with the same key and memory limit reuse warm isolates. */
+  /**
+   * Cache key of the code, e.g. its content id: runs with the same key, the same code text and the
+   * same memory limit reuse warm isolates and compiled code. A key seen with other text gets its own.
+   */
   codeKey: string;
   code: string;
   /** A JSON value; the function receives a copy. */
@@ -57,23 +61,37 @@ export interface SandboxRunner {
   stats(): Readonly<Record<string, number>>;
 }
 
+/**
+ * What a run produced before any parsing: the bootstrap's envelope (see bootstrap.ts) with the run's
+ * duration (ms), or an error outcome the host made (limits, invalid code). A sandbox process hands
+ * it on as it is, and the executor side parses and checks it once (outcome.ts parseEnvelope).
+ */
+export type RawOutcome = { readonly envelope: string; readonly durationMs: number } | SandboxOutcome;
+
 /** A run lost through no fault of its own code (the runner or its process went away); retry it. */
 export class SandboxLostError extends Error {
   override readonly name = 'SandboxLostError';
 }
 
-// One run: its handles (released in reverse), its context and entry function, its wall-clock limit, and a way to fail it.
+// One run: its handles (released in reverse), its fetch answer function, its wall-clock limit, a
+// way to fail it, and the fetch answers still being delivered (the isolate is busy until they end).
 interface RunState {
   readonly handles: Array<{ release(): void }>;
   readonly signal: AbortSignal;
   readonly timeoutMs: number;
-  context?: ivm.Context;
-  invoke?: ivm.Reference;
+  deliver?: ivm.Reference;
   isDone: boolean;
+  deliveries: number;
+  onIdle?: () => void;
   fail(error: unknown): void;
 }
 
+// What the runner knows of each code text: kind and module code cache (compile.ts), bounded.
+type CodeRecords = LruMap<string, CodeRecord>;
+
 const MEMORY_LIMIT = 'Isolate was disposed during execution due to memory limit';
+const MAX_CODE_RECORDS = 256;
+const MAX_CODE_RECORD_BYTES = 64 * 2 ** 20;
 // How often the host reads a running isolate's CPU time: a run overshoots its CPU budget by about this much.
 const CPU_POLL_MS = 10;
 type Ending = 'timeout' | 'cpu';
@@ -83,36 +101,63 @@ type Ending = 'timeout' | 'cpu';
  * memory or time kill ends no other run. Idle isolates stay warm per code and memory limit; one is
  * recycled after `maxRunsPerIsolate` runs (default 500) or once its used heap passes
  * `heapRecycleRatio` (default 0.6) of its memory limit; at most 64 stay idle (least recently used go first).
+ * Compiled code is reused, never a context: the bootstrap is compiled once per isolate, a code's kind
+ * and V8 code cache are kept per code text (the last 256), and each run gets a new context.
+ * `runRaw` leaves the envelope unparsed for a caller that checks it elsewhere (the pool's parent).
  */
-export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): SandboxRunner {
+export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): SandboxRunner & { runRaw(job: SandboxJob): Promise<RawOutcome> } {
   const isolates = createIsolateCache(options);
+  const records: CodeRecords = createLruMap({
+    maxEntries: MAX_CODE_RECORDS,
+    maxBytes: MAX_CODE_RECORD_BYTES,
+    // The text, and about as much again for V8's code cache of it.
+    sizeOf: (record) => record.code.length * 2,
+    onEvict: (_key, record) => record.cachedData?.release(),
+  });
   return {
-    run: (job) => runJob(isolates, job),
-    close: async () => isolates.close(),
-    stats: () => isolates.stats(),
+    run: async (job) => {
+      const raw = await runJob(isolates, records, job);
+      return 'envelope' in raw ? parseEnvelope(raw.envelope, job.limits, raw.durationMs) : raw;
+    },
+    runRaw: (job) => runJob(isolates, records, job),
+    close: async () => {
+      isolates.close();
+      records.clear();
+    },
+    stats: () => ({ ...isolates.stats(), codes: records.size }),
   };
 }
 
-async function runJob(isolates: IsolateCache, job: SandboxJob): Promise<SandboxOutcome> {
+// The record of this exact code text: a key seen with other text gets a new record (and drops the old one).
+function recordOf(records: CodeRecords, job: SandboxJob): CodeRecord {
+  const known = records.get(job.codeKey);
+  if (known?.code === job.code) return known;
+  const record: CodeRecord = { code: job.code };
+  records.set(job.codeKey, record);
+  return record;
+}
+
+async function runJob(isolates: IsolateCache, records: CodeRecords, job: SandboxJob): Promise<RawOutcome> {
   if (isolates.isClosed) throw new Error('the sandbox runner is closed');
   const startedMs = performance.now();
   const { timeoutMs } = job.limits;
   const cpuMs = Math.min(job.limits.cpuMs ?? timeoutMs, timeoutMs);
   const failed = (error: string): SandboxOutcome => failedOutcome(error, performance.now() - startedMs);
-  const entry = isolates.acquire(job.limits.memoryMb, job.codeKey);
+  const record = recordOf(records, job);
+  const entry = isolates.acquire(job.limits.memoryMb, job.codeKey, job.code);
   const runEnd = new AbortController();
-  const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, isDone: false, fail: () => undefined };
+  const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, isDone: false, deliveries: 0, fail: () => undefined };
   const watch = watchLimits(entry, state, cpuMs);
   let isReusable = true;
   try {
-    const work = execute(entry, job, state);
+    const work = execute(entry, record, job, state);
     work.catch(() => undefined); // settled later by the disposal when `ending` wins the race
     const result = await Promise.race([work, watch.ending]);
     if (result === 'timeout' || result === 'cpu') {
       isReusable = false;
       return failed(result === 'cpu' ? `CPU time limit of ${cpuMs} ms exceeded` : `timed out after ${timeoutMs} ms`);
     }
-    return parseEnvelope(result, job.limits, performance.now() - startedMs);
+    return { envelope: result, durationMs: performance.now() - startedMs };
   } catch (error) {
     isReusable = false;
     if (isolates.isClosed) throw new SandboxLostError('the sandbox runner is closed', { cause: error });
@@ -122,7 +167,11 @@ async function runJob(isolates: IsolateCache, job: SandboxJob): Promise<SandboxO
     watch.stop();
     runEnd.abort();
     releaseAll(state.handles);
-    isolates.release(entry, isReusable);
+    // The next run calls into the isolate on this thread: it must be idle, so a fetch answer still
+    // being delivered (it ends within its own timeout) holds the isolate back until it ends.
+    const release = () => isolates.release(entry, isReusable);
+    if (state.deliveries === 0) release();
+    else state.onIdle = release;
   }
 }
 
@@ -166,8 +215,10 @@ function failureMessage(error: unknown, entry: IsolateEntry, limits: SandboxLimi
   return message;
 }
 
-// Creates the context, bootstraps it, loads the code and invokes the entry; every handle lands in state.handles.
-async function execute(entry: IsolateEntry, job: SandboxJob, state: RunState): Promise<InvokeResult> {
+// Creates the context and bootstraps it on this thread (the isolate is idle and only trusted code
+// runs), then runs the user code's top level and its entry as isolate tasks: every call that runs
+// user code or copies a value it made is asynchronous. Every handle lands in state.handles.
+async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob, state: RunState): Promise<InvokeResult> {
   const { isolate } = entry;
   // A handle that arrives after the run ended is released at once, and the run goes no further.
   const keep = <T extends { release(): void }>(handle: T): T => {
@@ -178,11 +229,14 @@ async function execute(entry: IsolateEntry, job: SandboxJob, state: RunState): P
     state.handles.push(handle);
     return handle;
   };
-  const context = (state.context = keep(await isolate.createContext()));
+  const context = keep(isolate.createContextSync());
   const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
   const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
-  const invoke = (state.invoke = keep(await context.evalClosure(BOOTSTRAP_SOURCE, [configJson(job), fetchRef], { result: { reference: true } })));
-  const code = keep(await loadUserCode(isolate, context, job.code, entry.code, state.timeoutMs));
+  const bootstrap = keep(entry.bootstrap.runSync(context, { reference: true }));
+  const api = keep(bootstrap.applySync(undefined, [configJson(job), fetchRef], { result: { reference: true } })) as ivm.Reference<{ invoke: unknown; deliver: unknown }>;
+  const invoke = keep(api.getSync('invoke', { reference: true }));
+  if (fetchRef) state.deliver = keep(api.getSync('deliver', { reference: true }));
+  const code = keep(await loadUserCode(isolate, context, record, entry.compiled, state.timeoutMs));
   const inputJson = JSON.stringify(job.input ?? null);
   const result: unknown = await invoke.apply(undefined, [code.namespace?.derefInto(), inputJson], {
     result: { promise: true, copy: true },
@@ -213,10 +267,9 @@ function configJson(job: SandboxJob): string {
 type FetchRequest = { url: string; method?: string; headers?: Record<string, string>; body?: string };
 
 // The isolate calls this with applyIgnored, so it must never reject: a host rejection nobody awaits
-// would crash the process. It answers through `invoke.deliver`, a task of this run (its CPU time
+// would crash the process. It answers through `deliver`, a task of this run (its CPU time
 // counts like any other slice): a continuation that throws, loops or exhausts memory fails this run only.
 function bridgeFetch(fetch: SandboxFetch, state: RunState) {
-  let deliver: ivm.Reference | undefined;
   return async (callId: number, request: FetchRequest): Promise<void> => {
     if (state.isDone) return;
     let reply: { status: number; headers: Record<string, string>; body: string } | { error: string };
@@ -227,16 +280,14 @@ function bridgeFetch(fetch: SandboxFetch, state: RunState) {
     } catch (error) {
       reply = { error: error instanceof Error ? error.message : String(error) };
     }
-    if (state.isDone) return;
+    if (state.isDone || !state.deliver) return;
+    state.deliveries++;
     try {
-      if (!deliver) {
-        const ref = await state.context!.evalClosure('return $0.deliver', [state.invoke!.derefInto()], { result: { reference: true } });
-        if (state.isDone) return ref.release();
-        state.handles.push((deliver = ref));
-      }
-      await deliver.apply(undefined, [callId, reply], { arguments: { copy: true }, timeout: state.timeoutMs });
+      await state.deliver.apply(undefined, [callId, reply], { arguments: { copy: true }, timeout: state.timeoutMs });
     } catch (error) {
       if (!state.isDone) state.fail(error);
+    } finally {
+      if (--state.deliveries === 0) state.onIdle?.();
     }
   };
 }
