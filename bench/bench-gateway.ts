@@ -1,5 +1,6 @@
-// The one-process gateway the benchmarks measure: a private redis-server, every role, three local
-// executors sharing one sandbox pool, the webserver on a free port; stopped and removed in reverse.
+// The one-process gateway the benchmarks measure in their own process: a private redis-server, every
+// role, three local executors sharing one sandbox pool, the webserver on a free port; stopped and
+// removed in reverse. (bench:pipeline runs it as a process of its own: gateway-process.ts.)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +10,9 @@ import { loadConfig, type Config } from '../lib/config.ts';
 import { startEmbeddedRedis } from '../lib/embedded-redis.ts';
 import { createSandbox, openProcess, startExecutorNode, startRole, stopAll, type ProcessContext } from '../lib/process.ts';
 import type { RoleHandle } from '../lib/runtime/common.ts';
+import { BENCH_ADMIN_TOKEN } from './gateway-process.ts';
 
-export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
+export { BENCH_ADMIN_TOKEN };
 
 export interface BenchGateway {
   readonly config: Config;

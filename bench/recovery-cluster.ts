@@ -33,6 +33,8 @@ export interface Cluster {
   readonly redis: EmbeddedRedis;
   readonly prefix: string;
   readonly nodeIds: readonly string[];
+  /** The role processes running now (their sandbox processes are their children). */
+  pids(): number[];
   /** Kills the named process with SIGKILL, waits until it is gone, starts it again; resolves with the kill time. */
   killAndRestart(name: string): Promise<number>;
   /** Resolves once GET /readyz answers 200. */
@@ -76,6 +78,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
   }
   const cluster: Cluster = {
     url, redis, prefix, nodeIds: [],
+    pids: () => [...processes.values()].map(({ child }) => child.pid!),
     async waitForWebserver() {
       for (;;) {
         try {
