@@ -11,10 +11,13 @@ class SummaryReporter extends Mocha.reporters.Spec {
     runner.on(Mocha.Runner.constants.EVENT_TEST_PASS, () => { passed += 1; });
     runner.on(Mocha.Runner.constants.EVENT_TEST_FAIL, () => { failed += 1; });
     runner.on(Mocha.Runner.constants.EVENT_TEST_PENDING, () => { skipped += 1; });
-    runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
-      // Spec prints its epilogue on the same event; print after it.
-      setImmediate(() => process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`));
-    });
+    this.summary = () => `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`;
+  }
+
+  // Mocha calls done() after the run's end (Spec's epilogue printed) and before it exits, also with
+  // `exit: true`, which would cut off anything left for a later tick.
+  done(failures, fn) {
+    process.stdout.write(this.summary(), () => fn(failures));
   }
 }
 
