@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import type { VrfSuite } from '../crypto/ecvrf.ts';
 import type { VrfProof, VrfRunner } from '../crypto/vrf-runner.ts';
+import type { Logger } from '../logger.ts';
 
 /** What a pool's caller sees go wrong: `lost` (the thread died with the call), `closed`, `queue_full`. */
 export class VrfPoolError extends Error {
@@ -160,4 +161,16 @@ export function createVrfPool(options: VrfPoolOptions = {}): VrfPool {
     },
   };
   return pool;
+}
+
+/**
+ * The VRF runner of a role that proves or checks every round: the process's shared one when given,
+ * else a pool of its own, started at once (the first rounds' tickets do not wait for the thread to
+ * load) and ended by `close` (which leaves a shared one alone).
+ */
+export function openRoleVrf(shared: VrfRunner | undefined, logger: Pick<Logger, 'error'>): { readonly vrf: VrfRunner; close(): Promise<void> } {
+  if (shared) return { vrf: shared, close: async () => {} };
+  const own = createVrfPool({ onThreadLost: (reason) => logger.error({ reason }, 'VRF thread lost; replaced on the next call') });
+  void own.warm();
+  return { vrf: own, close: () => own.close() };
 }

@@ -17,7 +17,7 @@ import type { Assignment, RequestRecord } from '../../repository/types.ts';
 import { effectiveLimits, fetchPolicyOf, sandboxLimitsOf } from '../../limits.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
-import { createVrfPool } from '../../runtime/vrf-pool.ts';
+import { openRoleVrf } from '../../runtime/vrf-pool.ts';
 import { CodeMismatchError, createCodeLoader, createProjectLoader } from './loaders.ts';
 import { createRunSlots, projectRunCap } from './run-slots.ts';
 
@@ -39,10 +39,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
   const runAndVote = createVoter(deps, log);
   const slots = createRunSlots(projectRunCap(config), () => metrics.runsDeferred.inc());
   // The ticket proof runs on a worker thread, so votes and lock renewals never wait for it (nor it for them).
-  const ownVrf = deps.vrf ? null : createVrfPool({ onThreadLost: (reason) => log.error({ reason }, 'VRF thread lost; replaced on the next call') });
-  const vrf = deps.vrf ?? ownVrf!;
-  // Started with the role, which needs it every round: the first rounds' tickets do not wait for the thread to load.
-  void ownVrf?.warm();
+  const { vrf, close: closeVrf } = openRoleVrf(deps.vrf, log);
 
   async function proveTicket({ round }: JobPayloads['ticketRequests']): Promise<JobResults['ticketRequests']> {
     const record = await repository.getRound(round);
@@ -93,7 +90,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     isReady: () => worker.isRunning() && ticketWorker.isRunning(),
     stop: once(async () => {
       await Promise.all([worker.close(), ticketWorker.close()]);
-      await ownVrf?.close();
+      await closeVrf();
     }),
   };
 }

@@ -18,7 +18,7 @@ import { startCronSchedules } from './cron-schedules.ts';
 import { createRepairSweep } from './repair-sweep.ts';
 import { startRetention } from './retention.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
-import { createVrfPool } from '../../runtime/vrf-pool.ts';
+import { openRoleVrf } from '../../runtime/vrf-pool.ts';
 import { isNodeRecordBound } from '../sign-keys.ts';
 
 export interface SchedulerDeps extends RoleBase {
@@ -33,10 +33,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger } = deps;
   const lease = repository.openLease('scheduler', randomUUID(), config.roundMs * 3);
   // The round proof and every ticket check run on a worker thread: a busy loop must not hold a round up.
-  const ownVrf = deps.vrf ? null : createVrfPool({ onThreadLost: (reason) => logger.error({ reason }, 'VRF thread lost; replaced on the next call') });
-  const vrf = deps.vrf ?? ownVrf!;
-  // Started with the role, which needs it every round: the first rounds' tickets do not wait for the thread to load.
-  void ownVrf?.warm();
+  const { vrf, close: closeVrf } = openRoleVrf(deps.vrf, logger);
   // Every node sends its tickets to its own queue; a worker per registered node takes them.
   const ticketWorkers = startPerNodeWorkers(deps, 'tickets', { ticket: createTicketStore(deps, vrf) }, {
     listNodeIds: async () => (await repository.listNodes()).map((n) => n.id),
@@ -63,7 +60,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RoleHandle> {
       await cron.stop();
       await inputter?.stop();
       await ticketWorkers.close();
-      await ownVrf?.close();
+      await closeVrf();
       await lease.release();
     }),
   };
