@@ -1,7 +1,7 @@
 // Creating and removing the roles' Redis ACL users over an admin connection (ACL SETUSER/DELUSER,
 // then ACL SAVE where Redis keeps an ACL file): what `gateway redis-acl --apply` and node onboarding do.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { aclSetuserArgs, aclUsername, createAclUser, type AclUser } from './redis-acl.ts';
 
 /** A fresh random Redis password: 32 bytes as hex. */
@@ -21,9 +21,11 @@ export interface RedisUserAdmin {
 }
 
 export function createRedisUserAdmin(redis: Redis): RedisUserAdmin {
-  async function save(): Promise<boolean> {
+  // Redis Cluster keeps users per node (ACL SETUSER is not replicated): a user is put on every node.
+  const targets = (): Redis[] => ((redis as unknown as { isCluster?: boolean }).isCluster ? (redis as unknown as Cluster).nodes('all') : [redis]);
+  async function save(node: Redis): Promise<boolean> {
     try {
-      await redis.call('ACL', 'SAVE');
+      await node.call('ACL', 'SAVE');
       return true;
     } catch (error) {
       // Redis without an `aclfile` says so; any other refusal is the caller's to see.
@@ -33,13 +35,19 @@ export function createRedisUserAdmin(redis: Redis): RedisUserAdmin {
   }
   return {
     async putUser(user, password) {
-      await redis.call('ACL', 'SETUSER', ...aclSetuserArgs(user, password));
-      return { isSaved: await save() };
+      const saved = await Promise.all(targets().map(async (node) => {
+        await node.call('ACL', 'SETUSER', ...aclSetuserArgs(user, password));
+        return save(node);
+      }));
+      return { isSaved: saved.every(Boolean) };
     },
     async deleteUser(username) {
-      const deleted = Number(await redis.call('ACL', 'DELUSER', username)) > 0;
-      if (deleted) await save();
-      return deleted;
+      const deleted = await Promise.all(targets().map(async (node) => {
+        const isDeleted = Number(await node.call('ACL', 'DELUSER', username)) > 0;
+        if (isDeleted) await save(node);
+        return isDeleted;
+      }));
+      return deleted.some(Boolean);
     },
   };
 }
