@@ -150,7 +150,7 @@ function closeServer(server: Server): Promise<void> {
 if (import.meta.main) {
   const roles = process.argv.slice(2).flatMap((r) => (r === 'all' ? [...FLOOR_ROLES] : [r]));
   const url = process.env.FLOOR_REDIS_URL ?? '';
-  const prefix = process.env.FLOOR_PREFIX ?? '{gw}';
+  const prefix = process.env.FLOOR_PREFIX ?? 'gw';
   if (!url || roles.length === 0) throw new Error('usage: FLOOR_REDIS_URL=redis://… node bench/floor.ts <role>… | all');
   const started: Stoppable[] = [];
   for (const role of roles) started.push(...(await startRole(role, url, prefix, Number(process.env.FLOOR_PORT ?? 0))));

@@ -26,7 +26,7 @@ export interface GatewayProcess {
 export async function startGatewayProcess(env: Record<string, string> = {}): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-all-'));
   const port = await findFreePort();
-  const prefix = '{gw}';
+  const prefix = 'gw';
   const logFile = join(dir, 'gateway.log');
   const log = openSync(logFile, 'w', 0o600);
   const { REDIS_URL: _ignored, ...inherited } = process.env;

@@ -45,7 +45,7 @@ export interface Cluster {
 export async function startCluster(settings: Record<string, string>): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-recovery-'));
   const redis = await startEmbeddedRedis({ dir: join(dir, 'redis'), password: 'bench-password', appendOnly: true });
-  const prefix = '{bench}';
+  const prefix = 'bench';
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
   const base = {

@@ -6,6 +6,7 @@
 // kill, how many were delayed (slower than the baseline allows) or failed, the worst latency (first
 // send → published), the longest pause in publications, the seconds from the kill until the last
 // delayed request was published (throughput back), and the jobs BullMQ handed back (stalled).
+import { queuePrefix } from '../lib/queues.ts';
 import { createRedis, closeRedis } from '../lib/redis.ts';
 import { createRepository } from '../lib/repository/index.ts';
 import { ADMIN_TOKEN, startCluster } from './recovery-cluster.ts';
@@ -100,7 +101,7 @@ let isWatching = true;
 const watching = (async () => {
   while (isWatching) {
     for (const queue of queues) {
-      const key = `${cluster.prefix}:${queue}:events`;
+      const key = `${queuePrefix(cluster.prefix, queue)}:${queue}:events`;
       const entries = await admin.xrange(key, lastIds.has(queue) ? `(${lastIds.get(queue)}` : '-', '+');
       for (const [id, fields] of entries) {
         lastIds.set(queue, id);

@@ -31,7 +31,7 @@ const retentionEnv: Record<string, string> = process.env.BENCH_NO_RETENTION ? {}
 const gateway = await startBenchGateway({ GATEWAY_PROJECT_MAX_IN_FLIGHT: '1000000', GATEWAY_SWEEP_MS: '500', ...retentionEnv });
 const { ctx, config } = gateway;
 const redis = ctx.connection;
-const keys = createKeys(config.keyPrefix);
+const keys = createKeys(config.keyPrefix, { buckets: config.requestBuckets });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const hasRetention = !process.env.BENCH_NO_RETENTION;
 
@@ -82,8 +82,9 @@ const rounds = Array.from({ length: lastRound - firstRound }, (_, i) => firstRou
 /** Bytes per request (its own keys, and its share of the ledger and indexes), and per round of the run. */
 async function measure(phase: string): Promise<void> {
   const own = await sum(ids.flatMap((id) => [keys.request(id), keys.requestVotes(id)]));
-  const indexes = await sum([keys.ledger, keys.ledgerByRequest, keys.projectRequests(project.id), keys.finishedRequests]);
-  const gone = await sum(await redis.keys(`${keys.prefix}:gone:*`));
+  const indexes = await sum([keys.ledger, keys.ledgerByRequest, keys.projectRequests(project.id), ...keys.bucketNumbers.map(keys.finishedRequests)]);
+  // Tombstone keys of every bucket (`<prefix>:{r<b>}:gone:<hour>`); the bench runs on one Redis, where KEYS sees them all.
+  const gone = await sum(await redis.keys(`${keys.prefix}:{r*}:gone:*`));
   const roundBytes = await sum(rounds.flatMap((n) => [keys.round(n), keys.roundTickets(n)]));
   const perRequest = (own + indexes + gone) / TOTAL;
   console.log(`${phase.padEnd(10)} per request: ${perRequest.toFixed(0)} B (record and votes ${(own / TOTAL).toFixed(0)} B, ledger and indexes ${(indexes / TOTAL).toFixed(0)} B, tombstones ${(gone / TOTAL).toFixed(0)} B); per round: ${(roundBytes / rounds.length).toFixed(0)} B`);

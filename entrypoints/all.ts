@@ -67,7 +67,7 @@ await runMain(async () => {
       const adminCredentials = local ? undefined : adminCredentialsOf(config);
       const admin = options.isWebserver && (local || adminCredentials) ? openAdmin(config, url, logger, adminCredentials) : undefined;
       const ctx = await openProcess(name, config, url, logger, {
-        ...(credentials ? { credentials } : {}), metrics, queueGauges: options.isWebserver ? { kind: 'all' } : null, ...(admin ? { admin } : {}),
+        ...(credentials ? { credentials } : {}), recordsLayout: options.nodeId === undefined, metrics, queueGauges: options.isWebserver ? { kind: 'all' } : null, ...(admin ? { admin } : {}),
       });
       contexts.push(ctx);
       return ctx;
@@ -76,7 +76,7 @@ await runMain(async () => {
     sandbox = createSandbox(web);
     for (const role of ['scheduler', 'receiver', 'consensus', 'sender'] as const) handles.push(await startRole(role, await open(role, local?.credentialsOf(role) ?? shared)));
     for (const [i, file] of nodeKeyFiles.entries()) {
-      const ctx = await open(nodeIds[i], local?.nodeCredentialsOf(nodeIds[i]) ?? shared);
+      const ctx = await open(nodeIds[i], local?.nodeCredentialsOf(nodeIds[i]) ?? shared, { nodeId: nodeIds[i] });
       // Local nodes are registered through a connection allowed to write the node registry, never the node's own.
       handles.push(await startExecutorNode(ctx, file, { sandbox, name: `local-${i}`, registry: (web.admin ?? web).repository }));
     }

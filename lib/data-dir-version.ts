@@ -4,8 +4,10 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from './errors.ts';
 
-/** The data format this gateway writes: protocol v2 records, per-role Redis users in an ACL file. */
-export const DATA_FORMAT = 'gateway-data 2';
+/** The data format this gateway writes: protocol v2 records, per-role Redis users in an ACL file, keys with a hash tag each. */
+export const DATA_FORMAT = 'gateway-data 3';
+/** The format before every key got its own hash tag (all keys under `{gw}`): the same records, other key names. */
+const SINGLE_SLOT_FORMAT = 'gateway-data 2';
 export const VERSION_FILE = 'gateway-version';
 
 /** Files that are no data: the running gateway's pid file. */
@@ -24,6 +26,12 @@ export function claimDataFormat(dataDir: string): void {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (marker === DATA_FORMAT) return;
+  if (marker === SINGLE_SLOT_FORMAT) {
+    throw new GatewayError('invalid_config', [
+      `${dataDir} holds data in the single-slot key layout (every key under {gw}); this gateway names its keys with a hash tag each, so it would not see that data.`,
+      'Export what you need with the gateway that wrote it (gateway export), then move the folder aside or set GATEWAY_DATA_DIR to a new folder; nothing in it was changed.',
+    ].join(' '));
+  }
   if (marker !== undefined) {
     throw new GatewayError('invalid_config', `${dataDir} holds data of another gateway version ("${marker}" in ${VERSION_FILE}); start that version on it, or set GATEWAY_DATA_DIR to a new folder`);
   }

@@ -61,10 +61,20 @@ export interface OpenProcessOptions {
   readonly queueGauges?: QueueGaugeScope | null;
   /** Opened with the context and closed with it. */
   readonly admin?: AdminAccess;
+  /** False for an executor, whose Redis user may only read the key layout mark (default true). */
+  readonly recordsLayout?: boolean;
 }
 
 export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel), options: OpenProcessOptions = {}): Promise<ProcessContext> {
   const { connection, repository, queues } = connectStores(name, config, redisUrl, logger, options.credentials);
+  try {
+    await repository.claimLayout({ mayRecord: options.recordsLayout ?? true });
+  } catch (error) {
+    await queues.close();
+    await closeRedis(connection);
+    await options.admin?.close();
+    throw error;
+  }
   const metrics = options.metrics ?? createMetrics();
   const scope = options.queueGauges === undefined ? { kind: 'all' as const } : options.queueGauges;
   if (scope) metrics.setQueueSource(() => snapshotQueues(connection, config.keyPrefix, repository, scope));
@@ -96,9 +106,9 @@ export function openAdmin(config: Config, redisUrl: string, logger: Logger, cred
 }
 
 function connectStores(name: string, config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials) {
-  const connection = createRedis(redisUrl, `gateway-${name}`, credentials);
+  const connection = createRedis(redisUrl, `gateway-${name}`, credentials, { cluster: config.redisCluster });
   connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  const repository = createRepository(connection, { prefix: config.keyPrefix, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
+  const repository = createRepository(connection, { prefix: config.keyPrefix, buckets: config.requestBuckets, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
   const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
   return { connection, repository, queues };
 }
@@ -266,6 +276,7 @@ async function startSingleRole(role: RoleName, env: NodeJS.ProcessEnv): Promise<
   const executorScope = role === 'executor' && config.nodeKeyFile ? { kind: 'node' as const, nodeId: nodeIdOf(config.nodeKeyFile) } : undefined;
   const ctx = await openProcess(role, config, config.redisUrl!, logger, {
     credentials: credentialsOf(config),
+    recordsLayout: role !== 'executor',
     ...(executorScope ? { queueGauges: executorScope } : {}),
     ...(adminCredentials ? { admin: openAdmin(config, config.redisUrl!, logger, adminCredentials) } : {}),
   });

@@ -4,14 +4,14 @@
 import { QueueKeys } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueSnapshot } from './metrics.ts';
-import { PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, queueName, type QueueKind } from './queues.ts';
+import { PER_NODE_QUEUE_KINDS, SHARED_QUEUE_KINDS, queueName, queuePrefix, type QueueKind } from './queues.ts';
 import type { Repository } from './repository/index.ts';
 
 /** Which queues a process reports: every queue, or one executor node's own. */
 export type QueueGaugeScope = { readonly kind: 'all' } | { readonly kind: 'node'; readonly nodeId: string };
 
 /** Depth per state and oldest waiting age of the queues in `scope` (all: the shared ones and each active node's). */
-export async function snapshotQueues(connection: Redis, prefix: string, repository: Pick<Repository, 'listNodes'>, scope: QueueGaugeScope): Promise<QueueSnapshot[]> {
+export async function snapshotQueues(connection: Redis, keyPrefix: string, repository: Pick<Repository, 'listNodes'>, scope: QueueGaugeScope): Promise<QueueSnapshot[]> {
   const targets: [QueueKind, string | undefined][] = scope.kind === 'node'
     ? PER_NODE_QUEUE_KINDS.map((kind): [QueueKind, string] => [kind, scope.nodeId])
     : [
@@ -19,9 +19,9 @@ export async function snapshotQueues(connection: Redis, prefix: string, reposito
       ...(await repository.listNodes()).filter((n) => n.status === 'active').flatMap((n) => PER_NODE_QUEUE_KINDS.map((kind): [QueueKind, string] => [kind, n.id])),
     ];
   const now = Date.now();
-  const queueKeys = new QueueKeys(prefix);
   return Promise.all(targets.map(async ([kind, nodeId]) => {
     const name = queueName(kind, nodeId);
+    const queueKeys = new QueueKeys(queuePrefix(keyPrefix, name));
     const key = (type: string) => queueKeys.toKey(name, type);
     const reply = await connection.multi()
       .llen(key('wait')).llen(key('active')).zcard(key('delayed')).zcard(key('failed')).zcard(key('completed'))

@@ -75,6 +75,15 @@ export function queueName(kind: QueueKind, nodeId?: string): string {
   return PER_NODE_NAME[kind as PerNodeQueueKind](nodeId);
 }
 
+/**
+ * BullMQ key prefix of the queue named `name`: `<keyPrefix>:{<name>}`, so its keys read
+ * `gw:{incoming}:incoming:wait`. Each queue is a Redis Cluster hash tag of its own: BullMQ's scripts
+ * need all of one queue's keys in one slot, and different queues spread over the shards.
+ */
+export function queuePrefix(keyPrefix: string, name: string): string {
+  return `${keyPrefix}:{${name}}`;
+}
+
 /** Deterministic job ids, per queue and kind: a redelivered or re-added job never becomes a second job while the first exists. */
 export const jobIds = {
   incoming: (requestId: string) => requestId,
@@ -123,13 +132,13 @@ export interface QueueSet {
   close(): Promise<void>;
 }
 
-export function createQueueSet(connection: Redis, prefix: string, onError: (error: Error) => void = () => undefined): QueueSet {
+export function createQueueSet(connection: Redis, keyPrefix: string, onError: (error: Error) => void = () => undefined): QueueSet {
   const queues = new Map<string, Queue>();
   const get = <K extends QueueKind>(kind: K, nodeId?: string): TypedQueue<K> => {
     const name = queueName(kind, nodeId);
     let queue = queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS, streams: { events: { maxLen: 1000 } } });
+      queue = new Queue(name, { connection, prefix: queuePrefix(keyPrefix, name), defaultJobOptions: DEFAULT_JOB_OPTIONS, streams: { events: { maxLen: 1000 } } });
       queue.on('error', onError);
       queues.set(name, queue);
     }
@@ -149,14 +158,12 @@ export function createQueueSet(connection: Redis, prefix: string, onError: (erro
       await (await get(kind, nodeId).getJob(jobId))?.remove().catch(() => undefined);
     },
     async hasJobs(jobs) {
-      if (jobs.length === 0) return [];
-      // BullMQ keeps job `id` of queue `q` in the hash `<prefix>:q:<id>`.
-      const pipeline = connection.pipeline();
-      for (const { kind, jobId, nodeId } of jobs) pipeline.exists(`${prefix}:${queueName(kind, nodeId)}:${jobId}`);
-      return ((await pipeline.exec()) ?? []).map(([error, count]) => {
-        if (error) throw error;
-        return count === 1;
-      });
+      // BullMQ keeps job `id` of queue `q` in the hash `<queue prefix>:q:<id>`. One EXISTS each, not a
+      // pipeline: the jobs may be in different queues, so in different hash slots.
+      return Promise.all(jobs.map(async ({ kind, jobId, nodeId }) => {
+        const name = queueName(kind, nodeId);
+        return (await connection.exists(`${queuePrefix(keyPrefix, name)}:${name}:${jobId}`)) === 1;
+      }));
     },
     async close() {
       const all = [...queues.values()];

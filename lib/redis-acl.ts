@@ -13,11 +13,14 @@ export const DEFAULT_USERNAME_PREFIX = 'gateway-';
  * Commands of every role, in order (a later rule overrides an earlier one). MULTI/EXEC
  * (`@transaction`) carry the repository's multi-key reads and writes; `@pubsub` is limited by the
  * channel patterns (an executor has none); INFO is BullMQ's version check and ioredis's ready check.
- * ioredis's CLIENT SETINFO is switched off in lib/redis.ts (Redis 7.0 does not know it).
+ * ioredis's CLIENT SETINFO is switched off in lib/redis.ts (Redis 7.0 does not know it). CLUSTER
+ * SLOTS and INFO are a cluster client's slot map and ready check (SHARDS its newer form); on one Redis
+ * they only answer that cluster mode is off.
  */
 export const ROLE_COMMANDS = [
   '-@all', '+@read', '+@write', '+@scripting', '+@connection', '+@blocking', '+@transaction', '+@pubsub',
   '-@admin', '-@dangerous', '+info', '+client|setname', '-script|flush', '-script|kill', '-function',
+  '+cluster|slots', '+cluster|shards', '+cluster|info',
 ] as const;
 
 /** An ACL user as rules: what `ACL SETUSER <username> reset on >password …rules` applies. */
@@ -46,62 +49,82 @@ interface Grant {
   readonly commands?: readonly string[];
 }
 
-/** The records a request's moves touch: its hash and votes, the state indexes, admission counts, the project's request list. */
-const REQUEST_STATE = ['req:*', 'idx:*', 'open', 'recent', 'finished', 'project:*:requests'];
-/** Every queue's keys (BullMQ keeps queue `q` under `P:q:*`): non-executor roles read them for `/metrics`. */
-const EVERY_QUEUE = ['incoming:*', 'exec.*', 'votes.*', 'tickets.*', 'publish:*'];
-const NODE_REGISTRY = ['nodes', 'nodes:*'];
-const LEDGER = ['ledger', 'ledger:*'];
+/** A control-plane key pattern (repository keys.ts: projects, code, nodes, rounds, ledger, …). */
+const ctl = (pattern: string) => `{ctl}:${pattern}`;
+/** A key pattern of every request bucket (a request's record and votes, the bucket's indexes). */
+const bucket = (pattern: string) => `{r*}:${pattern}`;
+
+/**
+ * The records a request's moves touch: its hash and votes and its bucket's indexes, the project's
+ * admission sets (a final move gives back the slot) and its request list.
+ */
+const REQUEST_STATE = [bucket('req:*'), bucket('idx:*'), bucket('recent'), bucket('finished'), ctl('project:*:requests'), ctl('project:*:open'), ctl('project:*:open:*')];
+/**
+ * Every queue's keys (queue `q` lives under `P:{q}:*`, lib/queues.ts `queuePrefix`): non-executor
+ * roles read them for `/metrics`. `{exec.*}` covers the ticket queues `{exec.<id>.tickets}` too.
+ */
+const EVERY_QUEUE = ['{incoming}:*', '{exec.*}:*', '{votes.*}:*', '{tickets.*}:*', '{publish}:*'];
+const NODE_REGISTRY = [ctl('nodes'), ctl('nodes:*')];
+const LEDGER = [ctl('ledger'), ctl('ledger:*')];
 /** The export mark and the list of exports. */
-const EXPORTS = ['export:*'];
+const EXPORTS = [ctl('export:*')];
+/** The key layout mark (request buckets): recorded by the first role to start (SET NX), checked by every role, executors included. */
+const LAYOUT = ctl('layout');
+const DUE = bucket('due');
 
 const ROLE_GRANTS: Readonly<Record<Exclude<AclRole, 'executor'>, Grant>> = {
   // The API: projects, code, keys, schedules, chain bindings, the node registry (admin routes), new requests.
   // It records exports `gateway export` wrote, and reads tombstones for `410 gone`.
   webserver: {
-    write: [...REQUEST_STATE, 'project:*', 'projects', 'code:*', 'apikey:*', 'idem:*', 'schedule:*', 'schedules', 'chain:bindings', 'chain:binding-of', 'nodes', 'incoming:*', ...EXPORTS],
-    read: [...NODE_REGISTRY, 'node-stats:*', 'round:*', ...LEDGER, 'chain:*', ...EVERY_QUEUE, 'gone:*'],
+    write: [
+      ...REQUEST_STATE, ctl('project:*'), ctl('projects'), ctl('code:*'), ctl('apikey:*'), ctl('idem:*'), ctl('schedule:*'), ctl('schedules'),
+      ctl('chain:bindings'), ctl('chain:binding-of'), ctl('nodes'), '{incoming}:*', ...EXPORTS, LAYOUT,
+    ],
+    read: [...NODE_REGISTRY, bucket('node-stats:*'), ctl('round:*'), ...LEDGER, ctl('chain:*'), ...EVERY_QUEUE, bucket('gone:*')],
     channels: true,
     // The queue dashboard lists each queue's workers.
     commands: ['+client|list'],
   },
   // Assignment: consumes `incoming`, writes each member's run job and the request's due time.
   receiver: {
-    write: [...REQUEST_STATE, 'incoming:*', 'exec.*', 'due'],
-    read: ['project:*', 'round:*', ...NODE_REGISTRY, ...EVERY_QUEUE],
+    write: [...REQUEST_STATE, '{incoming}:*', '{exec.*}:*', DUE, LAYOUT],
+    read: [ctl('project:*'), ctl('round:*'), ...NODE_REGISTRY, ...EVERY_QUEUE],
     channels: true,
   },
   // Votes: consumes every node's vote queue, sweeps the due-time index, produces `publish`.
   consensus: {
-    write: [...REQUEST_STATE, 'votes.*', 'publish:*', 'due', 'node-stats:*'],
-    read: ['project:*', 'round:*', ...NODE_REGISTRY, ...EVERY_QUEUE],
+    write: [...REQUEST_STATE, '{votes.*}:*', '{publish}:*', DUE, bucket('node-stats:*'), LAYOUT],
+    read: [ctl('project:*'), ctl('round:*'), ...NODE_REGISTRY, ...EVERY_QUEUE],
     channels: true,
   },
   // Publication: consumes `publish`, appends the ledger, runs the chain outbox under its lease
   // (a committed chain request starts its idempotency key's expiry).
   sender: {
-    write: [...REQUEST_STATE, 'publish:*', ...LEDGER, 'chain:outbox', 'lease:chain-publisher', 'idem:*'],
-    read: ['project:*', 'round:*', ...NODE_REGISTRY, 'chain:*', ...EVERY_QUEUE],
+    write: [...REQUEST_STATE, '{publish}:*', ...LEDGER, ctl('chain:outbox'), ctl('lease:chain-publisher'), ctl('idem:*'), LAYOUT],
+    read: [ctl('project:*'), ctl('round:*'), ...NODE_REGISTRY, ctl('chain:*'), ...EVERY_QUEUE],
     channels: true,
   },
   // Rounds and tickets, cron and chain intake, repair sweeps, retention (compaction, export, the
   // removal of requests, ledger entries and rounds, tombstones), under its lease.
   scheduler: {
     write: [
-      ...REQUEST_STATE, 'idem:*', 'round:*', 'nodes:last-ticket', 'lease:scheduler', 'schedule:*:refusals',
-      'incoming:*', 'exec.*.tickets:*', 'tickets.*', 'publish:*', 'due', ...LEDGER, ...EXPORTS, 'gone:*', 'retention:*',
+      ...REQUEST_STATE, ctl('idem:*'), ctl('round:*'), ctl('nodes:last-ticket'), ctl('lease:scheduler'), ctl('schedule:*:refusals'),
+      '{incoming}:*', '{exec.*.tickets}:*', '{tickets.*}:*', '{publish}:*', DUE, ...LEDGER, ...EXPORTS, bucket('gone:*'), ctl('retention:*'), LAYOUT,
     ],
-    read: ['project:*', ...LEDGER, ...NODE_REGISTRY, 'schedule:*', 'schedules', 'chain:*', ...EVERY_QUEUE],
+    read: [ctl('project:*'), ...LEDGER, ...NODE_REGISTRY, ctl('schedule:*'), ctl('schedules'), ctl('chain:*'), ...EVERY_QUEUE],
     channels: true,
   },
 };
 
-/** An executor reads what a run needs and writes only its own queues (every node's, for the shared user). */
+/**
+ * An executor reads what a run needs and writes only its own queues (every node's, for the shared
+ * user). The closing brace of a node's hash tag keeps `{exec.a}` from matching `{exec.ab}` or `{exec.a.tickets}`.
+ */
 function executorGrant(nodeId: string | undefined): Grant {
   const id = nodeId ?? '*';
   return {
-    write: [`exec.${id}:*`, `exec.${id}.tickets:*`, `votes.${id}:*`, `tickets.${id}:*`],
-    read: ['req:*', 'project:*', 'code:*', 'round:*', ...NODE_REGISTRY],
+    write: [`{exec.${id}}:*`, `{exec.${id}.tickets}:*`, `{votes.${id}}:*`, `{tickets.${id}}:*`],
+    read: [bucket('req:*'), ctl('project:*'), ctl('code:*'), ctl('round:*'), ...NODE_REGISTRY, LAYOUT],
     channels: false,
   };
 }

@@ -14,6 +14,7 @@ import { createOutput, type Output } from '../output.ts';
 
 interface RedisAclOptions {
   readonly prefix: string;
+  readonly cluster?: boolean;
   readonly role?: string[];
   readonly node?: string[];
   readonly usernamePrefix?: string;
@@ -33,12 +34,13 @@ export function registerRedisAclCommand(program: Command): void {
   program
     .command('redis-acl')
     .description('Print the Redis ACL user of every role (each executor node\'s with --node), or create them with --apply.')
-    .option('--prefix <prefix>', 'the key prefix (GATEWAY_KEY_PREFIX) the users are limited to', '{gw}')
+    .option('--prefix <prefix>', 'the key prefix (GATEWAY_KEY_PREFIX) the users are limited to', 'gw')
     .option('--role <role>', `only this role's user (repeatable): ${ACL_ROLES.join(', ')}`, collect)
     .option('--node <id>', 'an executor node\'s own user, limited to that node\'s queues (repeatable); without it, one executor user for every node', collect)
     .option('--username-prefix <text>', 'start of every username', 'gateway-')
     .option('--apply', 'create (or redefine) the users on Redis with new random passwords')
     .option('--url <url>', 'with --apply: the Redis to change (default: REDIS_URL)')
+    .option('--cluster', 'with --apply: the URL names one node of a Redis Cluster; the users go on every node (default: REDIS_CLUSTER)')
     .option('--user <name>', 'with --apply: a user allowed ACL SETUSER', 'default')
     .option('--password-file <path>', 'with --apply: that user\'s password (e.g. data/keys/redis-password); else the URL\'s')
     .option('--out <dir>', 'with --apply: write each new password to <dir>/<username> (mode 0600) instead of printing it')
@@ -60,7 +62,8 @@ async function runRedisAcl(options: RedisAclOptions): Promise<void> {
   const passwords = new Map(users.map((user) => [user.username, passwordDir ? readSecret(join(passwordDir, user.username)) : generateRedisPassword()]));
   // The files first: a password the users get must never be lost on the way.
   const files = options.out && !passwordDir ? writePasswordFiles(options.out, passwords) : undefined;
-  const redis = createRedis(url, 'gateway-redis-acl', credentials);
+  const cluster = options.cluster ?? /^(1|true|yes|on)$/i.test(process.env.REDIS_CLUSTER ?? '');
+  const redis = createRedis(url, 'gateway-redis-acl', credentials, { cluster });
   redis.on('error', () => undefined);
   let isSaved = false;
   try {

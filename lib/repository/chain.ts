@@ -50,10 +50,12 @@ export function createChainStore(redis: Redis, keys: Keys, options: { idempotenc
     listChainOutbox: (nowMs, limit) => redis.zrangebyscore(keys.chainOutbox, '-inf', nowMs, 'LIMIT', 0, limit),
 
     async putChainPublication(requestId, publication, retryAtMs) {
-      const tx = redis.multi().hset(keys.request(requestId), 'chain', JSON.stringify(publication));
-      if (retryAtMs === null) tx.zrem(keys.chainOutbox, requestId);
-      else tx.zadd(keys.chainOutbox, 'XX', retryAtMs, requestId);
-      await tx.exec();
+      // The request (its bucket) and the outbox (the control plane) are on different slots: the
+      // publication first, then the outbox; both writes are idempotent, and an outbox entry left by a
+      // crash in between is tried again and finds the publication already there.
+      await redis.hset(keys.request(requestId), 'chain', JSON.stringify(publication));
+      if (retryAtMs === null) await redis.zrem(keys.chainOutbox, requestId);
+      else await redis.zadd(keys.chainOutbox, 'XX', retryAtMs, requestId);
       if (publication.status !== 'committed') return;
       const idemKey = await redis.hget(keys.request(requestId), 'idem');
       if (idemKey) await redis.pexpire(idemKey, options.idempotencyTtlMs);

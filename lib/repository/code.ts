@@ -1,6 +1,7 @@
 // Code: each project's code versions and the content-addressed blobs they point at (a blob goes
 // with the last version of any project that uses it).
 import type { Redis } from 'ioredis';
+import { FINAL_STATUSES } from '../protocol/request-lifecycle.ts';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
 import type { CodeVersion } from './types.ts';
@@ -26,7 +27,7 @@ redis.call('HSET', KEYS[2], version, cjson.encode(entry))
 return {'added', cjson.encode(entry)}
 `);
 
-// KEYS: project, versions, code users, code blob, open counts. ARGV: version, project id, cid.
+// KEYS: project, versions, code users, code blob, the version's open requests. ARGV: version, project id, cid.
 // Removes an old version no open request runs; the blob goes when no version of any project uses it.
 const DELETE_VERSION = createScript(`
 local doc = redis.call('GET', KEYS[1])
@@ -34,7 +35,7 @@ if not doc then return 'not_found' end
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 if not entry or cjson.decode(entry).codeCid ~= ARGV[3] then return 'not_found' end
 if tonumber(ARGV[1]) == cjson.decode(doc).version then return 'latest' end
-if tonumber(redis.call('HGET', KEYS[5], ARGV[2] .. '.v' .. ARGV[1]) or '0') > 0 then return 'in_use' end
+if redis.call('ZCARD', KEYS[5]) > 0 then return 'in_use' end
 redis.call('HDEL', KEYS[2], ARGV[1])
 for _, other in ipairs(redis.call('HVALS', KEYS[2])) do
   if cjson.decode(other).codeCid == ARGV[3] then return 'deleted' end
@@ -80,11 +81,15 @@ export function createCodeStore(redis: Redis, keys: Keys): CodeStore {
       const doc = await redis.hget(keys.projectVersions(projectId), String(version));
       if (!doc) return 'not_found';
       const { codeCid } = JSON.parse(doc) as CodeVersion;
-      return (await DELETE_VERSION(
+      const remove = () => DELETE_VERSION(
         redis,
-        [keys.project(projectId), keys.projectVersions(projectId), keys.codeUsers(codeCid), keys.code(codeCid), keys.openRequests],
+        [keys.project(projectId), keys.projectVersions(projectId), keys.codeUsers(codeCid), keys.code(codeCid), keys.versionOpen(projectId, version)],
         [version, projectId, codeCid],
-      )) as DeleteCodeVersionResult;
+      ) as Promise<DeleteCodeVersionResult>;
+      const result = await remove();
+      // A slot whose request is final or gone (its release was cut off by a crash) does not keep the version in use.
+      if (result !== 'in_use' || (await releaseStaleSlots(projectId, version)) === 0) return result;
+      return remove();
     },
 
     async listCodeVersions(projectId) {
@@ -99,4 +104,14 @@ export function createCodeStore(redis: Redis, keys: Keys): CodeStore {
 
     getCode: (cid) => redis.get(keys.code(cid)),
   };
+
+  async function releaseStaleSlots(projectId: string, version: number): Promise<number> {
+    const ids = await redis.zrange(keys.versionOpen(projectId, version), '0', '99');
+    const statuses = await Promise.all(ids.map((id) => redis.hget(keys.request(id), 'status')));
+    const stale = ids.filter((_, i) => statuses[i] === null || (FINAL_STATUSES as readonly string[]).includes(statuses[i]!));
+    if (stale.length === 0) return 0;
+    await redis.zrem(keys.versionOpen(projectId, version), ...stale);
+    await redis.zrem(keys.projectOpen(projectId), ...stale);
+    return stale.length;
+  }
 }

@@ -1,5 +1,6 @@
-// The due-time index (ARCHITECTURE.md, "Retention, deadlines, errors"): one sorted set holding each
-// request's deadline and median grace period, scored by when it is due (ms), which consensus sweeps.
+// The due-time index (docs/architecture.md, "Retention, deadlines, errors"): a sorted set per request
+// bucket holding each request's deadline and median grace period, scored by when it is due (ms),
+// which consensus sweeps (every bucket, merged by due time).
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 
@@ -29,34 +30,37 @@ export interface DueStore {
 const memberOf = (kind: DueKind, requestId: string) => `${kind}.${requestId}`;
 
 export function createDueStore(redis: Redis, keys: Keys): DueStore {
+  const dueOf = (requestId: string) => keys.due(keys.bucketOf(requestId));
   return {
     async putDueEntry({ kind, requestId, dueAtMs }) {
-      await redis.zadd(keys.due, 'NX', dueAtMs, memberOf(kind, requestId));
+      await redis.zadd(dueOf(requestId), 'NX', dueAtMs, memberOf(kind, requestId));
     },
     async moveDueEntry({ kind, requestId, dueAtMs }) {
-      await redis.zadd(keys.due, 'XX', dueAtMs, memberOf(kind, requestId));
+      await redis.zadd(dueOf(requestId), 'XX', dueAtMs, memberOf(kind, requestId));
     },
     async listDueEntries(nowMs, limit) {
-      const reply = await redis.zrangebyscore(keys.due, '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, limit);
+      const replies = await Promise.all(keys.bucketNumbers.map((b) => redis.zrangebyscore(keys.due(b), '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, limit)));
       const entries: DueEntry[] = [];
-      const malformed: string[] = [];
-      for (let i = 0; i < reply.length; i += 2) {
-        const member = reply[i];
-        const dot = member.indexOf('.');
-        const kind = member.slice(0, dot) as DueKind;
-        if (dot > 0 && DUE_KINDS.includes(kind) && dot < member.length - 1) entries.push({ kind, requestId: member.slice(dot + 1), dueAtMs: Number(reply[i + 1]) });
-        else malformed.push(member);
-      }
-      // A member that names no kind and request can never be applied; left in place it would stay at the head of every batch.
-      if (malformed.length > 0) await redis.zrem(keys.due, ...malformed);
-      return entries;
+      await Promise.all(replies.map(async (reply, b) => {
+        const malformed: string[] = [];
+        for (let i = 0; i < reply.length; i += 2) {
+          const member = reply[i];
+          const dot = member.indexOf('.');
+          const kind = member.slice(0, dot) as DueKind;
+          if (dot > 0 && DUE_KINDS.includes(kind) && dot < member.length - 1) entries.push({ kind, requestId: member.slice(dot + 1), dueAtMs: Number(reply[i + 1]) });
+          else malformed.push(member);
+        }
+        // A member that names no kind and request can never be applied; left in place it would stay at the head of every batch.
+        if (malformed.length > 0) await redis.zrem(keys.due(b), ...malformed);
+      }));
+      return replies.length === 1 ? entries : entries.sort((a, b) => a.dueAtMs - b.dueAtMs).slice(0, limit);
     },
     async removeDueEntries(requestId, kinds = DUE_KINDS) {
-      await redis.zrem(keys.due, ...kinds.map((kind) => memberOf(kind, requestId)));
+      await redis.zrem(dueOf(requestId), ...kinds.map((kind) => memberOf(kind, requestId)));
     },
     async listMissingDueEntries(kind, requestIds) {
       if (requestIds.length === 0) return [];
-      const scores = await redis.zmscore(keys.due, ...requestIds.map((id) => memberOf(kind, id)));
+      const scores = await Promise.all(requestIds.map((id) => redis.zscore(dueOf(id), memberOf(kind, id))));
       return requestIds.filter((_, i) => scores[i] === null);
     },
   };

@@ -1,5 +1,6 @@
 // The repository: the only code that reads or writes gateway state in Redis, one narrow store per area.
 import type { Redis } from 'ioredis';
+import { GatewayError } from '../errors.ts';
 import { createChainStore, type ChainStore } from './chain.ts';
 import { createCodeStore, type CodeStore } from './code.ts';
 import { createDueStore, type DueStore } from './due.ts';
@@ -35,11 +36,19 @@ export interface Repository
    * caller closes the connection afterwards.
    */
   close(): Promise<void>;
+  /**
+   * Records this key layout (the number of request buckets) on first use, and throws GatewayError
+   * `invalid_config` when the data was written with another: requests would be looked for in buckets
+   * that do not hold them.
+   */
+  claimLayout(options?: { mayRecord?: boolean }): Promise<void>;
 }
 
 export interface RepositoryOptions {
-  /** The key prefix, a Redis Cluster hash tag such as `{gw}`. */
+  /** The key namespace (`gw`): every key gets its own hash tag after it (keys.ts). */
   readonly prefix: string;
+  /** Hash-tag buckets the request state is spread over (default 1); fixed for the life of the data (claimLayout). */
+  readonly buckets?: number;
   /** Needed only where secrets are read or written. */
   readonly masterKey?: Uint8Array;
   /** How long idempotency keys live (default 24 h; chain keys only once the contract holds the result). */
@@ -50,7 +59,7 @@ const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
 /** One repository over one connection, which it shares (the caller opens and closes it). */
 export function createRepository(redis: Redis, options: RepositoryOptions): Repository {
-  const keys = createKeys(options.prefix);
+  const keys = createKeys(options.prefix, { buckets: options.buckets });
   const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   return {
     ...createRequestStore(redis, keys, { idempotencyTtlMs }),
@@ -71,5 +80,14 @@ export function createRepository(redis: Redis, options: RepositoryOptions): Repo
     ...createEventStore(redis, keys),
     ...createHealthStore(redis),
     close: async () => undefined,
+    async claimLayout({ mayRecord = true } = {}) {
+      const layout = `request-buckets ${keys.buckets}`;
+      let stored = await redis.get(keys.layout);
+      // The first process that may write records the layout; one that may only read (an executor) goes on.
+      if (stored === null) stored = mayRecord ? ((await redis.set(keys.layout, layout, 'NX', 'GET')) ?? layout) : layout;
+      if (stored !== layout) {
+        throw new GatewayError('invalid_config', `the data in this Redis was written with ${stored.replace('request-buckets ', '')} request buckets, and GATEWAY_REQUEST_BUCKETS is ${keys.buckets}: set it back to the value the data was written with`);
+      }
+    },
   };
 }

@@ -17,7 +17,7 @@ export type NodeStats = Readonly<Record<NodeStatField, number>>;
 /** What one request adds to each of its committee's nodes when its voting closes. */
 export type RequestNodeStats = Readonly<Record<string, Readonly<Partial<Record<'agreed' | 'disagreed' | 'missed', number>>>>>;
 
-// KEYS: request, then the stats hash of each node. ARGV: the counts of each node (JSON), in KEYS order.
+// KEYS: request, then the stats hash of each node in the request's bucket. ARGV: the counts of each node (JSON), in KEYS order.
 // The mark on the request makes the whole addition once per request: a redelivery, a second consensus
 // or the due sweep after a crash adds nothing more. A request that is gone adds nothing.
 const ADD_REQUEST_STATS = createScript(`
@@ -42,18 +42,15 @@ export function createNodeStatsStore(redis: Redis, keys: Keys): NodeStatsStore {
   return {
     async putRequestNodeStats(requestId, counts) {
       const nodeIds = Object.keys(counts);
-      const added = await ADD_REQUEST_STATS(redis, [keys.request(requestId), ...nodeIds.map((id) => keys.nodeStats(id))], nodeIds.map((id) => JSON.stringify(counts[id])));
+      const b = keys.bucketOf(requestId);
+      const added = await ADD_REQUEST_STATS(redis, [keys.request(requestId), ...nodeIds.map((id) => keys.nodeStats(b, id))], nodeIds.map((id) => JSON.stringify(counts[id])));
       return added === 1;
     },
     async listNodeStats(nodeIds) {
       if (nodeIds.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const id of nodeIds) pipeline.hmget(keys.nodeStats(id), ...NODE_STAT_FIELDS);
-      const replies = (await pipeline.exec()) ?? [];
-      return replies.map(([error, values]) => {
-        if (error) throw error;
-        return Object.fromEntries(NODE_STAT_FIELDS.map((field, i) => [field, Number((values as (string | null)[])[i] ?? 0)])) as NodeStats;
-      });
+      // Each bucket counts the votes of its requests: a node's statistics are the sum over the buckets.
+      const replies = await Promise.all(nodeIds.map((id) => Promise.all(keys.bucketNumbers.map((b) => redis.hmget(keys.nodeStats(b, id), ...NODE_STAT_FIELDS)))));
+      return replies.map((perBucket) => Object.fromEntries(NODE_STAT_FIELDS.map((field, i) => [field, perBucket.reduce((total, values) => total + Number(values[i] ?? 0), 0)])) as NodeStats);
     },
   };
 }

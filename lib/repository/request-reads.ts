@@ -31,17 +31,22 @@ export interface RequestReads {
 
 /** The read half of the RequestStore: no method here writes. */
 export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
+  // One command per key, sent together: requests live in different buckets (slots), so no pipeline
+  // or MULTI may span them; auto-pipelining still sends them in one write per Redis node.
   async function getRequests(ids: readonly string[]): Promise<RequestRecord[]> {
-    const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hgetall(keys.request(id)).hvals(keys.requestVotes(id));
-    const replies = (await pipeline.exec()) ?? [];
-    const items: RequestRecord[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const hash = replies[i * 2][1] as Record<string, string>;
-      if (hash.base) items.push(toRecord(hash, replies[i * 2 + 1][1] as string[]));
-    }
-    return items;
+    const replies = await Promise.all(ids.map((id) => Promise.all([redis.hgetall(keys.request(id)), redis.hvals(keys.requestVotes(id))])));
+    return replies.filter(([hash]) => hash.base).map(([hash, votes]) => toRecord(hash, votes));
   }
+  // Every bucket's answer to one sorted-set read, merged by score: the first `limit` in that order.
+  async function merged(read: (b: number) => Promise<string[]>, limit: number, order: 'asc' | 'desc'): Promise<string[]> {
+    const replies = await Promise.all(keys.bucketNumbers.map(read));
+    if (replies.length === 1) return replies[0].filter((_, i) => i % 2 === 0);
+    const items: { id: string; score: number }[] = [];
+    for (const reply of replies) for (let i = 0; i < reply.length; i += 2) items.push({ id: reply[i], score: Number(reply[i + 1]) });
+    items.sort((a, b) => (order === 'asc' ? a.score - b.score : b.score - a.score) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return items.slice(0, limit).map((item) => item.id);
+  }
+  const sum = async (read: (b: number) => Promise<number>) => (await Promise.all(keys.bucketNumbers.map(read))).reduce((a, b) => a + b, 0);
 
   return {
     async getRequest(id) {
@@ -61,11 +66,12 @@ export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
       const page = ids.slice(0, limit);
       return { items: await getRequests(page), nextCursor: ids.length > limit ? page[page.length - 1] : null };
     },
-    listStale: (status, beforeMs, limit) => redis.zrangebyscore(keys.stateIndex(status), '-inf', `(${beforeMs}`, 'LIMIT', 0, limit),
-    listRecentRequestIds: (limit) => redis.zrevrange(keys.recentRequests, 0, limit - 1),
-    countOpenRequests: async (projectId) => Number((await redis.hget(keys.openRequests, projectId)) ?? 0),
-    countQueued: () => redis.zcard(keys.stateIndex('queued')),
-    countFinishedSince: (sinceMs) => redis.zcount(keys.finishedRequests, sinceMs, '+inf'),
+    listStale: (status, beforeMs, limit) =>
+      merged((b) => redis.zrangebyscore(keys.stateIndex(b, status), '-inf', `(${beforeMs}`, 'WITHSCORES', 'LIMIT', 0, limit), limit, 'asc'),
+    listRecentRequestIds: (limit) => merged((b) => redis.zrevrange(keys.recentRequests(b), 0, limit - 1, 'WITHSCORES'), limit, 'desc'),
+    countOpenRequests: (projectId) => redis.zcard(keys.projectOpen(projectId)),
+    countQueued: () => sum((b) => redis.zcard(keys.stateIndex(b, 'queued'))),
+    countFinishedSince: (sinceMs) => sum((b) => redis.zcount(keys.finishedRequests(b), sinceMs, '+inf')),
   };
 }
 

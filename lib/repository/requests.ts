@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
+import { timeOfId } from '../ids.ts';
 import {
   FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
   allowedFrom, canTransition, type RequestStatus, type TransitionTarget,
@@ -14,80 +15,102 @@ import { createScript } from './script.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
+const HOUR_MS = 3_600_000;
 
 // The scripts spell the lifecycle's statuses as Lua literals (plain lowercase words, nothing to escape).
 const luaString = (status: RequestStatus): string => `'${status}'`;
 const luaList = (statuses: readonly RequestStatus[]): string => `{${statuses.map(luaString).join(', ')}}`;
 const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${luaString(to as TransitionTarget)}] = ${luaList(from)}`).join(', ')}}`;
 
-// KEYS: request, project list, queued index, recent list, open counts, finished index, then the
-// idempotency key when there is one. ARGV: id, base JSON, createdAtMs, project id, version, most open
-// requests of the project, idempotency TTL ms (0 = none), failure JSON ('' = a request to run), final
-// channel, createdAt (ISO), the project's versions key. That key is only read, so it is not declared:
-// EVALSHA counts declared keys as written, and the scheduler's Redis user may only read projects.
-// Admission and creation are one step: a request is refused (-1, open count) while its project has
-// the most requests not yet final, and then nothing is written, not even the idempotency key.
-// A request refused for its input is stored as failed at once, so a retried intake finds it.
-// Every call brings a fresh id, so a request already stored under it is this call's own, re-sent
-// after a lost reply: it is reported created again and nothing is written (no second admission count).
-const CREATE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return {1, ARGV[1]} end
-local idem = KEYS[7]
+// Creation is two scripts, each on one slot. ADMIT runs on the control plane ({ctl}):
+// KEYS: project's request list, project's open set, the version's open set, then the idempotency key
+// when there is one. ARGV: id, createdAtMs, the project's versions key, version, most open requests
+// of the project, idempotency TTL ms (0 = none), '1' when the request is refused for its input.
+// The versions key is only read, so it is not declared (EVALSHA counts declared keys as written, and
+// the scheduler's Redis user may only read projects); it shares the {ctl} slot.
+// Admission and reservation are one step: a request is refused (-1, open count) while its project
+// has the most requests not yet final, and then nothing is written, not even the idempotency key.
+// Every call brings a fresh id, so an id found in the open set is this call's own, re-sent after a
+// lost reply: it is reported admitted again and nothing is written.
+const ADMIT_LUA = `
+local idem = KEYS[4]
 if idem then
   local existing = redis.call('GET', idem)
   if existing then return {0, existing} end
 end
-local isRejected = ARGV[8] ~= ''
-if not isRejected then
+if ARGV[7] ~= '1' then
+  if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {1, ARGV[1]} end
   -- The version may have been deleted since the caller read it: a request never runs code that is gone.
-  if redis.call('HEXISTS', ARGV[11], ARGV[5]) == 0 then return {-2, ''} end
-  local open = tonumber(redis.call('HGET', KEYS[5], ARGV[4]) or '0')
-  if open >= tonumber(ARGV[6]) then return {-1, tostring(open)} end
+  if redis.call('HEXISTS', ARGV[3], ARGV[4]) == 0 then return {-2, ''} end
+  local open = redis.call('ZCARD', KEYS[2])
+  if open >= tonumber(ARGV[5]) then return {-1, tostring(open)} end
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 end
 if idem then
-  if ARGV[7] == '0' then redis.call('SET', idem, ARGV[1]) else redis.call('SET', idem, ARGV[1], 'PX', ARGV[7]) end
+  if ARGV[6] == '0' then redis.call('SET', idem, ARGV[1]) else redis.call('SET', idem, ARGV[1], 'PX', ARGV[6]) end
 end
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -${RECENT_KEPT + 1})
-if isRejected then
-  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(REJECTED_STATUS)}, 'failure', ARGV[8], 'finishedAt', ARGV[10], 'idem', idem or '')
-  redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
-  redis.call('PUBLISH', ARGV[9], ARGV[1])
-  return {1, ARGV[1]}
-end
-redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(INITIAL_STATUS)}, 'open', ARGV[4] .. ' ' .. ARGV[5], 'idem', idem or '')
-redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
-redis.call('HINCRBY', KEYS[5], ARGV[4] .. '.v' .. ARGV[5], 1)
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
 return {1, ARGV[1]}
 `;
 
-// KEYS: request, finished idx, open counts, then the index of each open status (OPEN_STATUSES order),
-// then the request's votes. ARGV: id, allowed statuses (comma list), new status, now ms, final channel,
-// the number of recorded votes expected ('' = any), this call's move id, '1' to get the votes back
-// ('' = not), then field/value pairs. Returns {applied, statusBefore, repeat, votes...}: the votes as
-// the move left them, when asked and applied (the counted ones are all there are once voting closed).
+// STORE runs on the request's bucket. KEYS: request, queued index, recent list, finished index. ARGV: id, base JSON, createdAtMs, failure JSON ('' = a request to run), final channel, createdAt
+// (ISO), `<projectId> <version>` (what a final move releases), the idempotency key's name ('' = none), the tombstones of the hour the
+// id was created in (same bucket; only read, so not declared: the webserver's user may only read them).
+// A request refused for its input is stored as failed at once, so a retried intake finds it.
+// A request stored already (a re-sent call, or an earlier acceptance completed again) is left as it
+// is, and one retention removed stays removed (a retry with its idempotency key gets `410 gone`).
+const STORE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', ARGV[9], ARGV[1]) == 1 then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -${RECENT_KEPT + 1})
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(REJECTED_STATUS)}, 'failure', ARGV[4], 'finishedAt', ARGV[6], 'idem', ARGV[8])
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+  redis.call('PUBLISH', ARGV[5], ARGV[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(INITIAL_STATUS)}, 'open', ARGV[7], 'idem', ARGV[8])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+`;
+
+// KEYS: the project's open set, the version's open set. ARGV: request id. What a request leaving the
+// open states gives back (its admission slot, its code version's use); removing twice changes nothing.
+const RELEASE_LUA = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+// KEYS: request, finished idx, then the index of each open status (OPEN_STATUSES order), then the
+// request's votes, all in the request's bucket. ARGV: id, allowed statuses (comma list), new status,
+// now ms, final channel, the number of recorded votes expected ('' = any), this call's move id, '1'
+// to get the votes back ('' = not), then field/value pairs. Returns {applied, statusBefore, repeat,
+// open, votes...}: `open` is `<projectId> <version>` when the move reached a final status (the caller
+// then releases the admission slot on the control plane, an idempotent step), and the votes as the
+// move left them, when asked and applied (the counted ones are all there are once voting closed).
 // A move applies only when the lifecycle allows it from the current status and the caller expects
 // that status (a failure may narrow the list), and, when the caller names it, while the request holds
-// exactly the votes its decision saw. A request leaving the open states gives back its project's
-// admission slot and its code version's use count, once: the guard admits one final transition.
+// exactly the votes its decision saw. The guard admits one final transition.
 // Each call brings a fresh move id, stored with the move: the same call re-sent after a lost reply
 // finds its own id on the request in the target status, writes nothing and returns {1, status,
-// 'repeat'} (and the votes, when asked), so the caller goes on as the first run would have.
+// 'repeat', open} (and the votes, when asked), so the caller goes on as the first run would have.
 const TRANSITION_LUA = `
-local function applied(reply)
-  if ARGV[8] == '1' then
-    for _, v in ipairs(redis.call('HVALS', KEYS[#KEYS])) do reply[#reply + 1] = v end
-  end
-  return reply
-end
 local FINAL = ${luaList(FINAL_STATUSES)}
 local OPEN = ${luaList(OPEN_STATUSES)}
 local ALLOWED_FROM = ${luaTransitions}
 local function has(list, value)
   for _, item in ipairs(list) do if item == value then return true end end
   return false
+end
+local function applied(reply)
+  reply[4] = has(FINAL, ARGV[3]) and (redis.call('HGET', KEYS[1], 'open') or '') or ''
+  if ARGV[8] == '1' then
+    for _, v in ipairs(redis.call('HVALS', KEYS[#KEYS])) do reply[#reply + 1] = v end
+  end
+  return reply
 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
@@ -99,18 +122,10 @@ local fields = {'status', ARGV[3], 'move', ARGV[7]}
 for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 for i, indexed in ipairs(OPEN) do
-  redis.call('ZREM', KEYS[3 + i], ARGV[1])
-  if ARGV[3] == indexed then redis.call('ZADD', KEYS[3 + i], ARGV[4], ARGV[1]) end
+  redis.call('ZREM', KEYS[2 + i], ARGV[1])
+  if ARGV[3] == indexed then redis.call('ZADD', KEYS[2 + i], ARGV[4], ARGV[1]) end
 end
 if has(FINAL, ARGV[3]) then
-  local open = redis.call('HGET', KEYS[1], 'open')
-  if open then
-    local project, version = string.match(open, '^(%S+) (%S+)$')
-    for _, field in ipairs({project, project .. '.v' .. version}) do
-      if redis.call('HINCRBY', KEYS[3], field, -1) <= 0 then redis.call('HDEL', KEYS[3], field) end
-    end
-    redis.call('HDEL', KEYS[1], 'open')
-  end
   redis.call('PUBLISH', ARGV[5], ARGV[1])
   -- The finished index holds every final request until retention removes it (its removal order).
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
@@ -118,7 +133,7 @@ end
 return applied({1, status, ''})
 `;
 
-// KEYS: request, votes, the voter's stats. ARGV: nodeId, vote JSON without seq. Records a vote once per
+// KEYS: request, votes, the voter's stats in the request's bucket. ARGV: nodeId, vote JSON without seq. Records a vote once per
 // node: in the voting status it counts; once voting closed (the request left it after an assignment)
 // it is kept with "late": true and never counts. A request never assigned records nothing. The voter's
 // counter (votes or late) moves with the record, so it counts each vote once. The same vote again
@@ -158,9 +173,11 @@ return result
 `;
 
 /** The Lua text of the request scripts, built from the lifecycle (a unit test reads the statuses back out of it). */
-export const REQUEST_SCRIPT_SOURCES = { create: CREATE_LUA, transition: TRANSITION_LUA, recordVote: RECORD_VOTE_LUA } as const;
+export const REQUEST_SCRIPT_SOURCES = { admit: ADMIT_LUA, store: STORE_LUA, transition: TRANSITION_LUA, recordVote: RECORD_VOTE_LUA } as const;
 
-const CREATE = createScript(CREATE_LUA);
+const ADMIT = createScript(ADMIT_LUA);
+const STORE = createScript(STORE_LUA);
+const RELEASE = createScript(RELEASE_LUA);
 const TRANSITION = createScript(TRANSITION_LUA);
 const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
 
@@ -223,6 +240,13 @@ export interface RequestStore extends RequestReads {
    * as `late` once it left it after an assignment; returns every vote so far, in arrival order.
    */
   recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording>;
+  /**
+   * Gives back the admission slots that no open request holds any more: requests admitted before
+   * `admittedBeforeMs` that are final (their release was cut off) or were never stored (their
+   * acceptance died between its two steps). Returns how many it released. Admission calls it when it
+   * refuses a request, so a slot lost to a crash never refuses one twice.
+   */
+  reconcileOpenRequests(projectId: string, admittedBeforeMs: number): Promise<number>;
 }
 
 export type { RequestReads } from './request-reads.ts';
@@ -233,23 +257,55 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean } = {}) =>
-    transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
+  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean } = {}) => {
+    const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
+    // The request is final (now, or by this very call before its reply was lost): give back its
+    // admission slot. A crash before this line leaves the slot taken until admission reconciles it.
+    if (open) await releaseOpen(id, open);
+    return result;
+  };
+  const releaseOpen = async (id: string, open: string) => {
+    const match = /^(\S+) (\S+)$/.exec(open);
+    if (match) await RELEASE(redis, [keys.projectOpen(match[1]), keys.versionOpen(match[1], match[2])], [id]);
+  };
+  // Stores the request in its bucket: the second step of an acceptance (ADMIT came first).
+  const store = (request: NewRequest & { id: string }, idemKeyName: string) => {
+    const { idempotencyKey: _key, createdAtMs, maxOpen: _max, rejection, ...rest } = request;
+    const createdAt = new Date(createdAtMs).toISOString();
+    const b = keys.bucketOf(request.id);
+    return STORE(
+      redis,
+      [keys.request(request.id), keys.stateIndex(b, INITIAL_STATUS), keys.recentRequests(b), keys.finishedRequests(b)],
+      [
+        request.id, JSON.stringify({ ...rest, createdAt }), createdAtMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt,
+        `${request.projectId} ${request.version}`, idemKeyName, keys.gone(b, Math.floor(timeOfId(request.id) / HOUR_MS)),
+      ],
+    );
+  };
   return {
     async putRequest(request) {
-      const { idempotencyKey, createdAtMs, maxOpen, rejection, ...rest } = request;
-      const idemKeys = idempotencyKey === undefined ? [] : [keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))))];
+      const { idempotencyKey, maxOpen } = request;
+      const idemKey = idempotencyKey === undefined ? undefined : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
       const ttlMs = request.source === 'chain' ? 0 : options.idempotencyTtlMs;
-      const createdAt = new Date(createdAtMs).toISOString();
-      const base = JSON.stringify({ ...rest, createdAt });
-      const [code, value] = (await CREATE(
+      const [code, value] = (await ADMIT(
         redis,
-        [keys.request(request.id), keys.projectRequests(request.projectId), keys.stateIndex(INITIAL_STATUS), keys.recentRequests, keys.openRequests, keys.finishedRequests, ...idemKeys],
-        [request.id, base, createdAtMs, request.projectId, request.version, maxOpen, ttlMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt, keys.projectVersions(request.projectId)],
+        [keys.projectRequests(request.projectId), keys.projectOpen(request.projectId), keys.versionOpen(request.projectId, request.version), ...(idemKey ? [idemKey] : [])],
+        [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : ''],
       )) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
       if (code === -2) return { outcome: 'no_version' };
-      return { outcome: code === 1 ? 'created' : 'existing', id: value };
+      if (code === 1) {
+        await store(request, idemKey ?? '');
+        return { outcome: 'created', id: request.id };
+      }
+      // The idempotency key names an earlier acceptance. Its own call may have died between the two
+      // steps (admitted, never stored): this call, carrying the same request, completes it.
+      if (value === request.id) {
+        await store(request, idemKey ?? '');
+        return { outcome: 'created', id: value };
+      }
+      if ((await redis.exists(keys.request(value))) === 0) await store({ ...request, id: value }, idemKey ?? '');
+      return { outcome: 'existing', id: value };
     },
     assignRequest: (id, assignment, nowMs) => move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
     agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, options),
@@ -258,30 +314,57 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
     async recordVote(requestId, vote) {
-      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(vote.nodeId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
+      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(keys.bucketOf(requestId), vote.nodeId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
       const [outcome, status, again, ...votes] = reply;
       return { outcome: outcome as VoteRecording['outcome'], status, isAgain: again === '1', votes: parseVotes(votes) };
     },
+    async reconcileOpenRequests(projectId, admittedBeforeMs) {
+      const ids = await redis.zrangebyscore(keys.projectOpen(projectId), '-inf', `(${admittedBeforeMs}`, 'LIMIT', 0, RECONCILE_BATCH);
+      if (ids.length === 0) return 0;
+      const records = await Promise.all(ids.map((id) => redis.hmget(keys.request(id), 'status', 'open')));
+      let released = 0;
+      for (let i = 0; i < ids.length; i++) {
+        const [status, open] = records[i];
+        const isGone = status === null;
+        if (!isGone && !(FINAL_STATUSES as readonly string[]).includes(status)) continue;
+        // Admitted but never stored (its acceptance died between the steps), or final and not released.
+        await releaseOpen(ids[i], open ?? `${projectId} ${await versionOfOpen(projectId, ids[i])}`);
+        released++;
+      }
+      return released;
+    },
   };
+
+  // The version an admitted request holds a slot of, found in the project's version sets (a request never stored has no record to say).
+  async function versionOfOpen(projectId: string, id: string): Promise<string> {
+    const versions = await redis.hkeys(keys.projectVersions(projectId));
+    const scores = await Promise.all(versions.map((v) => redis.zscore(keys.versionOpen(projectId, v), id)));
+    return versions[scores.findIndex((score) => score !== null)] ?? '0';
+  }
 }
 
-/** Moves a request to `to` if it is in one of `from`. */
+/** Admitted requests looked at per reconciliation at most. */
+const RECONCILE_BATCH = 100;
+
+/** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
 async function transition(
   redis: Redis, keys: Keys,
   move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean },
-): Promise<ClosingResult> {
+): Promise<ClosingResult & { open?: string }> {
   const { id, to, nowMs, fields, from, voteCount, withVotes } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
-  const transitionKeys = [keys.request(id), keys.finishedRequests, keys.openRequests, ...OPEN_STATUSES.map((status) => keys.stateIndex(status)), keys.requestVotes(id)];
+  const b = keys.bucketOf(id);
+  const transitionKeys = [keys.request(id), keys.finishedRequests(b), ...OPEN_STATUSES.map((status) => keys.stateIndex(b, status)), keys.requestVotes(id)];
   // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
   const moveId = randomBytes(8).toString('hex');
   const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', ...Object.entries(fields).flat()];
-  const [applied, before, repeat, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, ...string[]];
+  const [applied, before, repeat, open, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, string?, ...string[]];
   return {
     applied: applied === 1, statusBefore: (before || null) as RequestStatus | null,
     ...(repeat ? { isRepeat: true as const } : {}),
+    ...(open ? { open } : {}),
     ...(withVotes && applied === 1 ? { votes: parseVotes(votes) } : {}),
   };
 }

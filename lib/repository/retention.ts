@@ -1,7 +1,9 @@
 // Retention in Redis (ARCHITECTURE.md, "Retention"): compacting published requests, removing final
 // requests, the ledger's front and old rounds in bounded scripts, tombstones of removed requests,
-// and what the memory gauges read (the export index is in exports.ts). Every write is one guarded Lua script that a
-// second run (a re-sent command) finds done and leaves alone.
+// and what the memory gauges read (the export index is in exports.ts). Every write is a guarded Lua
+// script (or a plain ZREM) that a second run (a re-sent command) finds done and leaves alone. Request
+// state is spread over buckets (keys.ts): a request script runs once per bucket, on that bucket's keys
+// only; the ledger, rounds and cursors are on the control plane.
 import type { Redis } from 'ioredis';
 import { FINAL_STATUSES } from '../protocol/request-lifecycle.ts';
 import { timeOfId } from '../ids.ts';
@@ -15,19 +17,21 @@ export const RETENTION_SCRIPT_MAX = 100;
 
 const luaList = (values: readonly string[]) => `{${values.map((v) => `'${v}'`).join(', ')}}`;
 
-// KEYS: export through, recent, finished, due, then per request: record, votes, project list,
-// tombstone bucket. ARGV: count, then per request: id, project id, tombstone expiry (ms, absolute).
-// Removes a request only when it is final, and a published one only when its ledger entry was
-// exported and its chain publication (if any) is over; leaves a tombstone `<projectId> <seq>`.
+// One call per request bucket (every key in the bucket's slot). KEYS: recent, finished, due, then per
+// request: record, votes, tombstone hour. ARGV: export mark, count, then per request: id, project id,
+// tombstone expiry (ms, absolute). Removes a request only when it is final, and a published one only
+// when its ledger entry was exported (seq ≤ the mark) and its chain publication (if any) is over;
+// leaves a tombstone `<projectId> <seq>`. The mark is read by the caller before the call: it only
+// moves forward, so a mark read early can only make the script remove less.
 // Idempotency keys stay: they expire by their TTL (a chain key once the contract holds the result),
 // and until then a retried request finds its id, then `410 gone`.
 const REMOVE_REQUESTS = createScript(`
 local FINAL = ${luaList(FINAL_STATUSES)}
-local through = tonumber(redis.call('GET', KEYS[1]) or '0')
+local through = tonumber(ARGV[1]) or 0
 local removed, cleaned = {}, {}
-for i = 1, tonumber(ARGV[1]) do
-  local k = 4 + (i - 1) * 4
-  local a = 2 + (i - 1) * 3
+for i = 1, tonumber(ARGV[2]) do
+  local k = 3 + (i - 1) * 3
+  local a = 3 + (i - 1) * 3
   local id = ARGV[a]
   local status = redis.call('HGET', KEYS[k + 1], 'status')
   local isFinal = false
@@ -37,17 +41,16 @@ for i = 1, tonumber(ARGV[1]) do
   local isChainOpen = string.find(chain, '"status":"pending"', 1, true) or string.find(chain, '"status":"broadcast"', 1, true)
   if not status then
     -- An index entry whose request is gone: only the entry goes.
+    redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[3], id)
     cleaned[#cleaned + 1] = id
   elseif isFinal and seq <= through and not isChainOpen then
     redis.call('DEL', KEYS[k + 1], KEYS[k + 2])
-    redis.call('ZREM', KEYS[k + 3], id)
+    redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('ZREM', KEYS[4], 'deadline.' .. id, 'grace.' .. id)
-    redis.call('HSET', KEYS[k + 4], id, ARGV[a + 1] .. ' ' .. seq)
-    redis.call('PEXPIREAT', KEYS[k + 4], ARGV[a + 2])
+    redis.call('ZREM', KEYS[3], 'deadline.' .. id, 'grace.' .. id)
+    redis.call('HSET', KEYS[k + 3], id, ARGV[a + 1] .. ' ' .. seq)
+    redis.call('PEXPIREAT', KEYS[k + 3], ARGV[a + 2])
     removed[#removed + 1] = id
   end
 end
@@ -82,14 +85,13 @@ for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 return (#KEYS - 1) / 2
 `);
 
-// KEYS: compaction cursor, then each request's votes. ARGV: cursor seq, then per request: number of
-// votes changed, then (node id, stored JSON, compacted JSON) each. A vote is replaced only while it
-// is the one read (compare and set); the cursor only moves forward.
+// One call per request bucket. KEYS: each request's votes. ARGV: per request: number of votes
+// changed, then (node id, stored JSON, compacted JSON) each. A vote is replaced only while it is the
+// one read (compare and set), so a second run changes nothing.
 const COMPACT_VOTES = createScript(`
-if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-local a = 2
+local a = 1
 local changed = 0
-for k = 2, #KEYS do
+for k = 1, #KEYS do
   local n = tonumber(ARGV[a])
   for j = 0, n - 1 do
     local at = a + 1 + j * 3
@@ -101,6 +103,12 @@ for k = 2, #KEYS do
   a = a + 1 + n * 3
 end
 return changed
+`);
+
+// KEYS: compaction cursor. ARGV: seq. The cursor only moves forward.
+const MOVE_CURSOR = createScript(`
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
 `);
 
 /** A request the retention sweep removes: its id and project (for the tombstone). */
@@ -161,45 +169,70 @@ export interface RetentionStore {
 /** The retention store over the shared connection. */
 export function createRetentionStore(redis: Redis, keys: Keys): RetentionStore {
   const hourOf = (id: string) => Math.floor(timeOfId(id) / HOUR_MS);
+  // Requests grouped by bucket: a script may only touch one bucket's slot.
+  const byBucket = <T extends { readonly id: string }>(requests: readonly T[]): Map<number, T[]> => {
+    const groups = new Map<number, T[]>();
+    for (const request of requests) {
+      const b = keys.bucketOf(request.id);
+      groups.set(b, [...(groups.get(b) ?? []), request]);
+    }
+    return groups;
+  };
   return {
     getCompactionCursor: async () => Number((await redis.get(keys.retentionCompacted)) ?? 0),
 
     async compactRequests(requests, cursorSeq) {
-      const pipeline = redis.pipeline();
-      for (const request of requests) pipeline.hgetall(keys.requestVotes(request.id));
-      const replies = (await pipeline.exec()) ?? [];
-      const changes = requests.map((request, i) => {
-        const votes = (replies[i][1] ?? {}) as Record<string, string>;
-        return Object.entries(votes).flatMap(([nodeId, text]) => {
-          const compacted = compactVoteText(text, request.outcome);
-          return compacted === null ? [] : [[nodeId, text, compacted]];
-        });
-      });
-      const args: (string | number)[] = [cursorSeq];
-      for (const change of changes) args.push(change.length, ...change.flat());
-      return (await COMPACT_VOTES(redis, [keys.retentionCompacted, ...requests.map((r) => keys.requestVotes(r.id))], args)) as number;
+      // One command per key, sent together (different buckets, so no pipeline may span them).
+      const stored = await Promise.all(requests.map((request) => redis.hgetall(keys.requestVotes(request.id))));
+      const changes = new Map(requests.map((request, i) => [request.id, Object.entries(stored[i]).flatMap(([nodeId, text]) => {
+        const compacted = compactVoteText(text, request.outcome);
+        return compacted === null ? [] : [[nodeId, text, compacted]];
+      })]));
+      const counts = await Promise.all([...byBucket(requests).values()].map((group) => {
+        const args: (string | number)[] = [];
+        for (const { id } of group) args.push(changes.get(id)!.length, ...changes.get(id)!.flat());
+        return COMPACT_VOTES(redis, group.map((r) => keys.requestVotes(r.id)), args) as Promise<number>;
+      }));
+      // The cursor moves once every bucket is done: a run cut short before it compacts again, which changes nothing.
+      if (cursorSeq > 0) await MOVE_CURSOR(redis, [keys.retentionCompacted], [cursorSeq]);
+      return counts.reduce((a, b) => a + b, 0);
     },
 
     async removeRequests(requests, tombstoneUntilMs) {
       if (requests.length === 0) return { removed: [], cleaned: [] };
-      const scriptKeys = [keys.exportThrough, keys.recentRequests, keys.finishedRequests, keys.due];
-      const args: (string | number)[] = [requests.length];
-      for (const { id, projectId } of requests) {
-        scriptKeys.push(keys.request(id), keys.requestVotes(id), keys.projectRequests(projectId), keys.gone(hourOf(id)));
-        args.push(id, projectId, tombstoneUntilMs(id));
-      }
-      const [removed, cleaned] = (await REMOVE_REQUESTS(redis, scriptKeys, args)) as [string[], string[]];
-      return { removed, cleaned };
+      const through = Number((await redis.get(keys.exportThrough)) ?? 0);
+      const replies = await Promise.all([...byBucket(requests)].map(([b, group]) => {
+        const scriptKeys = [keys.recentRequests(b), keys.finishedRequests(b), keys.due(b)];
+        const args: (string | number)[] = [through, group.length];
+        for (const { id, projectId } of group) {
+          scriptKeys.push(keys.request(id), keys.requestVotes(id), keys.gone(b, hourOf(id)));
+          args.push(id, projectId, tombstoneUntilMs(id));
+        }
+        return REMOVE_REQUESTS(redis, scriptKeys, args) as Promise<[string[], string[]]>;
+      }));
+      const removed = new Set(replies.flatMap(([ids]) => ids));
+      const cleaned = new Set(replies.flatMap(([, ids]) => ids));
+      // The project's list is on the control plane, so it leaves the list after the bucket's script.
+      // A crash in between leaves an id whose record is gone in the list, which readers skip
+      // (getRequests drops missing records). A re-run after a lost reply reports its own removal as
+      // `cleaned`: with its project known, it leaves the list then.
+      await Promise.all(requests
+        .filter(({ id, projectId }) => projectId !== '' && (removed.has(id) || cleaned.has(id)))
+        .map(({ id, projectId }) => redis.zrem(keys.projectRequests(projectId), id)));
+      return { removed: requests.map((r) => r.id).filter((id) => removed.has(id)), cleaned: requests.map((r) => r.id).filter((id) => cleaned.has(id)) };
     },
 
-    listFinishedBefore: (beforeMs, offset, limit) => redis.zrangebyscore(keys.finishedRequests, '-inf', `(${beforeMs}`, 'LIMIT', offset, limit),
-
-    async haveRequests(ids) {
-      if (ids.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.exists(keys.request(id));
-      return ((await pipeline.exec()) ?? []).map(([, n]) => n === 1);
+    async listFinishedBefore(beforeMs, offset, limit) {
+      if (keys.buckets === 1) return redis.zrangebyscore(keys.finishedRequests(0), '-inf', `(${beforeMs}`, 'LIMIT', offset, limit);
+      // The first offset + limit of every bucket hold the first offset + limit of all, in (score, id) order.
+      const replies = await Promise.all(keys.bucketNumbers.map((b) => redis.zrangebyscore(keys.finishedRequests(b), '-inf', `(${beforeMs}`, 'WITHSCORES', 'LIMIT', 0, offset + limit)));
+      const items: { id: string; score: number }[] = [];
+      for (const reply of replies) for (let i = 0; i < reply.length; i += 2) items.push({ id: reply[i], score: Number(reply[i + 1]) });
+      items.sort((a, b) => a.score - b.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return items.slice(offset, offset + limit).map((item) => item.id);
     },
+
+    haveRequests: async (ids) => (await Promise.all(ids.map((id) => redis.exists(keys.request(id))))).map((n) => n === 1),
 
     async trimLedger(baseSeq, entries) {
       if (entries.length === 0) return 0;
@@ -224,23 +257,23 @@ export function createRetentionStore(redis: Redis, keys: Keys): RetentionStore {
 
     async listRoundStarts(from, through) {
       if (through < from) return [];
-      const pipeline = redis.pipeline();
-      for (let n = from; n <= through; n++) pipeline.hget(keys.round(n), 'startedAt');
-      return ((await pipeline.exec()) ?? []).map(([, at]) => (typeof at === 'string' ? Date.parse(at) : NaN));
+      const starts = await Promise.all(Array.from({ length: through - from + 1 }, (_, i) => redis.hget(keys.round(from + i), 'startedAt')));
+      return starts.map((at) => (typeof at === 'string' ? Date.parse(at) : NaN));
     },
 
     async getTombstone(requestId) {
       const hour = hourOf(requestId);
       if (!Number.isFinite(hour)) return null;
-      const value = await redis.hget(keys.gone(hour), requestId);
+      const value = await redis.hget(keys.gone(keys.bucketOf(requestId), hour), requestId);
       if (value === null) return null;
       const [projectId, seq] = value.split(' ');
       return { projectId, seq: Number(seq) };
     },
 
     async getOldestFinishedMs() {
-      const [, score] = await redis.zrange(keys.finishedRequests, '0', '0', 'WITHSCORES');
-      return score === undefined ? null : Number(score);
+      const replies = await Promise.all(keys.bucketNumbers.map((b) => redis.zrange(keys.finishedRequests(b), '0', '0', 'WITHSCORES')));
+      const scores = replies.filter((reply) => reply.length === 2).map((reply) => Number(reply[1]));
+      return scores.length === 0 ? null : Math.min(...scores);
     },
 
     async getMemoryUsage() {

@@ -18,7 +18,7 @@ export interface AcceptInput {
 }
 
 export interface AcceptDeps {
-  readonly repository: Pick<Repository, 'putRequest' | 'getCodeVersion'>;
+  readonly repository: Pick<Repository, 'putRequest' | 'getCodeVersion' | 'reconcileOpenRequests'>;
   readonly queues: QueueSet;
   readonly config: Pick<Config, 'projectMaxInFlight' | 'maxInputBytes'>;
   readonly nowMs: number;
@@ -34,6 +34,9 @@ export function findInputProblem(input: unknown, maxInputBytes: number): { code:
   const bytes = Buffer.byteLength(JSON.stringify(input ?? null));
   return bytes > maxInputBytes ? { code: 'payload_too_large', reason: `input: ${bytes} bytes, at most ${maxInputBytes}` } : null;
 }
+
+/** Slots admitted this long ago may be reconciled: an acceptance takes milliseconds between its two steps. */
+const RECONCILE_AFTER_MS = 30_000;
 
 /**
  * Persists the request, then enqueues it. "Accepted" means persisted: if the process dies between
@@ -55,7 +58,7 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
   }
   const problem = findInputProblem(accept.input, deps.config.maxInputBytes);
   if (problem && accept.source === 'api') throw new GatewayError(problem.code, problem.reason, { details: [problem.reason] });
-  const result = await deps.repository.putRequest({
+  const put = () => deps.repository.putRequest({
     id: createId('req', deps.nowMs),
     projectId: project.id,
     version,
@@ -69,6 +72,10 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
     ...(problem ? { rejection: { code: 'rejected' as const, message: problem.reason } } : {}),
     ...(accept.origin ? { origin: accept.origin } : {}),
   });
+  let result = await put();
+  // A full project may hold slots that no open request uses any more (a crash cut off their release):
+  // give those back, and admit the request when that made room.
+  if (result.outcome === 'refused' && (await deps.repository.reconcileOpenRequests(project.id, deps.nowMs - RECONCILE_AFTER_MS)) > 0) result = await put();
   if (result.outcome === 'no_version') throw new GatewayError('not_found', `project ${project.id} has no code version ${version}`);
   if (result.outcome === 'refused') {
     throw new GatewayError('rate_limited', `project ${project.id} has ${result.open} requests in flight, the most allowed is ${deps.config.projectMaxInFlight}; retry shortly`, { retryAfterSeconds: 1 });

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { errorForLog, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { parsePayload } from '../queue-payloads.ts';
-import { queueName, type JobHandlers, type JobPayloads, type JobResults, type PerNodeQueueKind, type QueueKind } from '../queues.ts';
+import { queueName, queuePrefix, type JobHandlers, type JobPayloads, type JobResults, type PerNodeQueueKind, type QueueKind } from '../queues.ts';
 import { startPeriodic } from './periodic.ts';
 import { workerLockOptions } from './worker-locks.ts';
 
@@ -77,7 +77,7 @@ export function startWorker<K extends QueueKind>(
   };
   const worker = new Worker<JobPayloads[K]>(name, processor as Processor<JobPayloads[K]>, {
     connection: base.connection,
-    prefix: base.config.keyPrefix,
+    prefix: queuePrefix(base.config.keyPrefix, name),
     concurrency: options.concurrency,
     // Lock, renewal and stalled check per queue, with their reasons: worker-locks.ts.
     ...workerLockOptions(kind),

@@ -44,9 +44,9 @@ function actionsOf(text: string): string[] {
 }
 
 describe('helm chart (deploy/helm/gateway)', () => {
-  it('Chart.yaml parses: apiVersion v2, name gateway, version 0.2.0, appVersion "0.2.0"', () => {
+  it('Chart.yaml parses: apiVersion v2, name gateway, version 0.3.0, appVersion "0.3.0"', () => {
     const chart = YAML.parse(read('Chart.yaml')) as Json;
-    expect(chart).to.include({ apiVersion: 'v2', name: 'gateway', version: '0.2.0', appVersion: '0.2.0' });
+    expect(chart).to.include({ apiVersion: 'v2', name: 'gateway', version: '0.3.0', appVersion: '0.3.0' });
   });
 
   it('values.yaml parses and validates against values.schema.json (draft-07)', () => {
@@ -194,7 +194,7 @@ describe('helm chart (deploy/helm/gateway)', () => {
     expect(secretTemplate).to.include('{{- $key := printf "REDIS_PASSWORD_%s" (upper $role) }}');
     expect(secretTemplate).to.match(/\{\{ \$key \}\}: \{\{ include "gateway.secretData" \(dict "given" "" "live" \(get \$live \$key\) "generated" \(randAlphaNum 32\)\) \}\}/);
     const redis = template('redis.yaml');
-    expect(redis).to.include('args: ["node", "cli/main.ts", "redis-acl", "--acl-file", "/data/users.acl", "--password-dir", "/var/run/secrets/redis-users", "--prefix", {{ .Values.config.GATEWAY_KEY_PREFIX | default "{gw}" | quote }}]');
+    expect(redis).to.include('args: ["node", "cli/main.ts", "redis-acl", "--acl-file", "/data/users.acl", "--password-dir", "/var/run/secrets/redis-users", "--prefix", {{ .Values.config.GATEWAY_KEY_PREFIX | default "gw" | quote }}]');
     expect(redis).to.match(/- key: REDIS_PASSWORD\s+path: default/);
     expect(redis).to.include('path: {{ printf "gateway-%s" $role }}');
     expect(redis).to.not.include('--requirepass');

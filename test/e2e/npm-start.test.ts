@@ -122,7 +122,7 @@ describe('npm start', function () {
     // The roles have been running rounds and tickets on their users: Redis refused none of their commands.
     expect(await redisExchange(redisPort, `AUTH ${password}\r\nACL LOG\r\n`, 2)).to.equal('+OK\r\n*0\r\n');
     const receiverPassword = readFileSync(join(dataDir, 'keys', 'redis', 'gateway-receiver'), 'utf8').trim();
-    expect(await redisExchange(redisPort, `AUTH gateway-receiver ${receiverPassword}\r\nRPUSH {gw}:ledger x\r\n`, 2)).to.match(/^\+OK\r\n-NOPERM /);
+    expect(await redisExchange(redisPort, `AUTH gateway-receiver ${receiverPassword}\r\nRPUSH gw:{ctl}:ledger x\r\n`, 2)).to.match(/^\+OK\r\n-NOPERM /);
 
     const [node] = buildNodes(1);
     const registered = await postJson(`${firstUrl}/v1/nodes`, adminToken, createNodeRegistration(node.keys, 'remote'));

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { ProcessContext } from '../../lib/process.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
+import { queuePrefix } from '../../lib/queues.ts';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
 import { createNodeRegistration } from '../../lib/roles/node-record.ts';
@@ -105,7 +106,7 @@ describe('HTTP API', function () {
     expect(reply.body.status).to.equal('queued');
     const stored = await ctx.repository.getRequest(reply.body.id);
     expect(stored).to.deep.include({ status: 'queued', input: 21, source: 'api', projectId: project.id, version: 1 });
-    const queue = new Queue('incoming', { connection: ctx.connection, prefix: ctx.config.keyPrefix });
+    const queue = new Queue('incoming', { connection: ctx.connection, prefix: queuePrefix(ctx.config.keyPrefix, 'incoming') });
     const job = await queue.getJob(reply.body.id);
     await queue.close();
     expect(job?.data).to.deep.equal({ kind: 'request', requestId: reply.body.id });

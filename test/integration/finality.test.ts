@@ -51,7 +51,7 @@ describe('finality: due-time index, median grace, late votes, node statistics', 
     await ctx.close();
   });
 
-  const dueKey = () => createKeys(ctx.config.keyPrefix).due;
+  const dueKey = () => createKeys(ctx.config.keyPrefix).due(0);
 
   async function putProject(committee: { size: number; quorum: number }, aggregation: Project['aggregation']): Promise<Project> {
     const project: Project = {

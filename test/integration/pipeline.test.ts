@@ -132,7 +132,7 @@ describe('pipeline hand-offs', function () {
     for (const member of request.assignment!.committee) {
       expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.equal({ kind: 'run', requestId: id });
     }
-    const due = await ctx.connection.zrange(createKeys(ctx.config.keyPrefix).due, '0', '-1', 'WITHSCORES');
+    const due = await ctx.connection.zrange(createKeys(ctx.config.keyPrefix).due(0), '0', '-1', 'WITHSCORES');
     expect(due).to.deep.equal([`deadline.${id}`, String(Date.parse(request.createdAt) + 20_000)]);
   });
 
@@ -278,7 +278,7 @@ describe('pipeline hand-offs', function () {
     expect(request.status).to.equal('failed');
     expect(request.failure).to.deep.equal({ code: 'timeout', message: 'no agreed result within 300 ms of acceptance' });
     // Removed once applied (right after the transition that failed the request).
-    await waitFor(async () => ((await ctx.connection.zcard(createKeys(ctx.config.keyPrefix).due)) === 0 ? true : undefined), 5000, 'the deadline entry removed');
+    await waitFor(async () => ((await ctx.connection.zcard(createKeys(ctx.config.keyPrefix).due(0))) === 0 ? true : undefined), 5000, 'the deadline entry removed');
   });
 
   it('an executor node registers its keys and runs with a seed file', async () => {

@@ -80,7 +80,7 @@ describe('project limits', function () {
     const project = await createProject();
     // A client key shaped like a chain request's lives in the API's own namespace: it expires, and takes no chain request's place.
     for (const key of ['expiring', 'chain.1.1']) expect((await send(project, { input: 1 }, { 'Idempotency-Key': key })).status).to.equal(202);
-    const idemKeys = await ctx.connection.keys(`${ctx.config.keyPrefix}:idem:${project.id}:*`);
+    const idemKeys = await ctx.connection.keys(`${ctx.config.keyPrefix}:{ctl}:idem:${project.id}:*`);
     expect(idemKeys).to.have.length(2);
     for (const idemKey of idemKeys) expect(await ctx.connection.pttl(idemKey)).to.be.within(1, 60_000);
   });

@@ -54,4 +54,29 @@ describe('queue contract', function () {
     }, 10_000, 'the job to fail');
     expect([job.failedReason, job.attemptsMade]).to.deep.equal([`a job of node ${nodes[1].nodeId} in the votes queue of another node`, 1]);
   });
+
+  it('keeps each queue under a hash tag of its own, and finds its jobs there by plain reads', async () => {
+    const votes = `votes.${nodes[0].nodeId}`;
+    const vote = { requestId: 'req_layout', nodeId: nodes[0].nodeId, round: 2, ok: true, resultHash: 'a'.repeat(64), value: 1, signature: 'b'.repeat(128) };
+    await ctx.queues.add('votes', 'layout-vote', { kind: 'vote', vote }, { nodeId: nodes[0].nodeId });
+    // No sender runs: the publish job stays waiting.
+    await ctx.queues.add('publish', 'publish.req_layout', { kind: 'publish', requestId: 'req_layout' });
+    await waitFor(async () => (await ctx.queues.get('votes', nodes[0].nodeId).getJob('layout-vote'))?.finishedOn, 10_000, 'the vote job');
+    const prefix = ctx.config.keyPrefix;
+    const tags = new Set<string>();
+    for (const key of await ctx.connection.keys(`${prefix}:*`)) {
+      const tag = /^[^{]*\{([^}]*)\}/.exec(key)?.[1];
+      if (!tag?.startsWith('votes.') && tag !== 'publish') continue;
+      expect(key.startsWith(`${prefix}:{${tag}}:${tag}:`), key).to.equal(true);
+      tags.add(tag);
+    }
+    // Consensus runs a worker on every node's vote queue.
+    expect([...tags].sort()).to.deep.equal(['publish', ...nodes.map((n) => `votes.${n.nodeId}`)].sort());
+    expect(await ctx.connection.exists(`${prefix}:{${votes}}:${votes}:layout-vote`, `${prefix}:{publish}:publish:wait`)).to.equal(2);
+    expect(await ctx.queues.hasJobs([
+      { kind: 'votes', jobId: 'layout-vote', nodeId: nodes[0].nodeId },
+      { kind: 'publish', jobId: 'publish.req_layout' },
+      { kind: 'votes', jobId: 'layout-vote', nodeId: nodes[1].nodeId },
+    ])).to.deep.equal([true, true, false]);
+  });
 });

@@ -22,11 +22,13 @@ import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { createRoleUsers, type RoleUsers } from '../support/redis-acl.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
-import { createQueueSet } from '../../lib/queues.ts';
+import { createQueueSet, queuePrefix } from '../../lib/queues.ts';
 import { ACL_ROLES, createAclUsers, type AclRole } from '../../lib/redis-acl.ts';
 import { startEmbeddedRedis } from '../../lib/embedded-redis.ts';
 
 const CODE = 'export default (input) => ({ doubled: input * 2 });';
+/** A key of BullMQ queue `queue` (lib/queues.ts `queuePrefix`). */
+const queueKeyOf = (prefix: string, queue: string, type: string) => `${queuePrefix(prefix, queue)}:${queue}:${type}`;
 
 describe('Redis ACL users', function () {
   this.timeout(60_000);
@@ -171,7 +173,7 @@ describe('Redis ACL users', function () {
     const [a, b] = buildNodes(2);
     const prefix = testConfig().keyPrefix;
     const keys = createKeys(prefix);
-    const queueKey = (queue: string, type: string) => `${prefix}:${queue}:${type}`;
+    const queueKey = (queue: string, type: string) => queueKeyOf(prefix, queue, type);
     let users: RoleUsers;
     const connections: Redis[] = [];
 
@@ -217,19 +219,21 @@ describe('Redis ACL users', function () {
         "write another node's vote queue": ['HSET', queueKey(`votes.${b.nodeId}`, 'vote.x'), 'data', '{}'],
         "write another node's ticket queue": ['LPUSH', queueKey(`tickets.${b.nodeId}`, 'wait'), '1'],
         "take another node's run jobs": ['LMOVE', queueKey(`exec.${b.nodeId}`, 'wait'), queueKey(`exec.${b.nodeId}`, 'active'), 'RIGHT', 'LEFT'],
+        "take another node's ticket requests": ['LMOVE', queueKey(`exec.${b.nodeId}.tickets`, 'wait'), queueKey(`exec.${b.nodeId}.tickets`, 'active'), 'RIGHT', 'LEFT'],
         'add a publish job': ['LPUSH', queueKey('publish', 'wait'), 'publish.x'],
         'mint an API key': ['SET', keys.apiKey('f'.repeat(64)), 'prj_x'],
         'change the node registry': ['HSET', keys.nodes, b.nodeId, '{}'],
         'write a round': ['HSET', keys.round(7), 'seed', '00'],
         "add to a round's ticket set": ['HSET', keys.roundTickets(7), a.nodeId, '{}'],
         'append to the ledger': ['RPUSH', keys.ledger, '{}'],
-        'move a deadline': ['ZADD', keys.due, '0', 'deadline.req_x'],
+        'move a deadline': ['ZADD', keys.due(3), '0', 'deadline.req_x'],
         'mark a request agreed': ['HSET', keys.request('req_x'), 'status', 'agreed'],
         'swap stored code': ['SET', keys.code('bafkx'), 'export default () => 1'],
         'announce a final request': ['PUBLISH', keys.finalChannel, 'req_x'],
       }, {
         'write its own vote queue': ['HSET', queueKey(`votes.${a.nodeId}`, 'vote.x'), 'data', '{}'],
         'take its own run jobs': ['LMOVE', queueKey(`exec.${a.nodeId}`, 'wait'), queueKey(`exec.${a.nodeId}`, 'active'), 'RIGHT', 'LEFT'],
+        'take its own ticket requests': ['LMOVE', queueKey(`exec.${a.nodeId}.tickets`, 'wait'), queueKey(`exec.${a.nodeId}.tickets`, 'active'), 'RIGHT', 'LEFT'],
         'read a request': ['HGETALL', keys.request('req_x')],
         "read a project's sealed secrets": ['HGETALL', keys.projectSecrets('prj_x')],
       });
@@ -264,7 +268,7 @@ describe('Redis ACL users', function () {
         'move the ledger head': ['SET', keys.ledgerHead, '1 00'],
         'write a round': ['HSET', keys.round(1), 'seed', '00'],
         'start a round': ['SET', keys.roundLatest, '9'],
-        'move a deadline': ['ZADD', keys.due, '0', 'deadline.req_x'],
+        'move a deadline': ['ZADD', keys.due(3), '0', 'deadline.req_x'],
         "write a node's vote queue": ['HSET', queueKey(`votes.${a.nodeId}`, 'vote.x'), 'data', '{}'],
         'add a publish job': ['LPUSH', queueKey('publish', 'wait'), 'publish.x'],
         'take a lease': ['SET', keys.lease('scheduler'), 'me'],
@@ -285,7 +289,7 @@ describe('Redis ACL users', function () {
         'write a round': ['HSET', keys.round(1), 'seed', '00'],
         'add a run job': ['LPUSH', queueKey(`exec.${a.nodeId}`, 'wait'), 'req_x'],
       }, {
-        'move a deadline': ['ZADD', keys.due, '0', 'deadline.req_x'],
+        'move a deadline': ['ZADD', keys.due(3), '0', 'deadline.req_x'],
         "take a node's votes": ['LMOVE', queueKey(`votes.${a.nodeId}`, 'wait'), queueKey(`votes.${a.nodeId}`, 'active'), 'RIGHT', 'LEFT'],
         'add a publish job': ['LPUSH', queueKey('publish', 'wait'), 'publish.x'],
       });
@@ -297,7 +301,7 @@ describe('Redis ACL users', function () {
         'write a round': ['HSET', keys.round(1), 'seed', '00'],
         'change the node registry': ['HSET', keys.nodes, a.nodeId, '{}'],
         'mint an API key': ['SET', keys.apiKey('f'.repeat(64)), 'prj_x'],
-        'move a deadline': ['ZADD', keys.due, '0', 'deadline.req_x'],
+        'move a deadline': ['ZADD', keys.due(3), '0', 'deadline.req_x'],
         "write a node's vote queue": ['HSET', queueKey(`votes.${a.nodeId}`, 'vote.x'), 'data', '{}'],
         "take the scheduler's lease": ['SET', keys.lease('scheduler'), 'me'],
       }, {
@@ -317,7 +321,7 @@ describe('Redis ACL users', function () {
         'add a publish job': ['LPUSH', queueKey('publish', 'wait'), 'publish.x'],
       }, {
         'add a run job': ['LPUSH', queueKey(`exec.${a.nodeId}`, 'wait'), 'req_x'],
-        "set a request's deadline": ['ZADD', keys.due, '0', 'deadline.req_x'],
+        "set a request's deadline": ['ZADD', keys.due(3), '0', 'deadline.req_x'],
       });
     });
 
@@ -336,7 +340,7 @@ describe('Redis ACL users', function () {
         'requeue a stranded request': ['LPUSH', queueKey('incoming', 'wait'), 'req_x'],
         // Retention: the exported front of the ledger, tombstones of removed requests.
         'remove the ledger front': ['LTRIM', keys.ledger, '0', '-1'],
-        'leave a tombstone': ['HSET', keys.gone(1), 'req_x', 'prj_x 0'],
+        'leave a tombstone': ['HSET', keys.gone(3, 1), 'req_x', 'prj_x 0'],
       });
     });
   });
@@ -373,8 +377,8 @@ describe('Redis ACL users', function () {
       const nodeConnection = createRedis(redis.url, 'test-node', { username: created.body.redisUsername, password: created.body.redisPassword });
       nodeConnection.on('error', () => undefined);
       try {
-        expect(await nodeConnection.hset(`${config.keyPrefix}:votes.${node.nodeId}:probe`, 'data', '{}')).to.equal(1);
-        const squat = await nodeConnection.hset(`${config.keyPrefix}:votes.${other.nodeId}:probe`, 'data', '{}').then(() => null, (e: Error) => e);
+        expect(await nodeConnection.hset(queueKeyOf(config.keyPrefix, `votes.${node.nodeId}`, 'probe'), 'data', '{}')).to.equal(1);
+        const squat = await nodeConnection.hset(queueKeyOf(config.keyPrefix, `votes.${other.nodeId}`, 'probe'), 'data', '{}').then(() => null, (e: Error) => e);
         expect(squat?.message).to.match(/^NOPERM /);
         expect(await nodeConnection.hget(keys.nodes, node.nodeId)).to.be.a('string');
 
@@ -388,7 +392,7 @@ describe('Redis ACL users', function () {
       const readmitted = await call('POST', `/v1/nodes/${node.nodeId}/readmit`, { token: ADMIN_TOKEN });
       expect(readmitted.status, JSON.stringify(readmitted.body)).to.equal(200);
       expect(readmitted.body.redisPassword).to.match(/^[0-9a-f]{64}$/).and.not.equal(created.body.redisPassword);
-      expect(String(await admin.call('ACL', 'DRYRUN', readmitted.body.redisUsername, 'HSET', `${config.keyPrefix}:votes.${node.nodeId}:probe`, 'data', '{}'))).to.equal('OK');
+      expect(String(await admin.call('ACL', 'DRYRUN', readmitted.body.redisUsername, 'HSET', queueKeyOf(config.keyPrefix, `votes.${node.nodeId}`, 'probe'), 'data', '{}'))).to.equal('OK');
     });
 
     it('prints every role\'s rules, and applies them with --apply, writing each password to a file', async () => {
@@ -409,7 +413,7 @@ describe('Redis ACL users', function () {
       expect(statSync(passwordFile).mode & 0o777).to.equal(0o600);
       const receiver = createRedis(redis.url, 'test-cli-user', { username: 'clitest-receiver', password: readFileSync(passwordFile, 'utf8').trim() });
       try {
-        expect(await receiver.zadd(createKeys(prefix).due, 0, 'deadline.req_x')).to.equal(1);
+        expect(await receiver.zadd(createKeys(prefix).due(0), 0, 'deadline.req_x')).to.equal(1);
         expect((await receiver.rpush(createKeys(prefix).ledger, '{}').then(() => null, (e: Error) => e))?.message).to.match(/^NOPERM /);
       } finally {
         await closeRedis(receiver);
@@ -423,14 +427,14 @@ describe('Redis ACL users', function () {
       const passwords = join(dir, 'passwords');
       mkdirSync(passwords);
       for (const name of ['default', ...ACL_ROLES.map((role) => `gateway-${role}`)]) writeFileSync(join(passwords, name), `${name}-password-0123456789\n`);
-      const written = await runCli(['redis-acl', '--acl-file', join(dir, 'users.acl'), '--password-dir', passwords, '--prefix', '{gw}']);
+      const written = await runCli(['redis-acl', '--acl-file', join(dir, 'users.acl'), '--password-dir', passwords, '--prefix', 'gw']);
       expect(written.code, written.stderr).to.equal(0);
       expect(statSync(join(dir, 'users.acl')).mode & 0o777).to.equal(0o600);
       const server = await startEmbeddedRedis({ dir, aclFile: join(dir, 'users.acl'), password: 'default-password-0123456789' });
       const executor = createRedis(server.url, 'test-chart-executor', { username: 'gateway-executor', password: 'gateway-executor-password-0123456789' });
       try {
-        expect(await executor.hset('{gw}:votes.node_0123456789abcdef0123:probe', 'data', '{}')).to.equal(1);
-        expect((await executor.set('{gw}:apikey:x', 'prj').then(() => null, (e: Error) => e))?.message).to.match(/^NOPERM /);
+        expect(await executor.hset(queueKeyOf('gw', 'votes.node_0123456789abcdef0123', 'probe'), 'data', '{}')).to.equal(1);
+        expect((await executor.set('gw:{ctl}:apikey:x', 'prj').then(() => null, (e: Error) => e))?.message).to.match(/^NOPERM /);
       } finally {
         await closeRedis(executor);
         await server.stop();

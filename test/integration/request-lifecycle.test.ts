@@ -93,9 +93,9 @@ describe('request lifecycle on Redis', function () {
     const [hash, votes, indexed, finished, open] = await Promise.all([
       db.hgetall(keys.request(id)),
       db.hgetall(keys.requestVotes(id)),
-      Promise.all(OPEN_STATUSES.map((status) => db.zscore(keys.stateIndex(status), id))),
-      db.zscore(keys.finishedRequests, id),
-      db.hmget(keys.openRequests, PROJECT.id, `${PROJECT.id}.v1`),
+      Promise.all(OPEN_STATUSES.map((status) => db.zscore(keys.stateIndex(keys.bucketOf(id), status), id))),
+      db.zscore(keys.finishedRequests(keys.bucketOf(id)), id),
+      Promise.all([db.zscore(keys.projectOpen(PROJECT.id), id), db.zscore(keys.versionOpen(PROJECT.id, 1), id)]),
     ]);
     return { hash, votes, indexes: Object.fromEntries(OPEN_STATUSES.map((status, i) => [status, indexed[i]])), finished, open };
   }
@@ -122,7 +122,7 @@ describe('request lifecycle on Redis', function () {
     const state = await snapshot(id);
     expect(state.hash.status).to.equal('queued');
     expect(state.indexes).to.deep.equal({ queued: String(T0), assigned: null, agreed: null });
-    expect(state.open).to.deep.equal(['1', '1']);
+    expect(state.open).to.deep.equal([String(T0), String(T0)]);
     expect(state.finished).to.equal(null);
   });
 
@@ -148,7 +148,7 @@ describe('request lifecycle on Redis', function () {
       expect(after.indexes).to.deep.equal(Object.fromEntries(OPEN_STATUSES.map((status) => [status, status === to ? String(nowMs) : null])));
       if (isFinal(to)) {
         expect(after.open, 'the admission slot is given back').to.deep.equal([null, null]);
-        expect(after.hash.open).to.equal(undefined);
+        expect(after.hash.open, 'kept: a repeated release gives back the same slot').to.equal(`${PROJECT.id} 1`);
         expect(after.finished).to.equal(String(nowMs));
         expect(after.hash.finishedAt).to.equal(new Date(nowMs).toISOString());
         expect(await announcements()).to.deep.equal([id]);

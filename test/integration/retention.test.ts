@@ -1,7 +1,8 @@
 // Retention on a real redis-server through the real roles, with retention periods of a second or
 // two: compaction, removal only after an export, `410 gone` naming the export, a ledger that still
 // verifies (and keeps growing) after its front is removed, old rounds removed behind an anchor, the
-// scheduler's export and the real `gateway export` / `gateway verify`, and the sweep's bounded batches.
+// scheduler's export and the real `gateway export` / `gateway verify`, and the sweep's bounded batches;
+// and the store's removal, tombstones and oldest-first listing over several request buckets.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +17,10 @@ import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import type { Receipt } from '../../lib/protocol/receipt.ts';
 import { verifyRound } from '../../lib/protocol/rounds.ts';
 import { verifyReceipt } from '../../lib/protocol/verify-receipt.ts';
+import { createId } from '../../lib/ids.ts';
+import { createRepository } from '../../lib/repository/index.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
+import type { Project } from '../../lib/repository/types.ts';
 import { startExecutor } from '../../lib/roles/executor/executor.ts';
 import { createRetentionSweep, type RetentionReport } from '../../lib/roles/scheduler/retention.ts';
 import { systemClock, type RoleHandle } from '../../lib/runtime/common.ts';
@@ -24,7 +28,7 @@ import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runne
 import { buildNodes } from '../support/builders.ts';
 import { ADMIN_TOKEN, COUNTER_KEY, openTestProcess, roundProofOf, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
-import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../support/redis.ts';
 import { createRoleUsers, type RoleUsers } from '../support/redis-acl.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
 
@@ -160,7 +164,7 @@ describe('retention', function () {
         expect(body.status, JSON.stringify(body.failure)).to.equal('published');
         published.push(id);
       }
-      const keys = createKeys(gw.ctx.config.keyPrefix);
+      const keys = createKeys(gw.ctx.config.keyPrefix, { buckets: gw.ctx.config.requestBuckets });
       // The stored form proves compaction ran: counted votes for the outcome keep only node, signature and order.
       const stored = await waitFor(async () => {
         const all = await Promise.all(published.map((id) => gw.ctx.connection.hvals(keys.requestVotes(id))));
@@ -331,6 +335,79 @@ describe('retention', function () {
       const file = /its receipt is in the export (receipts-\d+-\d+\.jsonl)/.exec(gone.body.error.message)![1];
       expect(existsSync(join(exportDir, file))).to.equal(true);
       expect(readFileSync(join(exportDir, file), 'utf8')).to.include(ids[0]);
+    });
+  });
+
+  describe('over four request buckets, through the repository', () => {
+    const PROJECT: Project = {
+      id: 'prj_0000000000retentionbucket', name: 'buckets', description: '', committee: { size: 3, quorum: 2 }, aggregation: 'exact',
+      limits: { timeoutMs: 2000, cpuMs: 1000, memoryMb: 32, fetchCalls: 0, outputBytes: 65536, logLines: 20, logBytes: 4096 }, version: 1, codeCid: 'bafkreibuckets', createdAt: new Date().toISOString(),
+    };
+    let connection: ReturnType<typeof createRedis>;
+
+    before(() => {
+      connection = createRedis(redis.url, 'test-retention-buckets');
+    });
+    after(async () => {
+      await closeRedis(connection);
+    });
+
+    it('removes final requests of several buckets, tombstones each in its own bucket, and lists the finished oldest first across buckets', async () => {
+      const prefix = uniquePrefix();
+      const repository = createRepository(connection, { prefix, buckets: 4 });
+      const keys = createKeys(prefix, { buckets: 4 });
+      await repository.putProject(PROJECT, 'export default (input) => input', 'hash-buckets', Date.now());
+      const startMs = Date.now();
+      // An id's last character picks its bucket here ('0'..'3' → 0..3): finished in the order of `buckets`.
+      const buckets = [2, 0, 3, 1, 2];
+      const ids = buckets.map((b) => `${createId('req', startMs).slice(0, -2)}0${b}`);
+      expect(ids.map(keys.bucketOf)).to.deep.equal(buckets);
+      for (const id of ids) {
+        expect(await repository.putRequest({ id, projectId: PROJECT.id, version: 1, codeCid: PROJECT.codeCid, source: 'api', input: {}, createdAtMs: startMs, maxOpen: 100 })).to.deep.equal({ outcome: 'created', id });
+      }
+      // Bucket 1's request is published (ledger seq 1) and not exported yet: the others fail, one per ms.
+      const published = ids[3];
+      const finishedMs = ids.map((_, i) => startMs + 10 + i);
+      for (const [i, id] of ids.entries()) {
+        if (id !== published) {
+          expect((await repository.failRequest(id, ['queued'], { code: 'timeout', message: 'late' }, finishedMs[i])).applied).to.equal(true);
+          continue;
+        }
+        const assignment = { round: 2, roundSeed: '00'.repeat(32), committee: ['node_a', 'node_b', 'node_c'], quorum: 2, aggregation: 'exact' as const, assignedAt: new Date(startMs).toISOString() };
+        await repository.assignRequest(id, assignment, finishedMs[i] - 2);
+        await repository.agreeRequest(id, { ok: true, value: 1, resultHash: '11'.repeat(32), supporters: ['node_a', 'node_b'], agreedAt: new Date(startMs).toISOString() }, finishedMs[i] - 1);
+        expect((await repository.publishRequest(id, { seq: 1, hash: '22'.repeat(32) }, finishedMs[i])).applied).to.equal(true);
+      }
+
+      expect(await repository.listFinishedBefore(finishedMs[4] + 1, 0, 10)).to.deep.equal(ids);
+      expect(await repository.listFinishedBefore(finishedMs[4] + 1, 1, 3)).to.deep.equal(ids.slice(1, 4));
+      expect(await repository.listFinishedBefore(finishedMs[3], 0, 10)).to.deep.equal(ids.slice(0, 3));
+      expect(await repository.getOldestFinishedMs()).to.equal(finishedMs[0]);
+
+      const untilMs = Date.now() + 60_000;
+      const requests = ids.map((id) => ({ id, projectId: PROJECT.id }));
+      const failed = ids.filter((id) => id !== published);
+      expect(await repository.removeRequests(requests, () => untilMs)).to.deep.equal({ removed: failed, cleaned: [] });
+      expect(await repository.haveRequests(ids)).to.deep.equal(ids.map((id) => id === published));
+      const hour = Math.floor(startMs / 3_600_000);
+      for (const id of failed) {
+        expect(await repository.getTombstone(id)).to.deep.equal({ projectId: PROJECT.id, seq: 0 });
+        expect(await connection.hget(keys.gone(keys.bucketOf(id), hour), id)).to.equal(`${PROJECT.id} 0`);
+      }
+      expect(await connection.pexpiretime(keys.gone(2, hour))).to.equal(untilMs);
+      expect((await repository.listProjectRequests(PROJECT.id, 10)).items.map((r) => r.id)).to.deep.equal([published]);
+      expect(await repository.listFinishedBefore(finishedMs[4] + 1, 0, 10)).to.deep.equal([published]);
+      expect(await repository.getOldestFinishedMs()).to.equal(finishedMs[3]);
+
+      // Once its entry is exported, the published request goes too, its tombstone naming its seq.
+      await repository.putExport({ fromSeq: 1, toSeq: 1, ledgerFile: 'ledger-1-1.jsonl', receiptsFile: 'receipts-1-1.jsonl', receipts: 1, firstCreatedAt: PROJECT.createdAt, lastCreatedAt: PROJECT.createdAt, exportedAt: PROJECT.createdAt });
+      expect(await repository.removeRequests([{ id: published, projectId: PROJECT.id }], () => untilMs)).to.deep.equal({ removed: [published], cleaned: [] });
+      expect(await repository.getTombstone(published)).to.deep.equal({ projectId: PROJECT.id, seq: 1 });
+      expect(await repository.getOldestFinishedMs()).to.equal(null);
+      // A second run finds every record gone: it only reports them cleaned and changes nothing.
+      expect(await repository.removeRequests(requests, () => untilMs)).to.deep.equal({ removed: [], cleaned: ids });
+      expect((await repository.listProjectRequests(PROJECT.id, 10)).items).to.deep.equal([]);
+      expect(await connection.zcard(keys.projectRequests(PROJECT.id))).to.equal(0);
     });
   });
 

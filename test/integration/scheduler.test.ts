@@ -179,7 +179,7 @@ describe('scheduler', function () {
     await ctx.repository.putRequest({ id, projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, createdAtMs, maxOpen: 1000 });
     const committee = nodes.map((n) => n.nodeId);
     await ctx.repository.assignRequest(id, { round: 2, roundSeed: '00'.repeat(32), committee, quorum: 2, aggregation: 'exact', assignedAt: new Date(createdAtMs).toISOString() }, createdAtMs);
-    const due = createKeys(ctx.config.keyPrefix).due;
+    const due = createKeys(ctx.config.keyPrefix).due(0);
     expect(await ctx.connection.zscore(due, `deadline.${id}`)).to.equal(null);
     handles.push(await startRole('scheduler', ctx));
     const score = await waitFor(() => ctx.connection.zscore(due, `deadline.${id}`).then((s) => s ?? undefined), 10_000, 'the restored entry');

@@ -26,7 +26,7 @@ export async function startTestRedis(): Promise<TestRedis> {
   };
 }
 
-/** A fresh key prefix (hash tag) so tests sharing one server never see each other's keys. */
+/** A fresh key namespace so tests sharing one server never see each other's keys. */
 export function uniquePrefix(): string {
-  return `{t${randomBytes(5).toString('hex')}}`;
+  return `t${randomBytes(5).toString('hex')}`;
 }

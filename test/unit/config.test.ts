@@ -9,7 +9,7 @@ import { isGatewayError, type GatewayError } from '../../lib/errors.ts';
 describe('config', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig({});
-    expect(config).to.deep.include({ port: 8080, host: '0.0.0.0', roundMs: 2000, dataDir: './data', localNodes: 3, nodeAutoRegister: true, keyPrefix: '{gw}' });
+    expect(config).to.deep.include({ port: 8080, host: '0.0.0.0', roundMs: 2000, dataDir: './data', localNodes: 3, nodeAutoRegister: true, keyPrefix: 'gw' });
     expect(config.fetchAllow).to.deep.equal([]);
     expect(config.redisUrl).to.equal(undefined);
   });

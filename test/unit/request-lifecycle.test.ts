@@ -76,9 +76,9 @@ function statusLiterals(source: string): string[] {
 }
 
 describe('request scripts built from the lifecycle', () => {
-  const { create, transition, recordVote } = REQUEST_SCRIPT_SOURCES;
+  const { store, transition, recordVote } = REQUEST_SCRIPT_SOURCES;
 
-  it('TRANSITION releases the admission slot and announces exactly for the final statuses', () => {
+  it('TRANSITION hands back the admission slot and announces exactly for the final statuses', () => {
     expect(luaList(transition, 'FINAL')).to.deep.equal([...FINAL_STATUSES]);
     expect(transition).to.include('if has(FINAL, ARGV[3]) then');
   });
@@ -106,8 +106,8 @@ describe('request scripts built from the lifecycle', () => {
     expect(statusLiterals(recordVote)).to.deep.equal([VOTING_STATUS]);
   });
 
-  it('CREATE stores a request in the initial status, or the rejected one when refused for its input', () => {
-    expect([...create.matchAll(/'status', '(\w+)'/g)].map((m) => m[1])).to.deep.equal([REJECTED_STATUS, INITIAL_STATUS]);
-    expect(statusLiterals(create)).to.deep.equal([REJECTED_STATUS, INITIAL_STATUS]);
+  it('STORE stores a request in the initial status, or the rejected one when refused for its input', () => {
+    expect([...store.matchAll(/'status', '(\w+)'/g)].map((m) => m[1])).to.deep.equal([REJECTED_STATUS, INITIAL_STATUS]);
+    expect(statusLiterals(store)).to.deep.equal([REJECTED_STATUS, INITIAL_STATUS]);
   });
 });

@@ -15,7 +15,7 @@ import type { PendingChainRequest as ChainPendingRequest } from '../../chain/con
 import type { Project } from '../../repository/types.ts';
 
 export interface ChainInputterDeps {
-  readonly repository: Pick<Repository, 'listChainBindings' | 'getProject' | 'putRequest' | 'getCodeVersion'>;
+  readonly repository: Pick<Repository, 'listChainBindings' | 'getProject' | 'putRequest' | 'getCodeVersion' | 'reconcileOpenRequests'>;
   readonly queues: QueueSet;
   readonly clock: Clock;
   readonly logger: Logger;

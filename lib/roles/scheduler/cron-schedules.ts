@@ -16,7 +16,7 @@ import type { Clock } from '../../runtime/common.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
 
 export interface CronDeps {
-  readonly repository: Pick<Repository, 'listSchedules' | 'getProject' | 'putRequest' | 'getCodeVersion' | 'recordRefusedTick'>;
+  readonly repository: Pick<Repository, 'listSchedules' | 'getProject' | 'putRequest' | 'getCodeVersion' | 'recordRefusedTick' | 'reconcileOpenRequests'>;
   readonly queues: QueueSet;
   readonly clock: Clock;
   readonly logger: Logger;

@@ -61,7 +61,9 @@ export function finishedJob(ctx: ProcessContext, kind: QueueKind, jobId: string,
 
 /** No project holds an admission slot once every request is final: nothing was counted twice. */
 export async function expectNoOpenRequests(bench: FaultBench): Promise<void> {
-  expect(await bench.direct.connection.hgetall(bench.keys.openRequests)).to.deep.equal({});
+  const projects = await bench.direct.repository.listProjects(100);
+  const counts = await Promise.all(projects.items.map((p) => bench.direct.repository.countOpenRequests(p.id)));
+  expect(counts).to.deep.equal(projects.items.map(() => 0));
 }
 
 /**
