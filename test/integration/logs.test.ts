@@ -43,6 +43,8 @@ describe('logs', function () {
       const sent = (await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: { marker: 'PAYLOAD-MARKER' } } })).body;
       const done = (await call('GET', `/v1/requests/${sent.id}?wait=10000`, { token: project.apiKey })).body;
       expect(done.status).to.equal('published');
+      // The sender logs the publication right after the transition the reader saw: wait for its line.
+      await waitFor(async () => (lines.some((line) => line.includes('"request published"') && line.includes(sent.id)) ? true : undefined), 10_000, 'the publication logged');
       const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
       const forRequest = records.filter((r) => r.requestId === sent.id);
       expect(forRequest.map((r) => r.msg)).to.include.members(['request accepted', 'request assigned', 'vote sent', 'vote accepted', 'request agreed', 'request published']);
