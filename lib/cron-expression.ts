@@ -192,3 +192,28 @@ export function computeNextRun(schedule: CronSchedule, fromMs: number, stats?: C
   if (stats) stats.daysScanned = daysScanned;
   return found;
 }
+
+/**
+ * `computeNextRun` with the fields read in an IANA time zone (as node-cron's `timezone` option
+ * does): the next wall-clock match after `fromMs`, as Unix ms. Around a daylight-saving change the
+ * answer is the wall time under the offset in force then; a wall time the change skips is reported
+ * an hour off, and node-cron decides what really fires. UTC without a zone.
+ */
+export function computeNextRunIn(schedule: CronSchedule, fromMs: number, timeZone?: string): number | null {
+  if (!timeZone || timeZone === 'UTC') return computeNextRun(schedule, fromMs);
+  const wallNext = computeNextRun(schedule, fromMs + zoneOffsetMs(timeZone, fromMs));
+  if (wallNext === null) return null;
+  let utc = wallNext - zoneOffsetMs(timeZone, fromMs);
+  utc = wallNext - zoneOffsetMs(timeZone, utc);
+  return utc;
+}
+
+/** How far the zone's wall clock is ahead of UTC at `atMs` (ms; negative west of Greenwich). */
+export function zoneOffsetMs(timeZone: string, atMs: number): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+  }).formatToParts(new Date(atMs));
+  const field = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const wall = Date.UTC(field('year'), field('month') - 1, field('day'), field('hour'), field('minute'), field('second'));
+  return wall - Math.floor(atMs / 1000) * 1000;
+}

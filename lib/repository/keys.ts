@@ -51,6 +51,8 @@ export function createKeys(prefix: string, options: { buckets?: number } = {}) {
     projectSecrets: (id: string) => `${c}:project:${id}:secrets`,
     projectRequests: (id: string) => `${c}:project:${id}:requests`,
     projectSchedules: (id: string) => `${c}:project:${id}:schedules`,
+    /** The hash of the project's current API key (what rotation replaces and deletion removes). */
+    projectApiKey: (id: string) => `${c}:project:${id}:apikey`,
     /** Open (not final) requests of a project: id → when admitted (ms). Admission counts it; a request leaving the open states leaves it. */
     projectOpen: (id: string) => `${c}:project:${id}:open`,
     /** Open requests of one code version of a project (a version in use cannot be deleted). */

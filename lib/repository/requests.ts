@@ -25,7 +25,8 @@ const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${l
 // Creation is two scripts, each on one slot. ADMIT runs on the control plane ({ctl}):
 // KEYS: project's request list, project's open set, the version's open set, then the idempotency key
 // when there is one. ARGV: id, createdAtMs, the project's versions key, version, most open requests
-// of the project, idempotency TTL ms (0 = none), '1' when the request is refused for its input.
+// of the project, idempotency TTL ms (0 = none), '1' when the request is refused for its input, the
+// request's fingerprint (what the idempotency key stores beside the id: `<id> <fingerprint>`).
 // The versions key is only read, so it is not declared (EVALSHA counts declared keys as written, and
 // the scheduler's Redis user may only read projects); it shares the {ctl} slot.
 // Admission and reservation are one step: a request is refused (-1, open count) while its project
@@ -48,7 +49,8 @@ if ARGV[7] ~= '1' then
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 end
 if idem then
-  if ARGV[6] == '0' then redis.call('SET', idem, ARGV[1]) else redis.call('SET', idem, ARGV[1], 'PX', ARGV[6]) end
+  local stored = ARGV[1] .. ' ' .. ARGV[8]
+  if ARGV[6] == '0' then redis.call('SET', idem, stored) else redis.call('SET', idem, stored, 'PX', ARGV[6]) end
 end
 redis.call('ZADD', KEYS[1], 0, ARGV[1])
 return {1, ARGV[1]}
@@ -208,10 +210,19 @@ export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'c
   readonly maxOpen: number;
   /** Set when the request is refused for its input: it is stored as failed, never run. */
   readonly rejection?: Failure;
+  /**
+   * What makes a later request under the same idempotency key the same request (what its sender
+   * asked for); by default the version and input as stored.
+   */
+  readonly fingerprint?: string;
 };
 
-/** What putRequest did: created the request, found it under its idempotency key, or refused it (the project has `open` requests not yet final). */
-export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number } | { outcome: 'no_version' };
+/**
+ * What putRequest did: created the request, found it under its idempotency key, refused it (the
+ * project has `open` requests not yet final), or found the idempotency key used by another request
+ * (`conflict`: another version or input; `id` names the request that holds the key).
+ */
+export type PutRequestResult = { outcome: 'created' | 'existing'; id: string } | { outcome: 'refused'; open: number } | { outcome: 'no_version' } | { outcome: 'conflict'; id: string };
 
 /** Requests: the guarded writes of their lifecycle, and the reads of the API, the roles and the sweep. */
 export interface RequestStore extends RequestReads {
@@ -290,7 +301,7 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       const [code, value] = (await ADMIT(
         redis,
         [keys.projectRequests(request.projectId), keys.projectOpen(request.projectId), keys.versionOpen(request.projectId, request.version), ...(idemKey ? [idemKey] : [])],
-        [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : ''],
+        [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : '', request.fingerprint ?? fingerprintOf(request)],
       )) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
       if (code === -2) return { outcome: 'no_version' };
@@ -298,14 +309,17 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
         await store(request, idemKey ?? '');
         return { outcome: 'created', id: request.id };
       }
-      // The idempotency key names an earlier acceptance. Its own call may have died between the two
-      // steps (admitted, never stored): this call, carrying the same request, completes it.
-      if (value === request.id) {
+      // The idempotency key names an earlier acceptance: the same request again, or another one under a
+      // key already used (`conflict`). Its own call may have died between the two steps (admitted,
+      // never stored): this call, carrying the same request, completes it.
+      const [storedId, storedFingerprint] = value.split(' ');
+      if (storedFingerprint !== undefined && storedFingerprint !== (request.fingerprint ?? fingerprintOf(request))) return { outcome: 'conflict', id: storedId };
+      if (storedId === request.id) {
         await store(request, idemKey ?? '');
-        return { outcome: 'created', id: value };
+        return { outcome: 'created', id: storedId };
       }
-      if ((await redis.exists(keys.request(value))) === 0) await store({ ...request, id: value }, idemKey ?? '');
-      return { outcome: 'existing', id: value };
+      if ((await redis.exists(keys.request(storedId))) === 0) await store({ ...request, id: storedId }, idemKey ?? '');
+      return { outcome: 'existing', id: storedId };
     },
     assignRequest: (id, assignment, nowMs) => move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
     agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, options),
@@ -341,6 +355,15 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     const scores = await Promise.all(versions.map((v) => redis.zscore(keys.versionOpen(projectId, v), id)));
     return versions[scores.findIndex((score) => score !== null)] ?? '0';
   }
+}
+
+/**
+ * What makes two requests under one idempotency key the same request: the code version and the input
+ * (hashed; as JSON, so key order matters, as it does for the input the code receives). `version` is
+ * the one asked for: null when the sender left it to the latest.
+ */
+export function fingerprintOf(request: { readonly version: number | null; readonly input: unknown }): string {
+  return toHex(sha256(utf8(JSON.stringify([request.version, request.input ?? null])))).slice(0, 32);
 }
 
 /** Admitted requests looked at per reconciliation at most. */

@@ -145,6 +145,10 @@ export interface Schedule {
   readonly projectId: string;
   readonly cron: string;
   readonly input: unknown;
+  /** The code version every tick runs; absent: the project's latest at each tick. */
+  readonly version?: number;
+  /** The IANA time zone the cron fields are read in; absent: UTC. */
+  readonly timezone?: string;
   readonly createdAt: string;
 }
 

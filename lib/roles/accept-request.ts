@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.ts';
 import { createId } from '../ids.ts';
 import { jobIds, type QueueSet } from '../queues.ts';
 import type { Repository } from '../repository/index.ts';
+import { fingerprintOf } from '../repository/requests.ts';
 import type { ChainOrigin, Project, RequestSource } from '../repository/types.ts';
 
 export interface AcceptInput {
@@ -45,7 +46,8 @@ const RECONCILE_AFTER_MS = 30_000;
  * request is refused with GatewayError `rate_limited` and nothing is stored. An input that fails
  * the checks is refused with `invalid_body` / `payload_too_large` from the API; from a schedule or
  * the chain it is stored as a failed request (`rejected`, with the reason), so intake goes on.
- * Throws GatewayError `not_found` for an unknown code version.
+ * Throws GatewayError `not_found` for an unknown code version, and `conflict` when the idempotency key
+ * was used for a request with another input or version.
  */
 export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Promise<{ id: string; created: boolean; isRejected: boolean }> {
   const { project } = accept;
@@ -68,6 +70,8 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
     input: problem ? null : (accept.input ?? null),
     createdAtMs: deps.nowMs,
     idempotencyKey: accept.idempotencyKey,
+    // The same key again is the same request when it asks for the same thing, whatever version is latest by then.
+    fingerprint: fingerprintOf({ version: accept.version ?? null, input: accept.input ?? null }),
     maxOpen: deps.config.projectMaxInFlight,
     ...(problem ? { rejection: { code: 'rejected' as const, message: problem.reason } } : {}),
     ...(accept.origin ? { origin: accept.origin } : {}),
@@ -77,6 +81,9 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
   // give those back, and admit the request when that made room.
   if (result.outcome === 'refused' && (await deps.repository.reconcileOpenRequests(project.id, deps.nowMs - RECONCILE_AFTER_MS)) > 0) result = await put();
   if (result.outcome === 'no_version') throw new GatewayError('not_found', `project ${project.id} has no code version ${version}`);
+  if (result.outcome === 'conflict') {
+    throw new GatewayError('conflict', `this Idempotency-Key was used for request ${result.id} with another input or version; use a new key for another request`);
+  }
   if (result.outcome === 'refused') {
     throw new GatewayError('rate_limited', `project ${project.id} has ${result.open} requests in flight, the most allowed is ${deps.config.projectMaxInFlight}; retry shortly`, { retryAfterSeconds: 1 });
   }

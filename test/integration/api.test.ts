@@ -123,6 +123,23 @@ describe('HTTP API', function () {
     expect(list.body.items).to.have.length(1);
   });
 
+  it('answers 409 conflict when an Idempotency-Key is used again with another input or version, and stores nothing', async () => {
+    const project = await createProject();
+    const send = (body: unknown) => call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body, headers: { 'idempotency-key': 'order-43' } });
+    const first = await send({ input: { n: 1 } });
+    expect(first.status).to.equal(202);
+    expect((await call('PUT', `/v1/projects/${project.id}/code`, { token: project.apiKey, body: { code: 'export default () => 2' } })).body.version).to.equal(2);
+    for (const body of [{ input: { n: 2 } }, { input: { n: 1 }, version: 2 }, {}]) {
+      const reused = await send(body);
+      expect(reused.status, JSON.stringify(body)).to.equal(409);
+      expect(reused.body.error.code).to.equal('conflict');
+      expect(reused.body.error.message).to.include(first.body.id);
+    }
+    expect((await send({ input: { n: 1 } })).body).to.deep.include({ id: first.body.id });
+    const list = await call('GET', `/v1/projects/${project.id}/requests`, { token: project.apiKey });
+    expect(list.body.items.map((r: { id: string }) => r.id)).to.deep.equal([first.body.id]);
+  });
+
   it('refuses new requests with 429 and Retry-After while too many wait', async () => {
     await web.stop();
     web = await startTestWebserver(redis.url, { GATEWAY_MAX_QUEUED: '2' });

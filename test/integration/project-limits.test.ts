@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import type { ProcessContext } from '../../lib/process.ts';
 import { startRole } from '../../lib/process.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import { ADMIN_TOKEN, startTestWebserver, waitFor, type TestWebserver } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { allowSharedFixtures } from '../support/root-hooks.ts';
@@ -62,6 +63,42 @@ describe('project limits', function () {
     expect(await ctx.repository.countOpenRequests(project.id)).to.equal(2);
     expect((await send(project, { input: 4 })).status).to.equal(202);
     expect((await send(project, { input: 5 })).status).to.equal(429);
+  });
+
+  it('rotates a project API key: the new one works, the old one is refused at once', async () => {
+    const project = await createProject();
+    const rotated = await call('POST', `/v1/projects/${project.id}/api-key`, { token: project.apiKey });
+    expect(rotated.status).to.equal(200);
+    expect(rotated.body.id).to.equal(project.id);
+    expect(rotated.body.apiKey).to.match(/^gwk_/).and.not.equal(project.apiKey);
+    expect((await call('GET', `/v1/projects/${project.id}`, { token: project.apiKey })).status).to.equal(401);
+    expect((await call('GET', `/v1/projects/${project.id}`, { token: rotated.body.apiKey })).body.id).to.equal(project.id);
+    const byAdmin = await call('POST', `/v1/projects/${project.id}/api-key`, { token: ADMIN_TOKEN });
+    expect((await call('GET', `/v1/projects/${project.id}`, { token: rotated.body.apiKey })).status).to.equal(401);
+    expect((await call('GET', `/v1/projects/${project.id}`, { token: byAdmin.body.apiKey })).status).to.equal(200);
+  });
+
+  it('deletes a project with what it owns once no request of it is open, and keeps code other projects use', async () => {
+    const project = await createProject();
+    const sharing = await createProject();
+    const own = await call('PUT', `/v1/projects/${project.id}/code`, { token: project.apiKey, body: { code: 'export default () => "only mine"' } });
+    expect((await call('POST', `/v1/projects/${project.id}/schedules`, { token: project.apiKey, body: { cron: '*/5 * * * *', input: {} } })).status).to.equal(201);
+    expect((await call('PUT', `/v1/projects/${project.id}/secrets`, { token: project.apiKey, body: { A: 'b' } })).status).to.equal(204);
+    const open = await send(project, { input: 1 });
+    const refused = await call('DELETE', `/v1/projects/${project.id}`, { token: project.apiKey });
+    expect([refused.status, refused.body.error.code, refused.body.error.message]).to.deep.equal([409, 'conflict', `project ${project.id} has 1 requests not yet final; delete it once they are`]);
+    await ctx.repository.failRequest(open.body.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
+    expect((await call('DELETE', `/v1/projects/${project.id}`, { token: project.apiKey })).status).to.equal(204);
+    expect((await call('GET', `/v1/projects/${project.id}`, { token: ADMIN_TOKEN })).status).to.equal(404);
+    expect((await call('GET', `/v1/projects/${project.id}`, { token: project.apiKey })).status).to.equal(401);
+    expect((await call('DELETE', `/v1/projects/${project.id}`, { token: ADMIN_TOKEN })).status).to.equal(404);
+    expect(await ctx.repository.listSchedules(project.id)).to.deep.equal([]);
+    expect((await ctx.repository.listSchedules()).some((s) => s.projectId === project.id)).to.equal(false);
+    // The code only it used is gone; the code the other project uses too stays.
+    expect((await call('GET', `/v1/code/${own.body.codeCid}`)).status).to.equal(404);
+    expect((await call('GET', `/v1/code/${sharing.codeCid}`)).status).to.equal(200);
+    // Its final request stays readable by the admin until retention removes it.
+    expect((await call('GET', `/v1/requests/${open.body.id}`, { token: ADMIN_TOKEN })).body.status).to.equal('failed');
   });
 
   it('refuses an input above the byte limit with 413, and a deep one with 400', async () => {
@@ -152,6 +189,59 @@ describe('project limits', function () {
     expect(third.body.error.code).to.equal('conflict');
     const list = await call('GET', `/v1/projects/${project.id}/schedules`, { token: project.apiKey });
     expect(list.body.items.map((s: { refusedTicks: number }) => s.refusedTicks)).to.deep.equal([0, 0]);
+  });
+
+  it('pins a schedule to a code version and a time zone, and keeps the pinned version from deletion', async () => {
+    const project = await createProject();
+    const v2 = await call('PUT', `/v1/projects/${project.id}/code`, { token: project.apiKey, body: { code: 'export default () => 2' } });
+    expect(v2.body.version).to.equal(2);
+    const add = (body: unknown) => call('POST', `/v1/projects/${project.id}/schedules`, { token: project.apiKey, body });
+    const pinned = await add({ cron: '0 9 * * *', input: {}, version: 1, timezone: 'Asia/Tokyo' });
+    expect(pinned.status, JSON.stringify(pinned.body)).to.equal(201);
+    expect(pinned.body).to.deep.include({ version: 1, timezone: 'Asia/Tokyo' });
+    // 09:00 in Tokyo (UTC+9, no daylight saving) is 00:00 UTC.
+    expect(pinned.body.nextRunAt).to.match(/T00:00:00\.000Z$/);
+    const listed = await call('GET', `/v1/projects/${project.id}/schedules`, { token: project.apiKey });
+    expect(listed.body.items[0]).to.deep.include({ version: 1, timezone: 'Asia/Tokyo', nextRunAt: pinned.body.nextRunAt });
+    const badZone = await add({ cron: '0 9 * * *', timezone: 'Mars/Olympus' });
+    expect([badZone.status, badZone.body.error.details]).to.deep.equal([400, ['timezone: not an IANA time zone (e.g. "Europe/Berlin", "UTC")']]);
+    expect((await add({ cron: '0 9 * * *', version: 7 })).status).to.equal(404);
+    const del = await call('DELETE', `/v1/projects/${project.id}/versions/1`, { token: project.apiKey });
+    expect([del.status, del.body.error.message]).to.deep.equal([409, `schedule ${pinned.body.id} runs version 1; delete the schedule first`]);
+    expect((await call('DELETE', `/v1/schedules/${pinned.body.id}`, { token: project.apiKey })).status).to.equal(204);
+    expect((await call('DELETE', `/v1/projects/${project.id}/versions/1`, { token: project.apiKey })).status).to.equal(204);
+  });
+
+  it('fires a pinned schedule with its version, and records its ticks refused once that version is gone', async () => {
+    const project = await createProject();
+    expect((await call('PUT', `/v1/projects/${project.id}/code`, { token: project.apiKey, body: { code: 'export default () => 2' } })).body.version).to.equal(2);
+    const schedule = await call('POST', `/v1/projects/${project.id}/schedules`, { token: project.apiKey, body: { cron: '* * * * * *', version: 1, timezone: 'Europe/Berlin' } });
+    expect(schedule.status).to.equal(201);
+    const scheduler = await startRole('scheduler', ctx);
+    try {
+      const fired = await waitFor(async () => (await ctx.repository.listProjectRequests(project.id, 1)).items[0], 15_000, 'a fired tick');
+      expect([fired.source, fired.version]).to.deep.equal(['schedule', 1]);
+      await scheduler.stop();
+      // Every tick so far made final, then the version deleted behind the API's back (the API refuses while a schedule pins it).
+      for (const request of (await ctx.repository.listProjectRequests(project.id, 100)).items) {
+        expect(request.version).to.equal(1);
+        await ctx.repository.failRequest(request.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
+      }
+      expect(await ctx.repository.countOpenRequests(project.id)).to.equal(0);
+      await ctx.connection.hdel(createKeys(ctx.config.keyPrefix).projectVersions(project.id), '1');
+      const restarted = await startRole('scheduler', ctx);
+      try {
+        const refused = await waitFor(async () => {
+          const items = (await call('GET', `/v1/projects/${project.id}/schedules`, { token: project.apiKey })).body.items;
+          return items[0].refusedTicks > 0 ? items[0] : undefined;
+        }, 15_000, 'a refused tick');
+        expect(refused.lastRefusal.reason).to.equal('code version 1 no longer exists');
+      } finally {
+        await restarted.stop();
+      }
+    } finally {
+      await scheduler.stop();
+    }
   });
 
   it('records a schedule tick refused at admission on the schedule', async () => {

@@ -44,7 +44,7 @@ describe('request state in hash-tag buckets', function () {
   });
 
   const newRequest = (id: string, createdAtMs: number, extra: { idempotencyKey?: string; maxOpen?: number } = {}) => ({
-    id, projectId: PROJECT.id, version: 1, codeCid: PROJECT.codeCid, source: 'api' as const, input: { n: id }, createdAtMs, maxOpen: extra.maxOpen ?? 100,
+    id, projectId: PROJECT.id, version: 1, codeCid: PROJECT.codeCid, source: 'api' as const, input: { n: 1 }, createdAtMs, maxOpen: extra.maxOpen ?? 100,
     ...(extra.idempotencyKey ? { idempotencyKey: extra.idempotencyKey } : {}),
   });
 

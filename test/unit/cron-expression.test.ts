@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import cron from 'node-cron';
 import { GatewayError } from '../../lib/errors.ts';
-import { CRON_SEARCH_DAYS, computeNextRun, parseCronExpression, type CronSchedule, type CronSearchStats } from '../../lib/cron-expression.ts';
+import { CRON_SEARCH_DAYS, computeNextRun, computeNextRunIn, parseCronExpression, zoneOffsetMs, type CronSchedule, type CronSearchStats } from '../../lib/cron-expression.ts';
 
 const FROM_MS = Date.UTC(2025, 0, 15, 10, 30, 15, 500); // Wednesday 2025-01-15 10:30:15.500Z
 const at = (iso: string): number => Date.parse(iso);
@@ -262,5 +262,20 @@ describe('cron expressions', () => {
 
   it('refuses a fromMs that is not a finite number', () => {
     expect(() => computeNextRun(parseCronExpression('* * * * *'), Number.NaN)).to.throw(RangeError);
+  });
+});
+
+describe('cron next run in a time zone', () => {
+  it('reads the fields in the zone: 09:00 Tokyo is 00:00 UTC; 09:00 New York is 14:00 UTC in winter and 13:00 in summer', () => {
+    const nine = parseCronExpression('0 9 * * *');
+    expect(new Date(computeNextRunIn(nine, Date.UTC(2026, 0, 10, 12), 'Asia/Tokyo')!).toISOString()).to.equal('2026-01-11T00:00:00.000Z');
+    expect(new Date(computeNextRunIn(nine, Date.UTC(2026, 0, 10, 12), 'America/New_York')!).toISOString()).to.equal('2026-01-10T14:00:00.000Z');
+    expect(new Date(computeNextRunIn(nine, Date.UTC(2026, 6, 10, 12), 'America/New_York')!).toISOString()).to.equal('2026-07-10T13:00:00.000Z');
+    expect(computeNextRunIn(nine, Date.UTC(2026, 0, 10, 12))).to.equal(computeNextRun(nine, Date.UTC(2026, 0, 10, 12)));
+  });
+
+  it('measures a zone offset from its wall clock', () => {
+    expect(zoneOffsetMs('Asia/Kolkata', Date.UTC(2026, 0, 1))).to.equal(5.5 * 3_600_000);
+    expect(zoneOffsetMs('UTC', Date.UTC(2026, 0, 1, 3, 4, 5, 678))).to.equal(0);
   });
 });

@@ -4,7 +4,7 @@
 // own bounded parser accepted (lib/cron-expression.ts), in its normalized form.
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../../config.ts';
-import { computeNextRun, parseCronExpression } from '../../cron-expression.ts';
+import { computeNextRunIn, parseCronExpression } from '../../cron-expression.ts';
 import { isGatewayError } from '../../errors.ts';
 import { errorForLog, type Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -31,10 +31,10 @@ export function scheduleTickKey(scheduleId: string, tickMs: number): string {
   return `sch.${scheduleId}.${tickMs}`;
 }
 
-/** When a stored cron expression fires next after `nowMs` (ISO), or null when it is invalid or never fires within the search horizon. */
-export function nextRunOf(expression: string, nowMs: number): string | null {
+/** When a stored cron expression fires next after `nowMs` (ISO), read in `timeZone` (default UTC), or null when it is invalid or never fires within the search horizon. */
+export function nextRunOf(expression: string, nowMs: number, timeZone?: string): string | null {
   try {
-    const next = computeNextRun(parseCronExpression(expression), nowMs);
+    const next = computeNextRunIn(parseCronExpression(expression), nowMs, timeZone);
     return next === null ? null : new Date(next).toISOString();
   } catch {
     return null;
@@ -69,7 +69,7 @@ export function startCronSchedules(deps: CronDeps): { stop(): Promise<void> } {
         // The scheduled second, not the moment the callback ran: the same on every scheduler.
         const tickMs = Math.floor(context.date.getTime() / 1000) * 1000;
         fire(schedule, tickMs).catch((err: Error) => deps.logger.error({ scheduleId: schedule.id, err: errorForLog(err) }, 'schedule tick failed'));
-      }, { name: schedule.id, noOverlap: false, suppressMissedWarning: true });
+      }, { name: schedule.id, noOverlap: false, suppressMissedWarning: true, ...(schedule.timezone ? { timezone: schedule.timezone } : {}) });
       tasks.set(schedule.id, task);
     }
   }
@@ -100,11 +100,17 @@ function createTickFirer(deps: CronDeps): (schedule: Schedule, tickMs: number) =
     try {
       const { id, created, isRejected } = await acceptRequest(
         { repository: deps.repository, queues: deps.queues, config: deps.config, nowMs: deps.clock.now() },
-        { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs) },
+        { project, input: schedule.input, source: 'schedule', idempotencyKey: scheduleTickKey(schedule.id, tickMs), ...(schedule.version === undefined ? {} : { version: schedule.version }) },
       );
       if (isRejected) deps.metrics.failures.inc({ code: 'rejected' });
       if (created) deps.logger.info({ scheduleId: schedule.id, requestId: id }, 'schedule fired');
     } catch (error) {
+      if (isGatewayError(error, 'not_found') && schedule.version !== undefined) {
+        // The pinned version is gone (deleted through the API since): the tick is refused, and says why.
+        await deps.repository.recordRefusedTick(schedule.id, tickMs, `code version ${schedule.version} no longer exists`);
+        deps.logger.warn({ scheduleId: schedule.id, projectId: schedule.projectId }, 'schedule tick refused: pinned version deleted');
+        return;
+      }
       if (!isGatewayError(error, 'rate_limited')) throw error;
       // Counted on the schedule, never dropped in silence.
       await deps.repository.recordRefusedTick(schedule.id, tickMs, `the project had ${deps.config.projectMaxInFlight} requests in flight`);

@@ -140,14 +140,32 @@ export function parseRequestBody(body: unknown): { input: unknown; version?: num
   return { input, ...(version === undefined ? {} : { version }) };
 }
 
-/** `POST /v1/projects/:id/schedules` body; the cron syntax is checked by the caller. */
-export function parseScheduleBody(body: unknown): { cron: string; input: unknown } {
-  const b = objectBody(body, ['cron', 'input']);
+/**
+ * `POST /v1/projects/:id/schedules` body; the cron syntax is checked by the caller. `version` pins a
+ * code version (default: the latest at each tick); `timezone` is an IANA zone the cron fields are read
+ * in (default UTC).
+ */
+export function parseScheduleBody(body: unknown): { cron: string; input: unknown; version?: number; timezone?: string } {
+  const b = objectBody(body, ['cron', 'input', 'version', 'timezone']);
   const c: Checker = { problems: [] };
   const cron = text(c, b.cron, 'cron', { required: true, minLength: 1, maxLength: 200 });
   const input = b.input === undefined ? null : jsonInput(c, b.input, 'input');
+  const version = integer(c, b.version, 'version', 1, Number.MAX_SAFE_INTEGER);
+  const timezone = text(c, b.timezone, 'timezone', { required: false, minLength: 1, maxLength: 64 });
+  if (timezone !== undefined && !isTimeZone(timezone)) c.problems.push('timezone: not an IANA time zone (e.g. "Europe/Berlin", "UTC")');
   if (c.problems.length > 0) fail(c.problems);
-  return { cron: cron!, input };
+  return { cron: cron!, input, ...(version === undefined ? {} : { version }), ...(timezone === undefined ? {} : { timezone }) };
+}
+
+/** Whether the runtime's time zone database knows `zone` (what node-cron's `timezone` option uses too). */
+export function isTimeZone(zone: string): boolean {
+  if (!/^[A-Za-z0-9_+\-/]+$/.test(zone)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;

@@ -56,6 +56,33 @@ function addProjectLifeRoutes(router: Router, deps: WebDeps): void {
     ctx.body = projectView(await loadProject(deps, ctx.params.id));
   });
 
+  // A new API key, shown once; the old one stops working at once (a leaked key is revoked by rotating it).
+  router.post('/v1/projects/:id/api-key', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    await loadProject(deps, ctx.params.id);
+    const { apiKey, hash } = createApiKey();
+    if (!(await repository.rotateApiKey(ctx.params.id, hash))) throw new GatewayError('not_found', `no project ${ctx.params.id}`);
+    deps.logger.info({ projectId: ctx.params.id }, 'project api key rotated');
+    ctx.body = { id: ctx.params.id, apiKey };
+  });
+
+  // Deletes the project with its code versions, secrets, schedules, API key and chain binding; its
+  // final requests stay readable by the admin until retention removes them.
+  router.delete('/v1/projects/:id', async (ctx) => {
+    requireProject(ctx, ctx.params.id);
+    const projectId = ctx.params.id;
+    let result = await repository.deleteProject(projectId);
+    // Slots of requests that are final already (a release cut off by a crash) do not keep the project.
+    if (result === 'in_use' && (await repository.reconcileOpenRequests(projectId, clock.now() - 30_000)) > 0) result = await repository.deleteProject(projectId);
+    if (result === 'not_found') throw new GatewayError('not_found', `no project ${projectId}`);
+    if (result === 'in_use') {
+      const open = await repository.countOpenRequests(projectId);
+      throw new GatewayError('conflict', `project ${projectId} has ${open} requests not yet final; delete it once they are`);
+    }
+    deps.logger.info({ projectId }, 'project deleted');
+    ctx.status = 204;
+  });
+
 }
 
 function addCodeRoutes(router: Router, deps: WebDeps): void {
@@ -77,6 +104,9 @@ function addCodeRoutes(router: Router, deps: WebDeps): void {
     requireProject(ctx, ctx.params.id);
     await loadProject(deps, ctx.params.id);
     const version = /^[1-9]\d{0,8}$/.test(ctx.params.n) ? Number(ctx.params.n) : null;
+    // A schedule pinned to the version would only fail from then on: the schedule goes first.
+    const pinning = version === null ? undefined : (await repository.listSchedules(ctx.params.id)).find((s) => s.version === version);
+    if (pinning) throw new GatewayError('conflict', `schedule ${pinning.id} runs version ${version}; delete the schedule first`);
     const outcome = version === null ? 'not_found' : await repository.deleteCodeVersion(ctx.params.id, version);
     if (outcome === 'not_found') throw new GatewayError('not_found', `project ${ctx.params.id} has no code version ${ctx.params.n}`);
     if (outcome === 'latest') throw new GatewayError('conflict', `version ${version} is the project's latest code; upload another before deleting it`);
