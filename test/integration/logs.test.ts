@@ -36,13 +36,15 @@ describe('logs', function () {
       const web = (await startRole('webserver', ctx)) as RoleHandle & { url: string };
       handles.push(web);
       const call = createClient(web.url);
-      const code = 'export default (input, ctx) => ({ echoed: input.marker.length + ctx.secrets.API_SECRET.length }) // CODE-MARKER';
+      const code = 'export default (input, ctx) => { ctx.log(`using ${ctx.secrets.API_SECRET}`); return { echoed: input.marker.length + ctx.secrets.API_SECRET.length }; } // CODE-MARKER';
       const project = (await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'logs', code, committee: { size: 1, quorum: 1 } } })).body;
       await call('PUT', `/v1/projects/${project.id}/secrets`, { token: project.apiKey, body: { API_SECRET: 'SECRET-MARKER-value' } });
       await waitFor(async () => ((await ctx.repository.getLatestRoundNumber()) >= 3 ? true : undefined), 10_000, 'round 3');
       const sent = (await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: { marker: 'PAYLOAD-MARKER' } } })).body;
       const done = (await call('GET', `/v1/requests/${sent.id}?wait=10000`, { token: project.apiKey })).body;
       expect(done.status).to.equal('published');
+      // The code logged its secret: the stored log line has it masked.
+      expect(done.votes.map((v: { logs?: string[] }) => v.logs)).to.deep.equal([['using ***']]);
       // The sender logs the publication right after the transition the reader saw: wait for its line.
       await waitFor(async () => (lines.some((line) => line.includes('"request published"') && line.includes(sent.id)) ? true : undefined), 10_000, 'the publication logged');
       const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);

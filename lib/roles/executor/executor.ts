@@ -15,6 +15,7 @@ import type { Logger } from '../../logger.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { Assignment, RequestRecord } from '../../repository/types.ts';
 import { effectiveLimits, fetchPolicyOf, sandboxLimitsOf } from '../../limits.ts';
+import { maskSecrets } from '../../sandbox/mask-secrets.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { openRoleVrf } from '../../runtime/vrf-pool.ts';
@@ -124,7 +125,8 @@ function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, 
     const value = outcome.ok ? outcome.value : errorResult(outcome.error);
     // The vote signs the code and input that ran, not only the result (protocol v2).
     const vote = createVote(sign, { requestId, nodeId, round: assignment.round, ok: outcome.ok, value }, computeVoteBinding(request, assignment));
-    await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: outcome.logs }, { nodeId });
+    // Logs are stored and shown to the project: a secret value in them is masked first.
+    await queues.add('votes', jobIds.vote(requestId, nodeId), { kind: 'vote', vote, logs: maskSecrets(outcome.logs, secrets) }, { nodeId });
     log.info({ requestId, round: assignment.round, ok: outcome.ok, durationMs: Math.round(outcome.durationMs) }, 'vote sent');
     return outcome.ok ? 'voted ok' : 'voted error';
   };
