@@ -61,19 +61,25 @@ describe('status page in Chromium', function () {
     const project = (await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'page', code: 'export default (input) => { if (input.fail) throw new Error("bad input"); return input.n; }' } })).body;
     const sent = [];
     for (let n = 0; n < 4; n++) sent.push((await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: { n } } })).body.id);
+    // One whose code throws: the committee agrees on the error, and it is published with ok: false.
+    sent.push((await call('POST', `/v1/projects/${project.id}/requests`, { token: project.apiKey, body: { input: { fail: true } } })).body.id);
     for (const id of sent) expect((await call('GET', `/v1/requests/${id}?wait=15000`, { token: project.apiKey })).body.status).to.equal('published');
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${url}/`);
-    await page.waitForFunction("document.querySelectorAll('#requests tr').length >= 4 && document.querySelectorAll('#nodes tr').length === 3", undefined, { timeout: 15_000 });
+    await page.waitForFunction("document.querySelectorAll('#requests tr').length >= 5 && document.querySelectorAll('#nodes tr').length === 3", undefined, { timeout: 15_000 });
     expect(await page.title()).to.equal('Gateway status');
     expect(Number(await page.textContent('#nodes-active'))).to.equal(3);
     expect(Number(await page.textContent('#round'))).to.be.at.least(2);
-    expect(Number(await page.textContent('#ledger'))).to.equal(4);
+    expect(Number(await page.textContent('#ledger'))).to.equal(5);
     const statuses = await page.$$eval('#requests .badge', (badges) => badges.map((b) => b.textContent));
-    expect(statuses.slice(0, 4)).to.deep.equal(['published', 'published', 'published', 'published']);
+    expect(statuses.slice(0, 5)).to.deep.equal(['published: code failed', 'published', 'published', 'published', 'published']);
+    expect(Number(await page.textContent('#code-failures'))).to.equal(1);
+    // Each row links to its request.
+    const links = await page.$$eval('#requests tr td:first-child a', (anchors) => anchors.map((a) => a.getAttribute('href')));
+    expect(links.slice(0, 5)).to.deep.equal([...sent].reverse().map((id) => `/v1/requests/${id}`));
     const nodeNames = await page.$$eval('#nodes tr td:nth-child(2)', (cells) => cells.map((c) => c.textContent).sort());
     expect(nodeNames).to.deep.equal(['browser-0', 'browser-1', 'browser-2']);
     expect(Number(await page.textContent('#throughput'))).to.be.greaterThan(0);

@@ -57,13 +57,22 @@ export function addStatusRoutes(router: Router, deps: WebDeps): void {
       retention: { retentionMs: deps.config.retentionMs, lagSeconds: computeRetentionLagSeconds(now, deps.config.retentionMs, oldestFinishedMs), exportedThrough },
       // Published here too: verifiers pin it to check receipts (`gateway verify --counter-key`).
       counterPublicKey,
+      // Published with `ok: false`: the committee agreed that the code failed (it threw, timed out,
+      // hit a limit), which is the project's to fix, not the gateway's: shown apart from successes.
+      codeFailures: recent.filter(isCodeFailure).length,
       recent: recent.map((r) => ({
         id: r.id, projectId: r.projectId, source: r.source, status: r.status, createdAt: r.createdAt,
         ...(r.failure ? { failureCode: r.failure.code } : {}),
+        ...(isCodeFailure(r) ? { codeFailed: true } : {}),
         ...(r.finishedAt ? { finishedAt: r.finishedAt, durationMs: Date.parse(r.finishedAt) - Date.parse(r.createdAt) } : {}),
       })),
     };
   });
+}
+
+/** A request whose committee agreed that the code failed (`ok: false`). */
+function isCodeFailure(request: { readonly outcome?: { readonly ok: boolean } }): boolean {
+  return request.outcome?.ok === false;
 }
 
 /**

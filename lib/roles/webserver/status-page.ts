@@ -21,6 +21,8 @@ export const STATUS_PAGE = `<!doctype html>
   .badge { display: inline-block; border-radius: 10px; padding: 1px 8px; font-size: 12px; }
   .published, .active { background: #dff5e3; color: #176b2c; }
   .failed, .removed { background: #fde2e1; color: #9b1c1c; }
+  .code-failed { background: #fff0d6; color: #8a4b00; }
+  a.mono { font-family: ui-monospace, monospace; font-size: 12px; color: #1e4597; }
   .queued, .assigned, .agreed { background: #e4ecfb; color: #1e4597; }
   #error { color: #9b1c1c; }
   .warning { background: #fff4d6; color: #7a4b00; border-radius: 8px; padding: 10px 14px; margin: 0 0 16px; }
@@ -38,6 +40,7 @@ export const STATUS_PAGE = `<!doctype html>
   <div class="card"><div class="label">Ledger length</div><div class="figure" id="ledger">–</div><div class="label mono" id="ledger-head"></div></div>
   <div class="card"><div class="label">Redis memory</div><div class="figure" id="memory">–</div><div class="label" id="memory-detail"></div></div>
   <div class="card"><div class="label">Failures (recent)</div><div class="figure" id="failures">–</div><div class="label" id="failure-codes"></div></div>
+  <div class="card"><div class="label">Code failed (recent, agreed)</div><div class="figure" id="code-failures">–</div><div class="label">published with ok: false</div></div>
 </div>
 <div class="card" style="margin-bottom:16px"><h2>Nodes</h2>
   <table><thead><tr><th>Node</th><th>Name</th><th>Status</th><th>Last ticket</th></tr></thead><tbody id="nodes"></tbody></table></div>
@@ -56,6 +59,12 @@ function row(cells) {
       span.className = 'badge ' + cell.badge;
       span.appendChild(text(cell.label));
       td.appendChild(span);
+    } else if (cell && cell.href) {
+      const a = document.createElement('a');
+      a.href = cell.href;
+      a.className = 'mono';
+      a.appendChild(text(cell.mono));
+      td.appendChild(a);
     } else {
       if (cell && cell.mono) td.className = 'mono';
       td.appendChild(text(cell && cell.mono ? cell.mono : cell));
@@ -100,9 +109,11 @@ async function refresh() {
       .sort((a, b) => b.stats.disagreed - a.stats.disagreed || b.stats.missed - a.stats.missed);
     document.getElementById('dissent-card').hidden = dissent.length === 0;
     fill('dissent', dissent.map((n) => row([{ mono: n.id }, n.stats.votes, n.stats.disagreed, n.stats.late, n.stats.missed])));
+    document.getElementById('code-failures').textContent = s.codeFailures;
     fill('requests', s.recent.map((r) => row([
-      { mono: r.id }, { mono: r.projectId }, r.source,
-      { badge: r.status, label: r.failureCode ? r.status + ': ' + r.failureCode : r.status },
+      // The request itself (its project key or the admin token is needed to read it).
+      { mono: r.id, href: '/v1/requests/' + encodeURIComponent(r.id) }, { mono: r.projectId }, r.source,
+      r.codeFailed ? { badge: 'code-failed', label: 'published: code failed' } : { badge: r.status, label: r.failureCode ? r.status + ': ' + r.failureCode : r.status },
       new Date(r.createdAt).toLocaleTimeString(), r.durationMs === undefined ? '' : r.durationMs + ' ms',
     ])));
   } catch (error) {
