@@ -8,7 +8,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 
 export function buildProgram(): Command {
   const program = new Command('gateway')
-    .description('Work with a Gateway: verify receipts offline, export them before retention removes them, onboard nodes, prepare Redis users.')
+    .description('Work with a Gateway: scaffold a project and run it on a simulated committee, deploy and invoke it, read its logs, secrets and schedules, verify receipts offline, export them, onboard nodes, prepare Redis users.')
     .version(version)
     .showHelpAfterError()
     .exitOverride();
