@@ -1,5 +1,5 @@
 // The trusted in-context bootstrap: seeded Math.random, a fixed clock, captured logs, the fetch shim and the result check.
-import { LOG_TRUNCATED_MARKER, MAX_ERROR_BYTES, MAX_RESULT_DEPTH, type OutcomeCaps } from './outcome.ts';
+import { LOG_TRUNCATED_MARKER, MAX_ERROR_BYTES, MAX_RESULT_DEPTH, USER_CODE_FILENAME, type OutcomeCaps } from './outcome.ts';
 
 /**
  * What the host passes into a fresh context (as JSON, argument `$0` of the bootstrap closure).
@@ -29,12 +29,16 @@ const G = globalThis, O = Object, parse = JSON.parse, stringify = JSON.stringify
 const { keys, getPrototypeOf, freeze, defineProperty, hasOwn, create } = O;
 const { apply, construct } = Reflect;
 const uncurry = (f) => Function.prototype.call.bind(f);
-const charCodeAt = uncurry(String.prototype.charCodeAt), sliceString = uncurry(String.prototype.slice);
+const charCodeAt = uncurry(String.prototype.charCodeAt), sliceString = uncurry(String.prototype.slice), indexOfString = uncurry(String.prototype.indexOf);
 const MAX_ERROR_BYTES = ${MAX_ERROR_BYTES}, MAX_DEPTH = ${MAX_RESULT_DEPTH}, LOG_TRUNCATED = ${JSON.stringify(LOG_TRUNCATED_MARKER)};
 const symbolToString = uncurry(Symbol.prototype.toString);
 const isFinite = Number.isFinite, Str = String, Err = Error, RealDate = Date;
 const ObjectProto = O.prototype, ErrorProto = Err.prototype, dateToString = uncurry(RealDate.prototype.toString);
-const cfg = parse($0), fetchRef = $1, NOT_JSON = {}, Prom = Promise;
+const cfg = parse($0), fetchRef = $1, logRef = $2, NOT_JSON = {}, Prom = Promise;
+// Each captured line also goes to the host as it is logged, so a run the host ends (deadline, CPU
+// time, memory) keeps the lines logged before its end; the envelope's copy is the one a finished run returns.
+const logIgnored = logRef && logRef.applyIgnored, LOG_OPTIONS = freeze({ arguments: freeze({ copy: true }) });
+const sendLine = (line) => { if (logIgnored) apply(logIgnored, logRef, [undefined, [line], LOG_OPTIONS]); };
 const fetchIgnored = fetchRef && fetchRef.applyIgnored, FETCH_OPTIONS = freeze({ arguments: freeze({ copy: true }) });
 const pending = create(null);
 let isFinished = false, fetchCalls = 0;
@@ -141,8 +145,9 @@ const log = function log(...args) {
   let line = '';
   for (let i = 0; i < args.length; i++) line += (i === 0 ? '' : ' ') + describe(args[i]);
   const room = cfg.logBytes - loggedBytes, bytes = line.length > room ? room + 1 : utf8Length(line);
-  if (loggedLines >= cfg.logLines || bytes > room) { isTruncated = true; return; }
+  if (loggedLines >= cfg.logLines || bytes > room) { isTruncated = true; sendLine(LOG_TRUNCATED); return; }
   logJson += (loggedLines === 0 ? '' : ',') + stringify(line);
+  sendLine(line);
   loggedLines++;
   loggedBytes += bytes;
 };
@@ -239,6 +244,42 @@ const finish = (json, error) => {
   return json === undefined ? logs + '"error":' + stringify(cutMessage(Str(error))) + '}' : logs + '"value":' + json + '}';
 };
 
+// Where a thrown error came from in the user's code: its stack frames in the code's file (line and
+// column as written; type stripping keeps them), logged one per line. Read with captured string
+// functions only; a stack that is no string, or a getter that throws, logs nothing.
+const USER_FILE = ${JSON.stringify(USER_CODE_FILENAME)}, MAX_FRAMES = 8;
+const logUserFrames = (e) => {
+  let text;
+  // The frames in V8's own format: a prepareStackTrace the code installed is set aside while the
+  // stack is read (and put back), so it neither shapes the frames nor runs here.
+  let saved, isSetAside = false;
+  try {
+    saved = Err.prepareStackTrace;
+    Err.prepareStackTrace = undefined;
+    isSetAside = true;
+    text = isError(e) ? e.stack : undefined;
+  } catch {
+    text = undefined;
+  } finally {
+    if (isSetAside) try { Err.prepareStackTrace = saved; } catch {}
+  }
+  if (typeof text !== 'string') return;
+  let frames = 0;
+  for (let start = 0; start < text.length && frames < MAX_FRAMES;) {
+    let end = indexOfString(text, '\n', start);
+    if (end < 0) end = text.length;
+    let line = sliceString(text, start, end);
+    start = end + 1;
+    const at = indexOfString(line, USER_FILE);
+    if (at < 0) continue;
+    let first = 0;
+    while (first < line.length && charCodeAt(line, first) === 32) first++;
+    line = sliceString(line, first, at) + 'user.js' + sliceString(line, at + USER_FILE.length);
+    log(line);
+    frames++;
+  }
+};
+
 const invoke = async function invoke(namespace, inputJson) {
   let value;
   try {
@@ -248,7 +289,9 @@ const invoke = async function invoke(namespace, inputJson) {
     if (typeof entry !== 'function') return finish(undefined, cfg.noEntryMessage);
     value = await apply(entry, undefined, [parse(inputJson), ctx]);
   } catch (e) {
-    return finish(undefined, describeThrown(e));
+    const message = describeThrown(e);
+    logUserFrames(e);
+    return finish(undefined, message);
   }
   try {
     walk(value, 0);
@@ -261,9 +304,10 @@ return freeze({ __proto__: null, invoke, deliver });
 `;
 
 /**
- * The bootstrap: a script whose completion value is `function bootstrap($0, $1)`, compiled once per
+ * The bootstrap: a script whose completion value is `function bootstrap($0, $1, $2)`, compiled once per
  * isolate and run in every fresh context before any user code; the host calls the function with
- * `$0` the config JSON and `$1` the host fetch Reference or undefined. It captures every intrinsic
+ * `$0` the config JSON, `$1` the host fetch Reference or undefined and `$2` the host's log sink
+ * Reference or undefined. It captures every intrinsic
  * it uses before user code can tamper with them and returns `{invoke, deliver}`. `invoke(namespace, inputJson)`
  * calls the entry (a module's default export, else `globalThis.mainFunction`) with the parsed input
  * and a frozen ctx, awaits it, and checks and serializes the result by hand: no toJSON, no prototype.
@@ -272,4 +316,4 @@ return freeze({ __proto__: null, invoke, deliver });
  * does (throws, loops, allocates) lands on that run. After `invoke` settles, replies are dropped.
  * Nothing in it is global: user code reaches neither `bootstrap` nor `invoke`.
  */
-export const BOOTSTRAP_SCRIPT = `(function bootstrap($0, $1) {\n${BOOTSTRAP_SOURCE}\n})`;
+export const BOOTSTRAP_SCRIPT = `(function bootstrap($0, $1, $2) {\n${BOOTSTRAP_SOURCE}\n})`;

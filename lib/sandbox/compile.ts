@@ -1,6 +1,8 @@
 // Loading user code into an isolate: classic script or ES module detection, linking without imports, checkCode.
 import ivm from 'isolated-vm';
 import { GatewayError } from '../errors.ts';
+import { findDynamicImport } from './dynamic-import.ts';
+import { USER_CODE_FILENAME } from './outcome.ts';
 
 /** How a source was compiled: a classic script (global `mainFunction`) or an ES module. */
 export type CodeKind = 'script' | 'module';
@@ -32,7 +34,7 @@ export const NO_ENTRY_MESSAGE = 'no entry point: export a default function or de
 /** isolated-vm's message when a `timeout` option expires. */
 export const TIMED_OUT = 'Script execution timed out.';
 
-const ORIGIN = { filename: 'file:///user.js' };
+const ORIGIN = { filename: USER_CODE_FILENAME };
 const CHECK_MEMORY_MB = 16;
 const CHECK_TIMEOUT_MS = 200;
 
@@ -46,10 +48,15 @@ return typeof globalThis.mainFunction === 'function' ? 'mainFunction' : null;`;
  * as a classic script is one (and must define a global `mainFunction`); any other is an ES module
  * whose default export is the entry (or that assigns `globalThis.mainFunction`).
  * Throws GatewayError `invalid_code` with the compiler's message and `line L, column C` for a
- * syntax error, for any import, a throwing or slow top level, or no entry point.
+ * syntax error, for any import (a dynamic `import()` too, found by dynamic-import.ts), a throwing or
+ * slow top level, or no entry point.
  * Synchronous: it holds the calling thread for the compile and up to 200 ms of top-level code.
  */
 export function checkCode(code: string): { entry: 'default' | 'mainFunction' } {
+  const dynamicImport = findDynamicImport(code);
+  if (dynamicImport) {
+    throw new GatewayError('invalid_code', `dynamic import() is not available at line ${dynamicImport.line}, column ${dynamicImport.column}: the code runs alone (ctx.fetch reaches the network)`);
+  }
   const isolate = new ivm.Isolate({ memoryLimit: CHECK_MEMORY_MB });
   const handles: Array<{ release(): void }> = [];
   try {

@@ -5,6 +5,9 @@ import type { JsonValue } from '../crypto/canonical-json.ts';
 /** Error messages are cut to this many UTF-8 bytes, at a character boundary, with `…` appended. */
 export const MAX_ERROR_BYTES = 4096;
 
+/** The file name user code is compiled under: stack frames in it are the user's own (bootstrap.ts logs them). */
+export const USER_CODE_FILENAME = 'file:///user.js';
+
 /** The line that ends a run's logs when a log limit cut them. */
 export const LOG_TRUNCATED_MARKER = '… logs truncated';
 

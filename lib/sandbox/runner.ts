@@ -8,7 +8,7 @@ import { createGuardedFetch, type FetchPolicy, type SandboxFetch } from './guard
 import { loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT, type CodeRecord } from './compile.ts';
 import { createIsolateCache, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
 import { createLruMap, type LruMap } from './lru-map.ts';
-import { failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
+import { capLogs, failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
 
 export type { SandboxOutcome } from './outcome.ts';
 
@@ -80,6 +80,8 @@ interface RunState {
   readonly signal: AbortSignal;
   readonly timeoutMs: number;
   deliver?: ivm.Reference;
+  /** The lines the run logged so far, as the bootstrap sends them: what a run the host ends keeps. */
+  readonly logs: string[];
   isDone: boolean;
   deliveries: number;
   onIdle?: () => void;
@@ -142,11 +144,12 @@ async function runJob(isolates: IsolateCache, records: CodeRecords, job: Sandbox
   const startedMs = performance.now();
   const { timeoutMs } = job.limits;
   const cpuMs = Math.min(job.limits.cpuMs ?? timeoutMs, timeoutMs);
-  const failed = (error: string): SandboxOutcome => failedOutcome(error, performance.now() - startedMs);
+  // A run the host ends keeps what it logged until then (capped as the envelope's logs are).
+  const failed = (error: string): SandboxOutcome => failedOutcome(error, performance.now() - startedMs, capLogs(state.logs, job.limits));
   const record = recordOf(records, job);
   const entry = isolates.acquire(job.limits.memoryMb, job.codeKey, job.code);
   const runEnd = new AbortController();
-  const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, isDone: false, deliveries: 0, fail: () => undefined };
+  const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, logs: [], isDone: false, deliveries: 0, fail: () => undefined };
   const watch = watchLimits(entry, state, cpuMs);
   let isReusable = true;
   try {
@@ -232,8 +235,12 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
   const context = keep(isolate.createContextSync());
   const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
   const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
+  // Called with applyIgnored by the bootstrap, one line (a string) per call; lines past the caps are not kept.
+  const logRef = keep(new ivm.Reference((line: unknown) => {
+    if (!state.isDone && typeof line === 'string' && state.logs.length <= job.limits.logLines) state.logs.push(line);
+  }));
   const bootstrap = keep(entry.bootstrap.runSync(context, { reference: true }));
-  const api = keep(bootstrap.applySync(undefined, [configJson(job), fetchRef], { result: { reference: true } })) as ivm.Reference<{ invoke: unknown; deliver: unknown }>;
+  const api = keep(bootstrap.applySync(undefined, [configJson(job), fetchRef, logRef], { result: { reference: true } })) as ivm.Reference<{ invoke: unknown; deliver: unknown }>;
   const invoke = keep(api.getSync('invoke', { reference: true }));
   if (fetchRef) state.deliver = keep(api.getSync('deliver', { reference: true }));
   const code = keep(await loadUserCode(isolate, context, record, entry.compiled, state.timeoutMs));

@@ -244,6 +244,19 @@ describe('sandbox runner', () => {
     expect(calls).to.deep.equal([{ url: 'https://example.test/a', init: { method: 'POST', headers: { h: 'v' }, body: 'b' } }]);
   });
 
+  it('logs where a thrown error came from: its frames in the user\'s code, with line and column', async () => {
+    const outcome = await run('function helper(x) {\n  throw new TypeError("bad " + x);\n}\nexport default (input) => {\n  console.log("before");\n  return helper(input);\n};', { input: 7 });
+    expect(outcome).to.deep.include({ ok: false, error: 'bad 7', logs: ['before', 'at helper (user.js:2:9)', 'at default (user.js:6:10)'] });
+  });
+
+  it('keeps the lines logged before a run is ended for its deadline or its CPU time', async () => {
+    const looping = 'export default () => { console.log("started"); ctx_unused(); }\nfunction ctx_unused() { console.log("looping"); for (;;) {} }';
+    const timedOut = await run(looping, { limits: limits({ timeoutMs: 300 }) });
+    expect(timedOut).to.deep.include({ ok: false, error: 'timed out after 300 ms', logs: ['started', 'looping'] });
+    const overCpu = await run(looping, { limits: limits({ timeoutMs: 5000, cpuMs: 200 }) });
+    expect(overCpu).to.deep.include({ ok: false, error: 'CPU time limit of 200 ms exceeded', logs: ['started', 'looping'] });
+  });
+
   it('shows a failing host fetch to the user code as an Error with its message', async () => {
     const fetch: SandboxJob['fetch'] = async () => {
       throw new Error('address 127.0.0.1 is not allowed');
@@ -302,6 +315,12 @@ describe('checkCode', () => {
     const error = checkError('import fs from "fs";\nexport default () => fs.readFileSync("/etc/passwd")');
     expect(error.code).to.equal('invalid_code');
     expect(error.message).to.equal("imports are not available (import of 'fs')");
+  });
+
+  it('refuses a dynamic import() at upload, with its position', () => {
+    const error = checkError('export default async () => {\n  const fs = await import("node:fs");\n  return 1;\n}');
+    expect(error.code).to.equal('invalid_code');
+    expect(error.message).to.equal('dynamic import() is not available at line 2, column 20: the code runs alone (ctx.fetch reaches the network)');
   });
 
   it('refuses a top level that throws or does not finish', () => {

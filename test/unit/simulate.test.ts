@@ -90,10 +90,10 @@ describe('simulate', () => {
     expect(exact.outcome.status).to.equal('no_quorum');
   });
 
-  it('keeps a thrown error\'s message and agrees on it as an error', async () => {
+  it('keeps a thrown error\'s message, logs where it was thrown, and agrees on it as an error', async () => {
     const result = await simulate({ code: `export default (input) => { console.log('before'); throw new Error('bad input: ' + input.n); }`, nodes: 3, input: { n: 7 } });
     expect(result.nodes[0]).to.include({ ok: false, error: 'bad input: 7' });
-    expect(result.nodes[0].logs).to.deep.equal(['before']);
+    expect(result.nodes[0].logs).to.deep.equal(['before', 'at default (user.js:1:58)']);
     expect(result.outcome).to.deep.include({ status: 'agreed', ok: false, value: { error: 'bad input: 7' } });
   });
 
