@@ -16,7 +16,7 @@ import {
   adminCredentialsOf, createSandbox, credentialsOf, nodeIdOf, openAdmin, openProcess, runMain, startExecutorNode, startRole, stopOnSignals,
   type ProcessContext,
 } from '../lib/process.ts';
-import type { RedisCredentials } from '../lib/redis.ts';
+import { withoutCredentials, type RedisCredentials } from '../lib/redis.ts';
 import type { RoleHandle } from '../lib/runtime/common.ts';
 import type { SandboxRunner } from '../lib/sandbox/runner.ts';
 
@@ -94,10 +94,14 @@ await runMain(async () => {
     process.stdout.write([
       '',
       `Gateway is running: ${webHandle.url}`,
+      `  API:          ${webHandle.url}/v1 (OpenAPI document at ${webHandle.url}/openapi.json)`,
+      `  API docs:     ${webHandle.url}/docs`,
+      `  status page:  ${webHandle.url}/`,
+      `  dashboard:    ${webHandle.url}/admin/queues (the admin token as password)`,
       `  admin token:  ${adminToken}`,
       `  Redis:        ${local
-        ? `private redis-server on 127.0.0.1:${local.server.port} (pid ${local.server.pid}, password in ${displayPath(keyFile('redis-password'))}), data in ${displayPath(join(dataDir, 'redis'))}`
-        : 'REDIS_URL'}`,
+        ? `${withoutCredentials(local.server.url)} — private redis-server on 127.0.0.1:${local.server.port} (pid ${local.server.pid}, password in ${displayPath(keyFile('redis-password'))}), data in ${displayPath(join(dataDir, 'redis'))}`
+        : `${withoutCredentials(url)} (REDIS_URL${config.redisCluster ? ', a Redis Cluster' : ''})`}`,
       ...(local ? [`  Redis users:  one per role and local node, in ${displayPath(local.aclFile)} (passwords in ${displayPath(keyFile('redis'))}/)`] : []),
       `  local nodes:  ${config.localNodes}, round length ${config.roundMs} ms`,
       '  Ctrl-C stops it.',

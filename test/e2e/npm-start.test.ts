@@ -95,6 +95,11 @@ describe('npm start', function () {
     expect(adminToken).to.match(/^[0-9a-f]{48}$/);
     expect(password).to.match(/^[0-9a-f]{64}$/);
     expect(first.output()).to.include(`  admin token:  ${adminToken}  (new; kept in ${join(dataDir, 'keys', 'admin-token')})`);
+    // The banner names where everything is: the API, its reference, the status page, the dashboard, the Redis in use.
+    for (const line of [`  API:          ${firstUrl}/v1 (OpenAPI document at ${firstUrl}/openapi.json)`, `  API docs:     ${firstUrl}/docs`, `  status page:  ${firstUrl}/`, `  dashboard:    ${firstUrl}/admin/queues`]) {
+      expect(first.output()).to.include(line);
+    }
+    expect(first.output()).to.match(/ {2}Redis: {8}redis:\/\/127\.0\.0\.1:\d+\/? — private redis-server/);
     expect(statSync(join(dataDir, 'keys', 'redis-password')).mode & 0o777).to.equal(0o600);
 
     const match = /private redis-server on 127\.0\.0\.1:(\d+) \(pid (\d+), password in (\S+)\)/.exec(first.output());
