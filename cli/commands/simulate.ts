@@ -2,7 +2,7 @@
 // committee that signs votes and goes through the real tally (lib/simulate/), with faults on demand.
 // Exit 0 when the committee agreed on an ok result, 1 when the code failed or there was no quorum,
 // 2 for a usage error, 3 when a file cannot be read.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { isGatewayError } from '../../lib/errors.ts';
@@ -41,7 +41,7 @@ export function registerSimulateCommand(program: Command): void {
   program
     .command('simulate')
     .description('Run project code locally in the same isolated-vm sandbox, bootstrap and limits as an executor, on a simulated committee whose nodes sign votes that go through the real tally; no Redis, no gateway. Faults on demand: byzantine nodes, slow nodes, diverging fetch responses.')
-    .argument('[file]', 'the code: a .ts file (types are stripped as on deploy) or .js/.mjs; default ./index.ts, else ./index.js')
+    .argument('[file]', 'the code: a .ts file (types are stripped as on deploy) or .js/.mjs, or a project folder (its index.ts, else index.js); default the current folder')
     .option('--input <json|@file>', 'the request input: JSON text, or @file to read it; default input.json beside the code when it exists, else null')
     .option('--secrets <file>', 'ctx.secrets from .env lines (NAME=value) or a JSON object of strings')
     .option('--nodes <n>', 'committee size; default gateway.json committee.size, else 1', integer('--nodes', 1))
@@ -68,8 +68,10 @@ function integer(flag: string, min: number): (text: string) => number {
 
 async function runSimulate(file: string | undefined, flags: SimulateFlags): Promise<void> {
   const out = createOutput(flags);
-  const path = file ?? ['index.ts', 'index.js'].find((name) => existsSync(name));
-  if (!path) throw new CliError('no code to run: pass a file, or run where index.ts or index.js is', EXIT.usage);
+  // A project folder (what `init` made, what `deploy` takes) stands for its index.ts or index.js.
+  const folder = file !== undefined && existsSync(file) && statSync(file).isDirectory() ? file : file === undefined ? '.' : undefined;
+  const path = folder === undefined ? file : ['index.ts', 'index.js'].map((name) => join(folder, name)).find((name) => existsSync(name));
+  if (!path) throw new CliError('no code to run: pass a file or a project folder, or run where index.ts or index.js is', EXIT.usage);
   const dir = dirname(path);
   const project = readProjectFile(join(dir, 'gateway.json'));
   const fixturesPath = flags.fetchFixtures ?? (!flags.network && existsSync(join(dir, 'fixtures.json')) ? join(dir, 'fixtures.json') : undefined);

@@ -5,6 +5,11 @@ import type { Ctx } from '../../types/index.d.ts';
 interface Input {
   /** Ticker symbol, e.g. "BTC"; priced in USD. */
   asset: string;
+  /**
+   * A base URL standing in for every exchange (a caching proxy, or the tutorial's local copy of the
+   * recorded answers): `https://api.coinbase.com/v2/…` is then fetched as `<mirror>/api.coinbase.com/v2/…`.
+   */
+  mirror?: string;
 }
 
 interface Source {
@@ -37,9 +42,10 @@ const SOURCES: readonly Source[] = [
 ];
 
 // A source that fails or answers nonsense is left out; the others still make a price.
-async function priceFrom(source: Source, asset: string, ctx: Ctx): Promise<number | undefined> {
+async function priceFrom(source: Source, asset: string, mirror: string | undefined, ctx: Ctx): Promise<number | undefined> {
   try {
-    const res = await ctx.fetch(source.url(asset), { headers: { accept: 'application/json' } });
+    const url = mirror === undefined ? source.url(asset) : `${mirror.replace(/\/+$/, '')}/${source.url(asset).slice('https://'.length)}`;
+    const res = await ctx.fetch(url, { headers: { accept: 'application/json' } });
     if (res.status !== 200) {
       ctx.log(source.name, 'answered', res.status);
       return undefined;
@@ -65,7 +71,9 @@ function median(values: readonly number[]): number {
 export default async function priceOracle(input: Input, ctx: Ctx): Promise<number> {
   const asset = input?.asset;
   if (typeof asset !== 'string' || !/^[A-Z]{2,10}$/.test(asset)) throw new Error('input.asset must be a ticker symbol such as "BTC"');
-  const prices = (await Promise.all(SOURCES.map((source) => priceFrom(source, asset, ctx)))).filter((p) => p !== undefined);
+  const mirror = input.mirror;
+  if (mirror !== undefined && (typeof mirror !== 'string' || !/^https?:\/\/[^/]+\/?$/.test(mirror))) throw new Error('input.mirror must be a base URL such as "http://127.0.0.1:8090"');
+  const prices = (await Promise.all(SOURCES.map((source) => priceFrom(source, asset, mirror, ctx)))).filter((p) => p !== undefined);
   // One source alone is no better than trusting that exchange: refuse rather than publish it.
   if (prices.length < 2) throw new Error(`only ${prices.length} of ${SOURCES.length} sources answered`);
   ctx.log('prices', prices.join(' '));

@@ -1,6 +1,8 @@
 // The examples in examples/: each compiled as the CLI compiles it (types stripped) and run by the
 // simulator on the committee its gateway.json names, offline, from its recorded fetch fixtures.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { canonicalJson } from '../../lib/crypto/canonical-json.ts';
@@ -9,6 +11,8 @@ import { parseChainInput } from '../../lib/roles/scheduler/chain-inputter.ts';
 import { createSandboxRunner, type SandboxFetch, type SandboxOutcome } from '../../lib/sandbox/runner.ts';
 import { createFixtureFetch } from '../../lib/simulate/fixtures.ts';
 import { compileUserSource, loadFetchFixtures, simulate, type FetchFixture, type SimulateOptions, type SimulationResult } from '../../lib/simulate/simulate.ts';
+
+const EXAMPLES = fileURLToPath(new URL('../../examples', import.meta.url));
 
 interface GatewayJson {
   name: string;
@@ -99,6 +103,41 @@ describe('examples', function () {
       // compute 97012.55, 97012.55 and 97020.1, and the committee takes the lower median.
       expect(result.nodes.map((n) => n.value), membersOf(result)).to.deep.equal([97012.55, 97012.55, 97020.1]);
       expect(agreedValue(result)).to.equal(97012.55);
+    });
+
+    it('reads the exchanges through a mirror: the tutorial\'s local copy of the recorded answers', async function () {
+      const server = spawn(process.execPath, [join(EXAMPLES, 'price-oracle', 'serve-fixtures.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          server.stdout!.on('data', (chunk: Buffer) => {
+            const match = /127\.0\.0\.1:(\d+)/.exec(chunk.toString());
+            if (match) resolve(Number(match[1]));
+          });
+          server.once('exit', (code) => reject(new Error(`serve-fixtures exited ${code}`)));
+        });
+        const mirror = `http://127.0.0.1:${port}`;
+        const fetched: string[] = [];
+        const runner = createSandboxRunner();
+        try {
+          const outcome = await runner.run({
+            codeKey: 'oracle', code: example.code, input: { asset: 'BTC', mirror },
+            context: { requestId: 'req_mirror', projectId: 'prj_mirror', round: 1, seed: '00'.repeat(32), acceptedAtMs: 0, secrets: {} },
+            limits: { timeoutMs: 5000, memoryMb: 64, outputBytes: 10_000, logLines: 100, logBytes: 10_000 },
+            fetch: async (url) => {
+              fetched.push(url);
+              const res = await fetch(url);
+              return { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? '' }, body: await res.text() };
+            },
+          });
+          expect(outcome, JSON.stringify(outcome)).to.deep.include({ ok: true, value: 97012.55 });
+          expect(fetched.map((u) => u.slice(mirror.length))).to.have.members(example.fixtures.map((f) => `/${new URL(f.url).host}${new URL(f.url).pathname}${new URL(f.url).search}`));
+        } finally {
+          await runner.close();
+        }
+      } finally {
+        server.kill();
+        await new Promise((resolve) => server.once('exit', resolve));
+      }
     });
 
     it('agrees on an error rather than publish the price of a single source', async function () {
