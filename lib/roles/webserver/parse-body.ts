@@ -4,6 +4,9 @@ import { GatewayError } from '../../errors.ts';
 import { findNonJson } from '../../crypto/canonical-json.ts';
 import { AGGREGATIONS, defaultQuorum, type Aggregation } from '../../protocol/vote-tally.ts';
 import { parseProjectLimits, type ProjectLimits } from '../../limits.ts';
+import * as schemas from './api-schemas.ts';
+
+export { isTimeZone } from './api-schemas.ts';
 
 type Checker = { problems: string[] };
 
@@ -78,6 +81,7 @@ export function parseProjectBody(body: unknown, config: Config): ProjectDraft {
   }
   const limits = parseLimits(c, b.limits, config);
   if (c.problems.length > 0) fail(c.problems);
+  schemas.assertConforms(schemas.ProjectDraftBody, body, 'project body');
   return { name: name!, code: code!, description, committee: { size, quorum: quorum ?? defaultQuorum(size) }, aggregation, limits };
 }
 
@@ -102,6 +106,7 @@ export function parseCodeBody(body: unknown, config: Config): string {
   const c: Checker = { problems: [] };
   const code = parseCode(c, b.code, config);
   if (c.problems.length > 0) fail(c.problems);
+  schemas.assertConforms(schemas.CodeBody, body, 'code body');
   return code!;
 }
 
@@ -126,6 +131,7 @@ export function parseSecretsBody(body: unknown, config: Pick<Config, 'maxSecrets
   if (bytes > config.maxSecretBytes) {
     throw new GatewayError('payload_too_large', `the secrets hold ${bytes} bytes, at most ${config.maxSecretBytes}`, { details: [`body: ${bytes} bytes of secret values, at most ${config.maxSecretBytes}`] });
   }
+  schemas.assertConforms(schemas.SecretsBody, body, 'secrets body');
   return body as Record<string, string>;
 }
 
@@ -137,6 +143,7 @@ export function parseRequestBody(body: unknown): { input: unknown; version?: num
   const input = b.input === undefined ? null : jsonInput(c, b.input, 'input');
   const version = integer(c, b.version, 'version', 1, Number.MAX_SAFE_INTEGER);
   if (c.problems.length > 0) fail(c.problems);
+  schemas.assertConforms(schemas.RequestBody, body, 'request body');
   return { input, ...(version === undefined ? {} : { version }) };
 }
 
@@ -152,20 +159,10 @@ export function parseScheduleBody(body: unknown): { cron: string; input: unknown
   const input = b.input === undefined ? null : jsonInput(c, b.input, 'input');
   const version = integer(c, b.version, 'version', 1, Number.MAX_SAFE_INTEGER);
   const timezone = text(c, b.timezone, 'timezone', { required: false, minLength: 1, maxLength: 64 });
-  if (timezone !== undefined && !isTimeZone(timezone)) c.problems.push('timezone: not an IANA time zone (e.g. "Europe/Berlin", "UTC")');
+  if (timezone !== undefined && !schemas.isTimeZone(timezone)) c.problems.push('timezone: not an IANA time zone (e.g. "Europe/Berlin", "UTC")');
   if (c.problems.length > 0) fail(c.problems);
+  schemas.assertConforms(schemas.ScheduleBody, body, 'schedule body');
   return { cron: cron!, input, ...(version === undefined ? {} : { version }), ...(timezone === undefined ? {} : { timezone }) };
-}
-
-/** Whether the runtime's time zone database knows `zone` (what node-cron's `timezone` option uses too). */
-export function isTimeZone(zone: string): boolean {
-  if (!/^[A-Za-z0-9_+\-/]+$/.test(zone)) return false;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
@@ -185,6 +182,7 @@ export function parseNodeBody(body: unknown): { id?: string; name: string; signP
   }
   if (typeof b.registration !== 'string' || !HEX_SIGNATURE.test(b.registration)) c.problems.push('registration: must be 64 bytes of hex (the node\'s signature; `gateway node init` prints it)');
   if (c.problems.length > 0) fail(c.problems);
+  schemas.assertConforms(schemas.NodeRegistrationBody, body, 'node body');
   return {
     ...(id === undefined ? {} : { id }),
     name: name ?? '',
@@ -202,5 +200,6 @@ export function parseChainBindingBody(body: unknown): number {
   const id = integer(c, b.chainProjectId, 'chainProjectId', 1, 2 ** 31 - 1);
   if (id === undefined) c.problems.push('chainProjectId: required');
   if (c.problems.length > 0) fail(c.problems);
+  schemas.assertConforms(schemas.ChainBindingBody, body, 'chain binding body');
   return id!;
 }

@@ -2,6 +2,7 @@
 // one is refused with 400 `invalid_query` naming it; names a route does not know are ignored.
 import { GatewayError } from '../../errors.ts';
 import { isId } from '../../ids.ts';
+import { assertConforms, ParsedQuery } from './api-schemas.ts';
 
 /** `ctx.query`: a repeated name arrives as an array. */
 export type QueryInput = Readonly<Record<string, unknown>>;
@@ -68,7 +69,9 @@ export function parseListQuery(query: QueryInput, cursorKind: CursorKind): { lim
   const cursor = reader.single('cursor');
   if (cursor !== undefined && !CURSORS[cursorKind](cursor)) reader.problem('cursor: not a cursor this API returned');
   reader.done();
-  return { limit, ...(cursor === undefined ? {} : { cursor }) };
+  const parsed = { limit, ...(cursor === undefined ? {} : { cursor }) };
+  assertConforms(ParsedQuery.list, parsed, 'list query');
+  return parsed;
 }
 
 /** `GET /v1/projects`: cursors are creation times in ms (`listProjects`). */
@@ -84,7 +87,9 @@ export function parseLedgerQuery(query: QueryInput): { after: number; limit: num
   const cursor = reader.integer('cursor', 0, MAX_SEQ);
   if (query.after !== undefined && query.cursor !== undefined) reader.problem('after: give after or cursor, not both');
   reader.done();
-  return { after: after ?? cursor ?? 0, limit };
+  const parsed = { after: after ?? cursor ?? 0, limit };
+  assertConforms(ParsedQuery.ledger, parsed, 'ledger query');
+  return parsed;
 }
 
 /** `GET /v1/requests/:id`: `?wait=` in ms (0..30000, default 0: no long-poll). */
@@ -92,6 +97,7 @@ export function parseWaitQuery(query: QueryInput): number {
   const reader = createReader(query);
   const waitMs = reader.integer('wait', 0, MAX_WAIT_MS) ?? 0;
   reader.done();
+  assertConforms(ParsedQuery.wait, waitMs, 'wait query');
   return waitMs;
 }
 
@@ -101,5 +107,7 @@ export function parseVerifyQuery(query: QueryInput): { full: boolean } {
   const full = reader.single('full');
   if (full !== undefined && full !== 'true' && full !== 'false') reader.problem('full: must be true or false');
   reader.done();
-  return { full: full === 'true' };
+  const parsed = { full: full === 'true' };
+  assertConforms(ParsedQuery.verify, parsed, 'verify query');
+  return parsed;
 }

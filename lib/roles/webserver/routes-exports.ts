@@ -4,6 +4,7 @@ import type { Router } from '@koa/router';
 import { GatewayError } from '../../errors.ts';
 import { isExportFileName } from '../../export-files.ts';
 import type { ExportRecord } from '../../repository/exports.ts';
+import { assertConforms, ExportBody } from './api-schemas.ts';
 import { requireAdmin } from './auth.ts';
 import type { WebDeps } from './deps.ts';
 import { parseListQuery } from './parse-query.ts';
@@ -47,5 +48,6 @@ function parseExportBody(body: unknown): Omit<ExportRecord, 'exportedAt'> {
   for (const field of ['firstCreatedAt', 'lastCreatedAt']) if (typeof record[field] !== 'string' || !TIMESTAMP.test(record[field])) problems.push(`${field}: a time as YYYY-MM-DDTHH:mm:ss.sssZ`);
   if (problems.length === 0 && (record.fromSeq as number) > (record.toSeq as number)) problems.push('fromSeq: must not be after toSeq');
   if (problems.length > 0) throw new GatewayError('invalid_body', `invalid body: ${problems.join('; ')}`, { details: problems });
+  assertConforms(ExportBody, record, 'export body');
   return record as unknown as Omit<ExportRecord, 'exportedAt'>;
 }

@@ -1,5 +1,6 @@
-// Operations: liveness, readiness, metrics, and the OpenAPI document.
+// Operations: liveness, readiness, metrics, the OpenAPI document and the API reference rendered from it.
 import type { Router } from '@koa/router';
+import { addDocsRoutes } from './docs-page.ts';
 import { openApiDocument } from './openapi.ts';
 import type { WebDeps } from './deps.ts';
 
@@ -22,4 +23,6 @@ export function addOperationRoutes(router: Router, deps: WebDeps): void {
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;
   });
+
+  addDocsRoutes(router);
 }
