@@ -44,5 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // `npm run gateway -- …` runs this from the package root: work where the user typed it, as `npx gateway` does.
+  if (process.env.npm_lifecycle_event === 'gateway' && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
   process.exitCode = await main(process.argv.slice(2));
 }

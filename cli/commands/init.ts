@@ -25,7 +25,7 @@ export function registerInitCommand(program: Command): void {
     .option('--name <name>', 'the project name in gateway.json; default the folder\'s name')
     .option('--force', 'write into a folder that is not empty (files of the same name are replaced)')
     .option('--json', 'print the files written as one JSON document')
-    .addHelpText('after', '\nThen: cd <dir> && gateway simulate    (or node --test for its test)')
+    .addHelpText('after', '\nThen: cd <dir> && npx gateway simulate    (or node --test for its test)')
     .action((dir: string, flags: InitFlags) => runInit(dir, flags));
 }
 
@@ -42,7 +42,7 @@ function runInit(dir: string, flags: InitFlags): void {
     const files = scaffoldFiles(name, scaffoldPaths(target));
     for (const [file, content] of Object.entries(files)) writeFileSync(join(target, file), content);
     out.line(`created ${Object.keys(files).join(', ')} in ${dir}`);
-    out.line(`next: cd ${dir} && gateway simulate --nodes 3 --byzantine 1   (node --test runs index.test.mjs)`);
+    out.line(`next: cd ${dir} && npx gateway simulate --nodes 3 --byzantine 1   (node --test runs index.test.mjs)`);
     out.json({ dir: target, name, files: Object.keys(files) });
   } catch (error) {
     if (error instanceof CliError) throw error;
