@@ -1,4 +1,4 @@
-// Queue names and job payloads: the contracts between roles (ARCHITECTURE.md, "Roles and the queues").
+// Queue names and job payloads: the contracts between roles (docs/architecture.md, "Roles and queues").
 import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RequestStatus } from './protocol/request-lifecycle.ts';

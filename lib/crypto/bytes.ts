@@ -2,7 +2,7 @@
 
 const encoder = new TextEncoder();
 
-/** Concatenates byte strings (the `||` of ARCHITECTURE.md). */
+/** Concatenates byte strings (the `||` of docs/protocol.md). */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.length;

@@ -61,7 +61,7 @@ export function canonicalJson(value: unknown): string {
   return canonicalize(value) as string;
 }
 
-/** `resultHash = H(JCS(value))` (ARCHITECTURE.md, "Votes"). */
+/** `resultHash = H(JCS(value))` (docs/protocol.md, "Votes"). */
 export function computeResultHash(value: unknown): Uint8Array {
   return sha256(utf8(canonicalJson(value)));
 }

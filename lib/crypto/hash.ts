@@ -1,4 +1,4 @@
-// SHA-256, the hash every protocol structure uses unless ARCHITECTURE.md names another.
+// SHA-256, the hash every protocol structure uses unless docs/protocol.md names another.
 import { hash } from 'node:crypto';
 import { concatBytes } from './bytes.ts';
 

@@ -1,4 +1,4 @@
-// Node keys: one 32-byte seed → a VRF key and an Ed25519 signing key (ARCHITECTURE.md, "Keys"),
+// Node keys: one 32-byte seed → a VRF key and an Ed25519 signing key (docs/protocol.md, "Keys"),
 // Ed25519 signatures through node:crypto, and node ids derived from the signing key.
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { toHex, utf8 } from './bytes.ts';

@@ -1,4 +1,4 @@
-// Committee sortition (ARCHITECTURE.md, "Committee"): the k frozen tickets with the lowest
+// Committee sortition (docs/protocol.md, "Committee"): the k frozen tickets with the lowest
 // `H("gw/score/v1" || beta_j || requestId)`, ties broken by node id.
 import { concatBytes, utf8 } from '../crypto/bytes.ts';
 import { sha256 } from '../crypto/hash.ts';

@@ -31,7 +31,7 @@ export type ReceiptNode = NodeRegistrationFields;
 /** A recorded vote; `late`: recorded after finality, so never counted, but signed and checked like the others. */
 export type ReceiptVote = Omit<Vote, 'requestId'> & { readonly late: boolean };
 
-/** The receipt JSON, field for field (ARCHITECTURE.md, "Receipt JSON"). */
+/** The receipt JSON, field for field (docs/protocol.md, "Receipt JSON"). */
 export interface Receipt {
   readonly version: typeof RECEIPT_VERSION;
   readonly request: { readonly id: string; readonly projectId: string; readonly codeCid: string; readonly input: unknown; readonly createdAt: string };

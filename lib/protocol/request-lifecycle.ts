@@ -1,4 +1,4 @@
-// The request lifecycle (ARCHITECTURE.md, "Request lifecycle"): the statuses, the allowed transitions as data, and what follows from them.
+// The request lifecycle (docs/architecture.md, "Request lifecycle"): the statuses, the allowed transitions as data, and what follows from them.
 
 /** Every status a request can have, in lifecycle order. */
 export const REQUEST_STATUSES = ['queued', 'assigned', 'agreed', 'published', 'failed'] as const;

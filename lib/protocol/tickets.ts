@@ -1,4 +1,4 @@
-// Tickets: each node's VRF output for a round (ARCHITECTURE.md, "Tickets"); proven once per node per round.
+// Tickets: each node's VRF output for a round (docs/protocol.md, "Tickets"); proven once per node per round.
 import { bytesEqual, concatBytes, u64be, utf8 } from '../crypto/bytes.ts';
 import { proofToHash, prove, verify } from '../crypto/ecvrf.ts';
 import type { VrfRunner } from '../crypto/vrf-runner.ts';

@@ -1,4 +1,4 @@
-// The tally (ARCHITECTURE.md, "Votes, consensus, aggregation"): when a request's accepted votes
+// The tally (docs/architecture.md, "Votes, consensus, aggregation"): when a request's accepted votes
 // make it final, which value wins, and when no value can reach the quorum any more.
 import { toHex } from '../crypto/bytes.ts';
 import { computeResultHash } from '../crypto/canonical-json.ts';

@@ -1,4 +1,4 @@
-// Retention in Redis (ARCHITECTURE.md, "Retention"): compacting published requests, removing final
+// Retention in Redis (docs/architecture.md, "Retention"): compacting published requests, removing final
 // requests, the ledger's front and old rounds in bounded scripts, tombstones of removed requests,
 // and what the memory gauges read (the export index is in exports.ts). Every write is a guarded Lua
 // script (or a plain ZREM) that a second run (a re-sent command) finds done and leaves alone. Request

@@ -7,7 +7,7 @@ import { buildNodes, buildTickets } from '../support/builders.ts';
 
 const SEED = sha256(utf8('committee test seed'));
 
-/** The committee straight from ARCHITECTURE.md: sort every ticket by (score, nodeId), take k. */
+/** The committee straight from docs/protocol.md: sort every ticket by (score, nodeId), take k. */
 function referenceCommittee(tickets: { nodeId: string; beta: Uint8Array }[], requestId: string, k: number): string[] {
   return tickets
     .map((t) => ({ nodeId: t.nodeId, score: toHex(computeScore(t.beta, requestId)) }))

@@ -1,4 +1,4 @@
-// Unit tests for the round seed chain, request seeds and tickets (ARCHITECTURE.md byte layouts).
+// Unit tests for the round seed chain, request seeds and tickets (docs/protocol.md byte layouts).
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { concatBytes, fromHex, toHex, u64be, utf8 } from '../../lib/crypto/bytes.ts';

@@ -1,5 +1,5 @@
 // The repair sweep's decisions, pure: which requests count as stranded, and what moves each open
-// state forward (ARCHITECTURE.md, "Request lifecycle"; the bounds are in docs/architecture.md).
+// state forward (docs/architecture.md, "Request lifecycle", with the bounds).
 
 import type { RequestStatus } from '../../protocol/request-lifecycle.ts';
 import type { JobState } from '../../queues.ts';

@@ -1,4 +1,4 @@
-// The retention sweep (ARCHITECTURE.md, "Retention"), run by the scheduler under its lease: compacts
+// The retention sweep (docs/architecture.md, "Retention"), run by the scheduler under its lease: compacts
 // published requests after GATEWAY_RETENTION_LOGS_MS, then removes final requests older than
 // GATEWAY_RETENTION_MS (a published one only once exported), the ledger's front behind them and the
 // rounds no kept receipt needs; at most GATEWAY_RETENTION_BATCH of each per run, in scripts of 100.

@@ -1,4 +1,4 @@
-// The one place that maps error codes to HTTP: API.md's envelope, never a stack trace.
+// The one place that maps error codes to HTTP: docs/api.md's envelope, never a stack trace.
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { GatewayError, type ErrorCode } from '../../errors.ts';

@@ -15,7 +15,7 @@ import { parseDecimal, parseLedgerQuery, parseVerifyQuery } from './parse-query.
 import { nodeView } from './views.ts';
 import type { WebDeps } from './deps.ts';
 
-/** Nodes, rounds and the ledger (API.md, "Nodes, rounds, ledger"). */
+/** Nodes, rounds and the ledger (docs/api.md, "Nodes, rounds, ledger"). */
 export function addVerificationRoutes(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
   const counterPublicKeyBytes = deps.counterPublicKey ?? null;

@@ -1,4 +1,4 @@
-// API.md's response shapes, built from repository records (no secrets, no key hashes).
+// docs/api.md's response shapes, built from repository records (no secrets, no key hashes).
 import type { NodeRecord, Project, RequestRecord } from '../../repository/types.ts';
 
 export function projectView(project: Project) {

@@ -1,4 +1,4 @@
-// Webserver: the Koa app of API.md (errors → auth → routes) and the role that serves it.
+// Webserver: the Koa app of docs/api.md (errors → auth → routes) and the role that serves it.
 import { createServer, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
