@@ -190,7 +190,7 @@ function print(out: Output, result: SimulationResult, run: { path: string; fixtu
     const vote = !node.counted
       ? node.behaviour === 'slow' ? 'late: not counted' : 'arrived after the result was final: not counted'
       : node.agreed ? 'counted, agreed' : 'counted, disagreed';
-    out.line(`  ${node.name.padEnd(nameWidth)}  ${node.behaviour.padEnd(9)}  ${verdict}  ${shown}  ${out.dim(`${node.durationMs.toFixed(1)} ms  ${node.nodeId}`)}  ${node.agreed || !node.counted ? vote : out.fail(vote)}`);
+    out.line(`  ${node.name.padEnd(nameWidth)}  ${node.behaviour.padEnd(9)}  ${verdict}  ${shown}  ${out.dim(`${node.durationMs.toFixed(1)} ms${node.cpuMs === undefined ? '' : ` (CPU ${node.cpuMs.toFixed(1)} ms, heap ${(node.heapBytes! / 1048576).toFixed(1)} MB)`}  ${node.nodeId}`)}  ${node.agreed || !node.counted ? vote : out.fail(vote)}`);
     if (node.behaviour === 'byzantine' && node.error !== undefined) out.line(`      ${out.dim(`(its run failed: ${node.error})`)}`);
     for (const line of node.logs) out.line(`      ${out.dim('log')} ${line}`);
   }

@@ -107,7 +107,17 @@ type Ending = 'timeout' | 'cpu';
  * and V8 code cache are kept per code text (the last 256), and each run gets a new context.
  * `runRaw` leaves the envelope unparsed for a caller that checks it elsewhere (the pool's parent).
  */
-export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): SandboxRunner & { runRaw(job: SandboxJob): Promise<RawOutcome> } {
+/** What one run used, as the isolate counts it: CPU time across its slices, and the heap in use when it ended. */
+export interface RunUsage {
+  cpuMs: number;
+  heapBytes: number;
+}
+
+export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): SandboxRunner & {
+  runRaw(job: SandboxJob): Promise<RawOutcome>;
+  /** `run`, with what the run used (the simulator shows it per node); usage is absent when the isolate was gone. */
+  runMeasured(job: SandboxJob): Promise<{ outcome: SandboxOutcome; usage?: RunUsage }>;
+} {
   const isolates = createIsolateCache(options);
   const records: CodeRecords = createLruMap({
     maxEntries: MAX_CODE_RECORDS,
@@ -122,6 +132,12 @@ export function createSandboxRunner(options: { maxRunsPerIsolate?: number; heapR
       return 'envelope' in raw ? parseEnvelope(raw.envelope, job.limits, raw.durationMs) : raw;
     },
     runRaw: (job) => runJob(isolates, records, job),
+    runMeasured: async (job) => {
+      const usage: Partial<RunUsage> = {};
+      const raw = await runJob(isolates, records, job, usage);
+      const outcome = 'envelope' in raw ? parseEnvelope(raw.envelope, job.limits, raw.durationMs) : raw;
+      return usage.cpuMs === undefined ? { outcome } : { outcome, usage: usage as RunUsage };
+    },
     close: async () => {
       isolates.close();
       records.clear();
@@ -139,7 +155,7 @@ function recordOf(records: CodeRecords, job: SandboxJob): CodeRecord {
   return record;
 }
 
-async function runJob(isolates: IsolateCache, records: CodeRecords, job: SandboxJob): Promise<RawOutcome> {
+async function runJob(isolates: IsolateCache, records: CodeRecords, job: SandboxJob, usage?: Partial<RunUsage>): Promise<RawOutcome> {
   if (isolates.isClosed) throw new Error('the sandbox runner is closed');
   const startedMs = performance.now();
   const { timeoutMs } = job.limits;
@@ -151,6 +167,7 @@ async function runJob(isolates: IsolateCache, records: CodeRecords, job: Sandbox
   const runEnd = new AbortController();
   const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, logs: [], isDone: false, deliveries: 0, fail: () => undefined };
   const watch = watchLimits(entry, state, cpuMs);
+  const cpuStartNs = usage ? entry.isolate.cpuTime : 0n;
   let isReusable = true;
   try {
     const work = execute(entry, record, job, state);
@@ -169,6 +186,14 @@ async function runJob(isolates: IsolateCache, records: CodeRecords, job: Sandbox
     state.isDone = true;
     watch.stop();
     runEnd.abort();
+    if (usage && !entry.isolate.isDisposed) {
+      try {
+        usage.cpuMs = Number(entry.isolate.cpuTime - cpuStartNs) / 1e6;
+        usage.heapBytes = entry.isolate.getHeapStatisticsSync().used_heap_size;
+      } catch {
+        // disposed meanwhile: no usage to report
+      }
+    }
     releaseAll(state.handles);
     // The next run calls into the isolate on this thread: it must be idle, so a fetch answer still
     // being delivered (it ends within its own timeout) holds the isolate back until it ends.

@@ -63,8 +63,11 @@ export interface SimulatedNode {
   /** The run's error message, when the code failed (also for a byzantine node, which signs something else). */
   error?: string;
   logs: string[];
-  /** The sandbox run's wall-clock time (the runner measures no CPU time or memory per run). */
+  /** The sandbox run's wall-clock time. */
   durationMs: number;
+  /** CPU time of the run in its isolate (ms), and the isolate's heap in use when it ended (bytes); absent when the isolate was gone (a memory kill). */
+  cpuMs?: number;
+  heapBytes?: number;
   resultHash: string;
   /** The vote was counted: it arrived before the request was final. */
   counted: boolean;
@@ -139,8 +142,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
         ? createFixtureFetch(options.fetchFixtures, fetchPolicy.maxCalls)
         : createGuardedFetch(fetchPolicy, { signal: runEnd.signal });
       if (options.divergeFetch) fetch = createDivergingFetch(fetch, divergenceFactor(index, size));
-      const outcome = await runner
-        .run({
+      const { outcome, usage } = await runner
+        .runMeasured({
           codeKey: request.codeCid,
           code: options.code,
           input: request.input,
@@ -157,7 +160,9 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
           nodeId: member.nodeId, name: member.name, behaviour: member.behaviour, ok: signed.ok, value: signed.value,
           ...(outcome.ok ? {} : { error: outcome.error }),
           // Masked as an executor masks them before they are stored.
-          logs: maskSecrets(outcome.logs, options.secrets ?? {}), durationMs: Math.round(outcome.durationMs * 100) / 100, resultHash: vote.resultHash, counted: false, agreed: false,
+          logs: maskSecrets(outcome.logs, options.secrets ?? {}), durationMs: Math.round(outcome.durationMs * 100) / 100,
+          ...(usage ? { cpuMs: Math.round(usage.cpuMs * 100) / 100, heapBytes: usage.heapBytes } : {}),
+          resultHash: vote.resultHash, counted: false, agreed: false,
         },
         vote,
         signPublicKey: member.signPublicKey,

@@ -70,7 +70,7 @@ describe('gateway simulate and init (CLI)', () => {
     expect(result.code).to.equal(0);
     const lines = result.stdout.split('\n');
     expect(lines[0]).to.equal('app/index.ts: a committee of 3, quorum 2, median, production limits, fetch from app/fixtures.json');
-    expect(lines[1]).to.match(/^ {2}node-1 {2}honest {5}ok {5}4\.1958 {2}[\d.]+ ms {2}node_[0-9a-f]{20} {2}counted, agreed$/);
+    expect(lines[1]).to.match(/^ {2}node-1 {2}honest {5}ok {5}4\.1958 {2}[\d.]+ ms \(CPU [\d.]+ ms, heap [\d.]+ MB\) {2}node_[0-9a-f]{20} {2}counted, agreed$/);
     expect(lines[2]).to.equal('      log fetched 200');
     expect(lines[5]).to.match(/^ {2}node-3 {2}slow {7}ok {5}4\.2042 .* late: not counted$/);
     // The slow vote is not counted: the lower median of the two counted numbers.

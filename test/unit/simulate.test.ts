@@ -94,6 +94,11 @@ describe('simulate', () => {
     const result = await simulate({ code: `export default (input) => { console.log('before'); throw new Error('bad input: ' + input.n); }`, nodes: 3, input: { n: 7 } });
     expect(result.nodes[0]).to.include({ ok: false, error: 'bad input: 7' });
     expect(result.nodes[0].logs).to.deep.equal(['before', 'at default (user.js:1:58)']);
+    // What each run used, as its isolate counts it.
+    for (const node of result.nodes) {
+      expect(node.cpuMs).to.be.a('number').and.to.be.greaterThan(0);
+      expect(node.heapBytes).to.be.a('number').and.to.be.greaterThan(100_000);
+    }
     expect(result.outcome).to.deep.include({ status: 'agreed', ok: false, value: { error: 'bad input: 7' } });
   });
 
