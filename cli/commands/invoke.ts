@@ -1,6 +1,6 @@
 // `gateway invoke`: sends a request to a project and, with --wait, waits for its final state and
 // prints the result, the committee, the votes and the ledger entry.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { GatewayClient } from '../../lib/client/client.ts';
 import type { GatewayRequest } from '../../lib/client/types.ts';
@@ -25,7 +25,7 @@ export function registerInvokeCommand(program: Command): void {
     .command('invoke')
     .description('Send a request to the project. With --wait, print its status, result, committee, votes and ledger seq; exit 1 when it failed, the code threw or --timeout passed.')
     .option('--project <id>', 'the project (default: projectId of ./gateway.json, else the profile\'s project)')
-    .option('--input <json|@file>', 'the input: a JSON value, or @file to read one (default null)')
+    .option('--input <json|@file>', 'the input: a JSON value, or @file to read one (default: ./input.json when there is one, as simulate reads it; else null)')
     .option('--code-version <n>', 'run an older code version (default: the current one); `--version` is the program\'s own flag')
     .option('--wait', 'wait until the request is published or failed')
     .option('--timeout <seconds>', 'how long --wait waits', '60')
@@ -37,7 +37,8 @@ export function registerInvokeCommand(program: Command): void {
 
 export async function runInvoke(options: InvokeOptions, env: NodeJS.ProcessEnv = process.env): Promise<GatewayRequest | undefined> {
   const out = createOutput(options);
-  const input = parseInputOption(options.input);
+  // Like simulate, the project folder's input.json is the default input.
+  const input = parseInputOption(options.input ?? (existsSync('input.json') ? '@input.json' : undefined));
   const version = options.codeVersion === undefined ? undefined : parsePositiveInteger('--code-version', options.codeVersion);
   const timeoutMs = parsePositiveInteger('--timeout', options.timeout) * 1000;
   const { client, connection } = connect(options, env);
