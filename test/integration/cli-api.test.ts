@@ -173,21 +173,6 @@ describe('gateway CLI against a running gateway', function () {
     expect(json.silent).to.deep.equal([]);
   });
 
-  it('invoke takes ./input.json as the input when --input is not given, as simulate does', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'gw-cli-input-'));
-    const previous = process.cwd();
-    writeFileSync(join(folder, 'input.json'), '{"name":"file"}');
-    try {
-      process.chdir(folder);
-      const invoked = await runCli(['invoke', '--project', projectId, '--wait', '--url', url, '--token', apiKey]);
-      expect(invoked.code, invoked.stderr).to.equal(EXIT.ok);
-      expect(invoked.stdout).to.include('result     {"greeting":"hi file"}');
-    } finally {
-      process.chdir(previous);
-      rmSync(folder, { recursive: true, force: true });
-    }
-  });
-
   it('logs --follow prints the logs of a project\'s new requests as they finish', async () => {
     const client = createGatewayClient({ url, token: apiKey });
     const controller = new AbortController();
@@ -214,6 +199,21 @@ describe('gateway CLI against a running gateway', function () {
     const page = JSON.parse((await runCli(['requests', 'list', '--project', projectId, '--json', '--url', url, '--token', apiKey])).stdout) as { items: { id: string }[]; nextCursor: null };
     expect(page.items.map((r) => r.id)).to.include(requestId);
     expect(page.nextCursor).to.equal(null);
+  });
+
+  it('invoke takes ./input.json as the input when --input is not given, as simulate does', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'gw-cli-input-'));
+    const previous = process.cwd();
+    writeFileSync(join(folder, 'input.json'), '{"name":"file"}');
+    try {
+      process.chdir(folder);
+      const invoked = await runCli(['invoke', '--project', projectId, '--wait', '--url', url, '--token', apiKey]);
+      expect(invoked.code, invoked.stderr).to.equal(EXIT.ok);
+      expect(invoked.stdout).to.include('result     {"greeting":"hi file"}');
+    } finally {
+      process.chdir(previous);
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('secrets set, list and rm, refusing to drop a secret it cannot give back', async () => {
