@@ -104,8 +104,17 @@ describe('vote races: one agreement and one publication per request, whatever th
     expect(final.map((r) => r.status)).to.deep.equal(requests.map(() => 'published'));
     expect(await outcomes('consensus', 'agree'), 'agree transitions').to.deep.equal({ applied: n });
     expect(await outcomes('consensus', 'publish_job'), 'publish jobs added').to.deep.equal({ added: n });
-    expect(await outcomes('sender', 'publish'), 'publish jobs handled').to.deep.equal({ appended: n });
-    const votes = await outcomes('consensus', 'vote');
+    // The sender counts its handler's outcome when the handler returns, just after the transition a reader sees: wait for the count.
+    const handled = await waitFor(async () => {
+      const sums = await outcomes('sender', 'publish');
+      return Object.values(sums).reduce((a, b) => a + b, 0) >= n ? sums : undefined;
+    }, 20_000, 'every publish job handled');
+    expect(handled, 'publish jobs handled').to.deep.equal({ appended: n });
+    // Likewise a vote job still being handled when its request was published (the third, counted or late).
+    const votes = await waitFor(async () => {
+      const sums = await outcomes('consensus', 'vote');
+      return Object.values(sums).reduce((a, b) => a + b, 0) >= 3 * n ? sums : undefined;
+    }, 20_000, 'every vote job handled');
     expect(votes.agreed, 'deciding votes').to.equal(n);
     expect((votes.pending ?? 0) + (votes.grace ?? 0) + (votes.counted ?? 0) + (votes.late ?? 0), 'the other votes').to.equal(2 * n);
     const keys = createKeys(ctx.config.keyPrefix);
