@@ -59,11 +59,16 @@ export function finishedJob(ctx: ProcessContext, kind: QueueKind, jobId: string,
   }, SETTLE_MS, `job ${jobId}`);
 }
 
-/** No project holds an admission slot once every request is final: nothing was counted twice. */
+/**
+ * No project holds an admission slot once every request is final: nothing was counted twice. A slot
+ * goes back in the step right after the final transition, so a reader who saw the request final
+ * waits for it (and a slot that never goes back fails at SETTLE_MS).
+ */
 export async function expectNoOpenRequests(bench: FaultBench): Promise<void> {
   const projects = await bench.direct.repository.listProjects(100);
-  const counts = await Promise.all(projects.items.map((p) => bench.direct.repository.countOpenRequests(p.id)));
-  expect(counts).to.deep.equal(projects.items.map(() => 0));
+  const countsOf = () => Promise.all(projects.items.map((p) => bench.direct.repository.countOpenRequests(p.id)));
+  await waitFor(async () => ((await countsOf()).every((n) => n === 0) ? true : undefined), SETTLE_MS, 'every admission slot given back').catch(() => undefined);
+  expect(await countsOf()).to.deep.equal(projects.items.map(() => 0));
 }
 
 /**
