@@ -30,13 +30,16 @@ export function createRedis(url: string, connectionName: string, credentials?: R
 
 /**
  * BullMQ reads `maxRetriesPerRequest` from a cluster's `redisOptions`, which every node connection
- * (and BullMQ's duplicates) is made with; auto-pipelining is the cluster's own option (it batches per node).
+ * (and BullMQ's duplicates) is made with. No auto-pipelining on a cluster: ioredis 6 files an
+ * EVALSHA under the slot of its first argument (the script's hash, not its first key), so batches
+ * mix slots, fail, and can throw out of the client (ioredis issue #2109; seen here as
+ * "results[i] is not iterable" killing the webserver under load).
  */
 function createCluster(url: string, nodeOptions: RedisOptions): Redis {
   const parsed = new URL(url);
   const seed = { host: parsed.hostname, port: Number(parsed.port || 6379) };
   const cluster = new Cluster([seed], {
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     redisOptions: { ...nodeOptions, ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}) },
   });
   // Typed as Redis for the code that takes one: the commands the gateway sends have the same
