@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { createGatewayClient, type GatewayClient } from '../lib/client/client.ts';
 import { GatewayApiError } from '../lib/client/errors.ts';
 import { CliError, EXIT } from './exit-codes.ts';
+import { readTextFileIfExists } from './files.ts';
 
 /** The options every command that calls the API takes. */
 export interface ApiOptions {
@@ -112,13 +113,8 @@ export async function callApi<T>(what: string, run: () => Promise<T>): Promise<T
 }
 
 function readConfigFile(path: string): ConfigFile | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CliError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
+  const text = readTextFileIfExists(path);
+  if (text === undefined) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

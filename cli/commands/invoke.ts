@@ -1,10 +1,11 @@
 // `gateway invoke`: sends a request to a project and, with --wait, waits for its final state and
 // prints the result, the committee, the votes and the ledger entry.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { GatewayClient } from '../../lib/client/client.ts';
 import type { GatewayRequest } from '../../lib/client/types.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readTextFile } from '../files.ts';
 import { createOutput, type Output } from '../output.ts';
 import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
 
@@ -95,13 +96,7 @@ export function summarizeVotes(request: GatewayRequest): string {
 export function parseInputOption(value: string | undefined): unknown {
   if (value === undefined) return null;
   let text = value;
-  if (value.startsWith('@')) {
-    try {
-      text = readFileSync(value.slice(1), 'utf8');
-    } catch (error) {
-      throw new CliError(`${value.slice(1)} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-    }
-  }
+  if (value.startsWith('@')) text = readTextFile(value.slice(1));
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

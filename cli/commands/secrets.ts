@@ -1,9 +1,9 @@
 // `gateway secrets set|list|rm`: a project's secrets. The API replaces the whole set and never
 // returns values, so `set` and `rm` refuse to drop a secret the command line does not account for.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { GatewayClient } from '../../lib/client/client.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readSecretsFile } from '../verify/receipt-sources.ts';
 import { createOutput } from '../output.ts';
 import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
 
@@ -104,23 +104,13 @@ function parsePairs(pairs: readonly string[]): Record<string, string> {
   return secrets;
 }
 
-/** NAME=value lines; blank lines and # comments skipped, one pair of surrounding quotes removed. */
+/**
+ * The secrets of a `.env` file (or a JSON object of strings), read as `gateway simulate --secrets`
+ * and `gateway verify --secrets` read them; every name must be one the API takes.
+ */
 export function readEnvFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
-  const secrets: Record<string, string> = {};
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim().replace(/^export\s+/, '');
-    if (line === '' || line.startsWith('#')) return;
-    const at = line.indexOf('=');
-    const name = at < 0 ? '' : line.slice(0, at).trim();
-    if (!NAME.test(name)) throw new CliError(`${path}:${index + 1}: expected NAME=value`, EXIT.environment);
-    const value = line.slice(at + 1).trim();
-    secrets[name] = /^(["']).*\1$/.test(value) ? value.slice(1, -1) : value;
-  });
+  const secrets = readSecretsFile(path);
+  const badName = Object.keys(secrets).find((name) => !NAME.test(name));
+  if (badName !== undefined) throw new CliError(`${path}: ${badName} is not a secret name (letters, digits and _, at most 64, not starting with a digit)`, EXIT.usage);
   return secrets;
 }

@@ -2,13 +2,14 @@
 // committee that signs votes and goes through the real tally (lib/simulate/), with faults on demand.
 // Exit 0 when the committee agreed on an ok result, 1 when the code failed or there was no quorum,
 // 2 for a usage error, 3 when a file cannot be read.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { isGatewayError } from '../../lib/errors.ts';
 import type { ProjectLimits } from '../../lib/limits.ts';
 import { compileUserSource, loadFetchFixtures, simulate, type SimulateOptions, type SimulationResult } from '../../lib/simulate/simulate.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readTextFile } from '../files.ts';
 import { createOutput, type Output } from '../output.ts';
 import { readSecretsFile } from '../verify/receipt-sources.ts';
 
@@ -124,12 +125,7 @@ async function withCliErrorsAsync<T>(work: () => Promise<T>): Promise<T> {
 }
 
 function readJsonFile(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
+  const text = readTextFile(path);
   try {
     return JSON.parse(text);
   } catch (error) {

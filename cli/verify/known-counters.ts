@@ -1,10 +1,11 @@
 // Trust on first use for counter public keys: the first key seen for a gateway (by URL, or "file"
 // for receipts read from files) is kept in the user's config folder; a later receipt naming another
 // key for the same gateway fails.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readTextFileIfExists } from '../files.ts';
 
 /** Where a pinned key came from. */
 export type PinSource = 'flag' | 'known' | 'first-use';
@@ -56,13 +57,8 @@ export function createCounterPins(options: { flag?: string; scope: string; file:
 }
 
 function readAll(file: string): Record<string, KnownCounter> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new CliError(`${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
+  const text = readTextFileIfExists(file);
+  if (text === undefined) return {};
   try {
     const all: unknown = JSON.parse(text);
     if (typeof all === 'object' && all !== null && !Array.isArray(all)) return all as Record<string, KnownCounter>;

@@ -1,9 +1,9 @@
 // Where `gateway verify` gets what it checks: receipts from a JSON file, from JSON Lines (one per
 // line, as exports write them), or from a gateway's API; and for --replay, code and project limits.
-import { readFileSync } from 'node:fs';
 import { utf8 } from '../../lib/crypto/bytes.ts';
 import { computeContentId } from '../../lib/crypto/content-id.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readTextFile } from '../files.ts';
 
 /** One item to verify: a receipt, a ledger entry (an export's ledger file), or why the line holds neither. */
 export type ReceiptItem =
@@ -15,12 +15,7 @@ const HTTP_TIMEOUT_MS = 30_000;
 
 /** The receipts in a file: one JSON document, or JSON Lines. */
 export function readReceiptFile(path: string): ReceiptItem[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
+  const text = readTextFile(path);
   try {
     return [toItem(path, JSON.parse(text))];
   } catch {
@@ -98,24 +93,14 @@ export function createGatewayClient(baseUrl: string, token: string | undefined) 
 
 /** Code from a file, refused unless it hashes to the receipt's content id. */
 export function readCodeFile(path: string, cid: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
+  const text = readTextFile(path);
   if (computeContentId(utf8(text)) !== cid) throw new CliError(`${path} is not the code the receipt ran: its content id is ${computeContentId(utf8(text))}, not ${cid}`, EXIT.failed);
   return text;
 }
 
 /** Secrets from a JSON object of strings, or `.env` lines (`NAME=value`, `#` comments, optional quotes). */
 export function readSecretsFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.environment);
-  }
+  const text = readTextFile(path);
   if (text.trimStart().startsWith('{')) {
     let parsed: unknown;
     try {
