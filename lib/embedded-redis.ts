@@ -101,7 +101,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
 }
 
 /** A redis.conf string literal: every byte but letters and digits as a `\xHH` escape. */
-function quoteConfigValue(value: string): string {
+export function quoteConfigValue(value: string): string {
   const escaped = [...Buffer.from(value, 'utf8')].map((byte) => {
     const char = String.fromCharCode(byte);
     return /[A-Za-z0-9]/.test(char) ? char : `\\x${byte.toString(16).padStart(2, '0')}`;
@@ -109,7 +109,8 @@ function quoteConfigValue(value: string): string {
   return `"${escaped.join('')}"`;
 }
 
-function waitForReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+/** Resolves once a redis-server child says it is ready; kills it and rejects when it exits first or `timeoutMs` passes. */
+export function waitForReady(child: ChildProcess, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => fail(new Error(`redis-server did not start within ${timeoutMs} ms: ${output.slice(-500)}`)), timeoutMs);
@@ -140,7 +141,8 @@ function waitForReady(child: ChildProcess, timeoutMs: number): Promise<void> {
   });
 }
 
-function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the child exited. */
+export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../../lib/embedded-redis.ts';
+import { findFreePort, quoteConfigValue, stopChild, waitForReady } from '../../lib/embedded-redis.ts';
 import { closeRedis, createRedis } from '../../lib/redis.ts';
 
 export interface ClusterNode {
@@ -36,6 +36,8 @@ const HOST = '127.0.0.1';
 const SLOTS = 16384;
 /** Redis listens for the cluster bus on the client port plus this. */
 const BUS_PORT_OFFSET = 10000;
+/** How long a node gets to stop on SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 5000;
 /** Generous: the nodes start and gossip while both cores may be busy with other tests. */
 const START_TIMEOUT_MS = 20_000;
 const CONVERGE_TIMEOUT_MS = 60_000;
@@ -49,7 +51,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const nodes: ClusterNode[] = [];
   let stopped: Promise<void> | undefined;
   const stop = () => {
-    stopped ??= Promise.all(children.map(stopChild)).then(() => rmSync(root, { recursive: true, force: true }));
+    stopped ??= Promise.all(children.map((child) => stopChild(child, STOP_GRACE_MS))).then(() => rmSync(root, { recursive: true, force: true }));
     return stopped;
   };
   try {
@@ -100,7 +102,7 @@ function isPortFree(port: number): Promise<boolean> {
   });
 }
 
-function spawnNode(dir: string, port: number, options: RedisClusterOptions): Promise<ChildProcess> {
+async function spawnNode(dir: string, port: number, options: RedisClusterOptions): Promise<ChildProcess> {
   // `-` first: the password comes on stdin, not argv, so it never shows in `ps`.
   const args = [
     '-', '--port', String(port), '--bind', HOST, '--dir', dir, '--cluster-enabled', 'yes',
@@ -113,38 +115,8 @@ function spawnNode(dir: string, port: number, options: RedisClusterOptions): Pro
   const child = spawn('redis-server', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.on('error', () => undefined);
   child.stdin!.end(options.aclFileText === undefined && options.password ? `requirepass ${quoteConfigValue(options.password)}\n` : '');
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms: ${output.slice(-500)}`)), START_TIMEOUT_MS);
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (!output.includes('Ready to accept connections')) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      child.removeAllListeners('exit');
-      child.stdout!.resume();
-      child.stderr!.resume();
-      resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.once('error', fail);
-    child.once('exit', (code) => fail(new Error(`redis-server exited with code ${code}: ${output.slice(-500)}`)));
-  });
-}
-
-/** A redis.conf string literal: every byte but letters and digits as a `\xHH` escape. */
-function quoteConfigValue(value: string): string {
-  const escaped = [...Buffer.from(value, 'utf8')].map((byte) => {
-    const char = String.fromCharCode(byte);
-    return /[A-Za-z0-9]/.test(char) ? char : `\\x${byte.toString(16).padStart(2, '0')}`;
-  });
-  return `"${escaped.join('')}"`;
+  await waitForReady(child, START_TIMEOUT_MS);
+  return child;
 }
 
 /** Gives each node its share of the slots and a distinct config epoch, meets them, and waits for every node to agree. */
@@ -179,15 +151,3 @@ function isConverged(info: string, masters: number): boolean {
     && fields.get('cluster_size') === String(masters) && fields.get('cluster_slots_assigned') === String(SLOTS);
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.removeAllListeners('exit');
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
