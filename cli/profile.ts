@@ -40,6 +40,9 @@ export interface Connection {
   readonly tokenSource: 'flag' | 'env' | 'profile' | 'none';
 }
 
+/** The `--project` option of the commands that act on one project, and where its default comes from (resolveProjectId). */
+export const PROJECT_OPTION = ['--project <id>', 'the project (default: projectId of ./gateway.json, else the profile\'s project)'] as const;
+
 /** Adds --url, --token, --profile and --json to an API command. */
 export function addApiOptions(command: Command): Command {
   return command

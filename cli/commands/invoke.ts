@@ -7,7 +7,7 @@ import type { GatewayRequest } from '../../lib/client/types.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { readTextFile } from '../files.ts';
 import { createOutput, type Output } from '../output.ts';
-import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
+import { addApiOptions, type ApiOptions, callApi, connect, PROJECT_OPTION, resolveProjectId } from '../profile.ts';
 
 interface InvokeOptions extends ApiOptions {
   readonly project?: string;
@@ -25,7 +25,7 @@ export function registerInvokeCommand(program: Command): void {
   addApiOptions(program
     .command('invoke')
     .description('Send a request to the project. With --wait, print its status, result, committee, votes and ledger seq; exit 1 when it failed, the code threw or --timeout passed.')
-    .option('--project <id>', 'the project (default: projectId of ./gateway.json, else the profile\'s project)')
+    .option(...PROJECT_OPTION)
     .option('--input <json|@file>', 'the input: a JSON value, or @file to read one (default: ./input.json when there is one, as simulate reads it; else null)')
     .option('--code-version <n>', 'run an older code version (default: the current one); `--version` is the program\'s own flag')
     .option('--wait', 'wait until the request is published or failed')

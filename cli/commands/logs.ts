@@ -6,7 +6,7 @@ import type { GatewayClient } from '../../lib/client/client.ts';
 import type { GatewayRequest } from '../../lib/client/types.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { createOutput, type Output } from '../output.ts';
-import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
+import { addApiOptions, type ApiOptions, callApi, connect, PROJECT_OPTION, resolveProjectId } from '../profile.ts';
 import { parsePositiveInteger, waitForFinal } from './invoke.ts';
 
 interface LogsOptions extends ApiOptions {
@@ -46,7 +46,7 @@ export function registerLogsCommand(program: Command): void {
     .argument('[requestId]', 'the request (req_…); not with --follow')
     .option('--wait', 'wait until the request is published or failed first')
     .option('-f, --follow', 'poll the project\'s requests and print each new one\'s logs once it is final')
-    .option('--project <id>', 'with --follow: the project (default: projectId of ./gateway.json, else the profile\'s project)')
+    .option(PROJECT_OPTION[0], `with --follow: ${PROJECT_OPTION[1]}`)
     .option('--interval <ms>', 'with --follow: how often to poll', '1000'))
     .action(async (requestId: string | undefined, options: LogsOptions) => {
       await runLogs(requestId, options);

@@ -1,7 +1,7 @@
 // `gateway requests list`: a project's requests, newest first, a page at a time.
 import type { Command } from 'commander';
 import { createOutput } from '../output.ts';
-import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
+import { addApiOptions, type ApiOptions, callApi, connect, PROJECT_OPTION, resolveProjectId } from '../profile.ts';
 import { parsePositiveInteger } from './invoke.ts';
 
 interface RequestsOptions extends ApiOptions {
@@ -15,7 +15,7 @@ export function registerRequestsCommand(program: Command): void {
   addApiOptions(requests
     .command('list')
     .description('List the project\'s requests, newest first.')
-    .option('--project <id>', 'the project (default: projectId of ./gateway.json, else the profile\'s project)')
+    .option(...PROJECT_OPTION)
     .option('--limit <n>', 'how many (1..500)', '20')
     .option('--cursor <cursor>', 'the next page: the cursor the previous page printed'))
     .action(async (options: RequestsOptions) => {

@@ -1,7 +1,7 @@
 // `gateway schedules add|list|rm`: a project's cron schedules (docs/api.md "Schedules").
 import type { Command } from 'commander';
 import { createOutput } from '../output.ts';
-import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
+import { addApiOptions, type ApiOptions, callApi, connect, PROJECT_OPTION, resolveProjectId } from '../profile.ts';
 import { parseInputOption, parsePositiveInteger } from './invoke.ts';
 
 interface SchedulesOptions extends ApiOptions {
@@ -13,7 +13,7 @@ interface SchedulesOptions extends ApiOptions {
 
 export function registerSchedulesCommand(program: Command): void {
   const schedules = program.command('schedules').description('Add, list and remove a project\'s cron schedules.');
-  const withProject = (command: Command) => addApiOptions(command.option('--project <id>', 'the project (default: projectId of ./gateway.json, else the profile\'s project)'));
+  const withProject = (command: Command) => addApiOptions(command.option(...PROJECT_OPTION));
   withProject(schedules
     .command('add')
     .description('Add a schedule: each tick sends a request with the input.')

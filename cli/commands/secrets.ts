@@ -5,7 +5,7 @@ import type { GatewayClient } from '../../lib/client/client.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { readSecretsFile } from '../verify/receipt-sources.ts';
 import { createOutput } from '../output.ts';
-import { addApiOptions, callApi, connect, resolveProjectId, type ApiOptions } from '../profile.ts';
+import { addApiOptions, type ApiOptions, callApi, connect, PROJECT_OPTION, resolveProjectId } from '../profile.ts';
 
 interface SecretsOptions extends ApiOptions {
   readonly project?: string;
@@ -17,7 +17,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 export function registerSecretsCommand(program: Command): void {
   const secrets = program.command('secrets').description('Set, list and remove a project\'s secrets (values are sealed by the gateway and never shown again).');
-  const common = (command: Command) => addApiOptions(command.option('--project <id>', 'the project (default: projectId of ./gateway.json, else the profile\'s project)'));
+  const common = (command: Command) => addApiOptions(command.option(...PROJECT_OPTION));
   common(secrets
     .command('set')
     .description('Set secrets. The API replaces the whole set and cannot return values: secrets already set must be given again (or dropped with --replace).')
