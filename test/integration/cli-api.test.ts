@@ -2,7 +2,7 @@
 // them, against every role in one process: a real Koa app, two executor nodes, a private Redis.
 import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { findFreePort } from '../../lib/embedded-redis.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -32,15 +32,6 @@ export default async (input: Input, ctx: Ctx) => {
   return { greeting: \`hi \${input.name}\` };
 };
 `;
-
-/** A port nothing listens on: one the OS just handed out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Run {
   readonly code: number;
@@ -270,7 +261,7 @@ describe('gateway CLI against a running gateway', function () {
     expect([missing.code, missing.stderr]).to.deep.equal([EXIT.failed, 'gateway: invoke prj_00000000000000000000000000: not_found: project prj_00000000000000000000000000 not found\n']);
     const noUrl = await runCli(['requests', 'list', '--project', projectId, '--token', apiKey]);
     expect(noUrl.code).to.equal(EXIT.usage);
-    const port = await closedPort();
+    const port = await findFreePort();
     const unreachable = await runCli(['requests', 'list', '--project', projectId, '--url', `http://127.0.0.1:${port}`, '--token', apiKey]);
     expect([unreachable.code, unreachable.stderr]).to.deep.equal([EXIT.environment, `gateway: list the requests of ${projectId}: http://127.0.0.1:${port} is unreachable (ECONNREFUSED)\n`]);
     const noProject = await runCli(['logs', '--follow', '--url', url, '--token', apiKey]);

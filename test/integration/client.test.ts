@@ -1,6 +1,6 @@
 // The typed client (gateway/client) against the real Koa app: documented reply shapes, and every
 // refusal a GatewayApiError with the API's status and code.
-import { createServer, type AddressInfo } from 'node:net';
+import { findFreePort } from '../../lib/embedded-redis.ts';
 import { expect } from 'chai';
 import { createGatewayClient, type GatewayClient } from '../../lib/client/client.ts';
 import { GatewayApiError } from '../../lib/client/errors.ts';
@@ -11,15 +11,6 @@ import { allowSharedFixtures } from '../support/root-hooks.ts';
 
 const CODE_V1 = 'export default (input) => ({ greeting: `hello ${input.name}` })';
 const CODE_V2 = 'export default (input) => ({ greeting: `hi ${input.name}` })';
-
-/** A port nothing listens on: one the OS just handed out and took back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function refusal(call: Promise<unknown>): Promise<GatewayApiError> {
   try {
@@ -173,7 +164,7 @@ describe('gateway client', function () {
   });
 
   it('reports no answer as unreachable and a body without the envelope as invalid_response', async () => {
-    const port = await closedPort();
+    const port = await findFreePort();
     const closed = createGatewayClient({ url: `http://127.0.0.1:${port}`, token: 't' });
     const unreachable = await refusal(closed.listNodes());
     expect([unreachable.status, unreachable.code]).to.deep.equal([0, 'unreachable']);
