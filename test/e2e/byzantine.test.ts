@@ -16,6 +16,7 @@ import { ADMIN_TOKEN, testEnv, waitFor } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { createRoleUsers } from '../support/redis-acl.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { createRoleProcesses, waitForTicketedNodes, waitForWebserver } from '../support/role-processes.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const REQUESTS = 20;
@@ -24,16 +25,10 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
   this.timeout(240_000);
   let redis: TestRedis;
   let dir: string;
-  const children: { name: string; child: ChildProcess; output: string[] }[] = [];
+  const processes = createRoleProcesses();
   const spinners: ChildProcess[] = [];
-
-  function startProcess(name: string, script: string, env: Record<string, string>): void {
-    const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const output: string[] = [];
-    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    children.push({ name, child, output });
-  }
+  // Only PATH and the test's settings reach the roles: nothing of this process's environment.
+  const startProcess = (name: string, script: string, env: Record<string, string>) => processes.start(name, script, env, { cleanEnv: true });
 
   before(async () => {
     redis = await startTestRedis();
@@ -44,12 +39,7 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
 
   after(async () => {
     for (const spinner of spinners) spinner.kill('SIGKILL');
-    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      child.once('exit', () => { clearTimeout(timer); resolve(); });
-      child.kill('SIGTERM');
-    })));
+    await processes.stopAll(15_000);
     await Promise.all(spinners.map((s) => (s.exitCode !== null || s.signalCode !== null ? undefined : new Promise((resolve) => s.once('exit', resolve)))));
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -77,13 +67,7 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
       startProcess(`node-${i}`, script, { ...env, ...asUser(nodeId, users.nodeCredentials(nodeId)), NODE_KEY_FILE: keyFiles[i]!, BYZANTINE_TAG: `liar-${i}` });
     }
     const call = createClient(`http://127.0.0.1:${port}`);
-    await waitFor(async () => {
-      try {
-        return (await call('GET', '/readyz')).status === 200 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 60_000, 'the webserver');
+    await waitForWebserver(call, 60_000);
 
     // The admin registers each node from what the node signed (as `gateway node init` prints it).
     for (const [i, file] of keyFiles.entries()) {
@@ -91,12 +75,7 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
       const reply = await call('POST', '/v1/nodes', { token: ADMIN_TOKEN, body: registration });
       expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
     }
-    await waitFor(async () => {
-      const latest = await call('GET', '/v1/rounds/latest');
-      if (latest.status !== 200) return undefined;
-      const previous = await call('GET', `/v1/rounds/${latest.body.round - 1}`);
-      return previous.status === 200 && previous.body.tickets.length === 5 ? true : undefined;
-    }, 90_000, 'five ticketed nodes');
+    await waitForTicketedNodes(call, 5, 90_000);
 
     const created = await call('POST', '/v1/projects', {
       token: ADMIN_TOKEN,
@@ -144,11 +123,7 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
     const verified = await runCli(['verify', file, '--counter-key', counterKey, '--json'], { XDG_CONFIG_HOME: dir });
     expect(verified.code, verified.output.slice(-3000)).to.equal(0);
 
-    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    })));
-    for (const { name, child, output } of children) expect(child.exitCode, `${name}: ${output.join('').slice(-2000)}`).to.equal(0);
+    await processes.expectCleanStop();
   });
 });
 

@@ -2,7 +2,6 @@
 // roles as separate processes, each logged in as its role's ACL user (executors as the users node
 // onboarding puts on every master), request state in 12 buckets. Queues and request state land on
 // every master, every request is published once, and no role sent a command its user may not.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,11 +14,10 @@ import { ACL_ROLES, createAclUser, renderAclFileLine, renderDefaultUserLine } fr
 import { closeRedis, createRedis } from '../../lib/redis.ts';
 import { generateRedisPassword } from '../../lib/redis-users.ts';
 import { createNodeRegistration } from '../../lib/roles/node-record.ts';
-import { ADMIN_TOKEN, testEnv, waitFor } from '../support/gateway.ts';
+import { ADMIN_TOKEN, testEnv } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.ts';
-
-const ROOT = join(import.meta.dirname, '../..');
+import { createRoleProcesses, waitForTicketedNodes, waitForWebserver } from '../support/role-processes.ts';
 const REQUESTS = 60;
 const BUCKETS = 12;
 
@@ -27,16 +25,8 @@ describe('gateway on a three-master Redis Cluster', function () {
   this.timeout(180_000);
   let cluster: TestRedisCluster;
   let dir: string;
-  const children: { name: string; child: ChildProcess; output: string[] }[] = [];
+  const processes = createRoleProcesses();
   const adminPassword = randomBytes(16).toString('hex');
-
-  function startProcess(name: string, role: string, env: Record<string, string>): void {
-    const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${role}.ts`)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const output: string[] = [];
-    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    children.push({ name, child, output });
-  }
 
   const base = testEnv({ GATEWAY_ROUND_MS: '250', GATEWAY_LOG_LEVEL: 'warn', GATEWAY_REQUEST_DEADLINE_MS: '30000', GATEWAY_REQUEST_BUCKETS: String(BUCKETS), REDIS_CLUSTER: 'true' });
   const prefix = base.GATEWAY_KEY_PREFIX;
@@ -52,16 +42,11 @@ describe('gateway on a three-master Redis Cluster', function () {
 
   afterEach(function () {
     // What each process said, when the test failed: the one place a role's error shows.
-    if (this.currentTest?.state === 'failed') for (const { name, output } of children) process.stderr.write(`--- ${name}\n${output.join('').slice(-3000)}\n`);
+    if (this.currentTest?.state === 'failed') process.stderr.write(`${processes.describe()}\n`);
   });
 
   after(async () => {
-    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.once('exit', () => { clearTimeout(timer); resolve(); });
-      child.kill('SIGTERM');
-    })));
+    await processes.stopAll();
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -76,29 +61,18 @@ describe('gateway on a three-master Redis Cluster', function () {
     writeFileSync(join(dir, 'admin.password'), adminPassword, { mode: 0o600 });
     for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler'] as const) {
       const { user, password } = users.find((u) => u.user.role === role)!;
-      startProcess(role, role, { ...env, ...login(role, user.username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) });
+      processes.start(role, role, { ...env, ...login(role, user.username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) });
     }
     const call = createClient(`http://127.0.0.1:${port}`);
-    await waitFor(async () => {
-      try {
-        return (await call('GET', '/readyz')).status === 200 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 60_000, 'the webserver');
+    await waitForWebserver(call, 60_000);
     // Onboarding puts each node's user on every master (Redis Cluster does not share users).
     for (let i = 0; i < 3; i++) {
       const keyFile = join(dir, `node-${i}.key`);
       const registered = await call('POST', '/v1/nodes', { token: ADMIN_TOKEN, body: createNodeRegistration(deriveNodeKeys(loadOrCreateNodeSeed(keyFile)), `cluster-${i}`) });
       expect(registered.status, JSON.stringify(registered.body)).to.equal(201);
-      startProcess(`executor-${i}`, 'executor', { ...env, ...login(`node-${i}`, registered.body.redisUsername, registered.body.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `cluster-${i}` });
+      processes.start(`executor-${i}`, 'executor', { ...env, ...login(`node-${i}`, registered.body.redisUsername, registered.body.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `cluster-${i}` });
     }
-    await waitFor(async () => {
-      const latest = await call('GET', '/v1/rounds/latest');
-      if (latest.status !== 200) return undefined;
-      const previous = await call('GET', `/v1/rounds/${latest.body.round - 1}`);
-      return previous.status === 200 && previous.body.tickets.length === 3 ? true : undefined;
-    }, 60_000, 'three ticketed nodes');
+    await waitForTicketedNodes(call, 3, 60_000);
 
     const created = await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'cluster', code: 'export default async (input) => ({ square: input.n * input.n })' } });
     expect(created.status).to.equal(201);
@@ -107,7 +81,7 @@ describe('gateway on a three-master Redis Cluster', function () {
     expect(sent.map((r) => r.status)).to.deep.equal(Array(REQUESTS).fill(202));
     const finished = await Promise.all(sent.map((r) => call('GET', `/v1/requests/${r.body.id}?wait=30000`, { token: apiKey })));
     for (const [n, reply] of finished.entries()) {
-      expect(reply.body.status, `${JSON.stringify(reply.body).slice(0, 500)} ${children.map((c) => `${c.name}: ${c.output.join('').slice(-800)}`).join('\n')}`).to.equal('published');
+      expect(reply.body.status, `${JSON.stringify(reply.body).slice(0, 500)} ${processes.describe()}`).to.equal('published');
       expect(reply.body.result).to.deep.equal({ square: n * n });
       expect(reply.body.committee).to.have.length(3);
     }
@@ -134,10 +108,6 @@ describe('gateway on a three-master Redis Cluster', function () {
     }
     expect(mastersWithQueues.length, 'masters holding queues').to.be.at.least(2);
 
-    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    })));
-    for (const { name, child, output } of children) expect(child.exitCode, `${name}: ${output.join('').slice(-2000)}`).to.equal(0);
+    await processes.expectCleanStop();
   });
 });

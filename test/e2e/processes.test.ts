@@ -1,6 +1,5 @@
 // End to end: the six role entrypoints as separate processes plus two more executors, over HTTP, each
 // process logged in to Redis as its role's ACL user; the executors' users come from node onboarding.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,26 +12,17 @@ import { findFreePort } from '../../lib/embedded-redis.ts';
 import { loadOrCreateNodeSeed } from '../../lib/node-key-file.ts';
 import { closeRedis, createRedis, withoutCredentials } from '../../lib/redis.ts';
 import { createNodeRegistration } from '../../lib/roles/node-record.ts';
-import { ADMIN_TOKEN, testEnv, waitFor } from '../support/gateway.ts';
+import { ADMIN_TOKEN, testEnv } from '../support/gateway.ts';
 import { createClient } from '../support/http.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { createRoleUsers } from '../support/redis-acl.ts';
-
-const ROOT = join(import.meta.dirname, '../..');
+import { createRoleProcesses, waitForTicketedNodes, waitForWebserver } from '../support/role-processes.ts';
 
 describe('gateway as separate processes', function () {
   this.timeout(120_000);
   let redis: TestRedis;
   let dir: string;
-  const children: { name: string; child: ChildProcess; output: string[] }[] = [];
-
-  function startProcess(name: string, role: string, env: Record<string, string>): void {
-    const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${role}.ts`)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const output: string[] = [];
-    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    children.push({ name, child, output });
-  }
+  const processes = createRoleProcesses();
 
   before(async () => {
     redis = await startTestRedis();
@@ -40,12 +30,7 @@ describe('gateway as separate processes', function () {
   });
 
   after(async () => {
-    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.once('exit', () => { clearTimeout(timer); resolve(); });
-      child.kill('SIGTERM');
-    })));
+    await processes.stopAll();
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -64,31 +49,20 @@ describe('gateway as separate processes', function () {
     writeFileSync(join(dir, 'admin.password'), decodeURIComponent(new URL(redis.url).password), { mode: 0o600 });
     for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler'] as const) {
       const { username, password } = users.credentials(role);
-      startProcess(role, role, { ...env, ...login(role, username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) });
+      processes.start(role, role, { ...env, ...login(role, username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) });
     }
     const call = createClient(`http://127.0.0.1:${port}`);
-    await waitFor(async () => {
-      try {
-        return (await call('GET', '/readyz')).status === 200 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 30_000, 'the webserver');
+    await waitForWebserver(call, 30_000);
     // Onboarding: each node's registration (what `gateway node init` prints) registered by the admin,
     // who passes the Redis password it returns to the node.
     for (let i = 0; i < 3; i++) {
       const keyFile = join(dir, `node-${i}.key`);
       const registered = await call('POST', '/v1/nodes', { token: ADMIN_TOKEN, body: createNodeRegistration(deriveNodeKeys(loadOrCreateNodeSeed(keyFile)), `e2e-${i}`) });
       expect(registered.status, JSON.stringify(registered.body)).to.equal(201);
-      startProcess(`executor-${i}`, 'executor', { ...env, ...login(`node-${i}`, registered.body.redisUsername, registered.body.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `e2e-${i}` });
+      processes.start(`executor-${i}`, 'executor', { ...env, ...login(`node-${i}`, registered.body.redisUsername, registered.body.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `e2e-${i}` });
     }
     // Committees of 3 need three tickets in a frozen round.
-    await waitFor(async () => {
-      const latest = await call('GET', '/v1/rounds/latest');
-      if (latest.status !== 200) return undefined;
-      const previous = await call('GET', `/v1/rounds/${latest.body.round - 1}`);
-      return previous.status === 200 && previous.body.tickets.length === 3 ? true : undefined;
-    }, 30_000, 'three ticketed nodes');
+    await waitForTicketedNodes(call, 3, 30_000);
 
     const created = await call('POST', '/v1/projects', { token: ADMIN_TOKEN, body: { name: 'e2e', code: 'export default async (input, ctx) => ({ square: input.n * input.n, round: ctx.round })' } });
     expect(created.status).to.equal(201);
@@ -125,10 +99,6 @@ describe('gateway as separate processes', function () {
       await closeRedis(admin);
     }
 
-    await Promise.all(children.map(({ child }) => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    })));
-    for (const { name, child, output } of children) expect(child.exitCode, `${name}: ${output.join('').slice(-2000)}`).to.equal(0);
+    await processes.expectCleanStop();
   });
 });
