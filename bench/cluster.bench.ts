@@ -6,13 +6,11 @@
 // own) until every request is published. Per master: Redis CPU µs and commands per request (INFO cpu
 // and commandstats before and after; also less the idle rate over the window), its share, and where
 // the keys live by tag kind ({ctl}, {r<b>}, queues). Prints each run, then the medians side by side.
-import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { closeRedis, createRedis } from '../lib/redis.ts';
 import { startClusterGateway, type ClusterGateway } from './cluster-gateway.ts';
-import type { LoadPlan, LoadReport } from './load-client.ts';
+import { format, median, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
 import { readLoadAverage, readTreeCpuMs } from './process-cpu.ts';
 
 const env = process.env;
@@ -28,13 +26,6 @@ type Shape = (typeof SHAPES)[number];
 /** The measured window gives up when nothing was published for this long (a failed request never is). */
 const STALL_MS = 30_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const format = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
 /** One master as measured in one run. */
 interface MasterSample {
@@ -58,16 +49,6 @@ interface Sample {
   readonly gatewayCpuMs: number;
 }
 type TagKind = 'ctl' | 'requests' | 'queues';
-
-/** Runs the load client in a process of its own and returns its report. */
-function runLoadClient(plan: LoadPlan): Promise<LoadReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'load-client.ts'), JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadReport) : reject(new Error(`load client exited with ${code}`))));
-  });
-}
 
 /** Total CPU seconds and commands one master has served; one INFO, which the next reading counts. */
 async function readCounters(master: Redis): Promise<{ cpuSeconds: number; commands: number }> {
@@ -209,20 +190,12 @@ function totals(sample: Sample) {
   };
 }
 
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
-}
-
 function printRun(rep: number, sample: Sample): void {
   const t = totals(sample);
   const failed = Object.entries(sample.notPublished);
   console.log(`\nrep ${rep} — ${label(sample.shape)}: ${sample.published} published, ${format(t.throughput, 0)}/s; gateway processes ${format(t.gatewayCpuMs, 2)} CPU ms/request; not published ${failed.length ? failed.map(([code, n]) => `${code}: ${n}`).join(', ') : 0} (load ${readLoadAverage()})`);
   const keys = (k: { keys: number; tags: number }) => (k.keys ? `${k.keys} (${k.tags} tag${k.tags > 1 ? 's' : ''})` : '-');
-  printTable(
+  printMarkdownTable(
     ['master', 'slots', '{ctl} keys', '{r<b>} keys', 'queue keys', 'idle Redis CPU (ms/s)', 'Redis CPU (µs/request)', 'above idle (µs/request)', 'share', 'commands/request'],
     [
       ...sample.masters.map((m) => [
@@ -261,7 +234,7 @@ for (let rep = 1; rep <= REPEAT; rep++) {
 }
 console.log('\nmedians:');
 const [one, three] = SHAPES.map((shape) => samples.get(shape)!.map(totals));
-printTable(['', label(SHAPES[0]), label(SHAPES[1]), 'ratio 3 / 1'], METRICS.map(({ key, label: name, digits }) => {
+printMarkdownTable(['', label(SHAPES[0]), label(SHAPES[1]), 'ratio 3 / 1'], METRICS.map(({ key, label: name, digits }) => {
   const [a, b] = [median(one!.map((t) => t[key])), median(three!.map((t) => t[key]))];
   return [name, format(a, digits), format(b, digits), format(b / a, 2)];
 }));

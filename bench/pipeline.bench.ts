@@ -5,16 +5,15 @@
 // Redis CPU µs and Redis commands, per request), then a light fixed rate (BENCH_LIGHT_REQUESTS
 // open-loop at BENCH_RATE/s: accepted → published p50 and p99). The load client is a process of its
 // own. Prints each figure per repetition, as a ratio gateway/floor, and the medians.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { loadConfig } from '../lib/config.ts';
 import { DEFAULT_JOB_OPTIONS } from '../lib/queues.ts';
 import { workerLockOptions } from '../lib/runtime/worker-locks.ts';
 import { FLOOR_SETTINGS } from './floor.ts';
-import type { LoadPlan, LoadReport } from './load-client.ts';
+import { format, median, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
+import type { LoadPlan } from './load-client.ts';
 import { startFloorSystem, startGatewaySystem, type BenchSystem, type Finish, type Layout } from './pipeline-systems.ts';
 import { readLoadAverage, readTreeCpuMs } from './process-cpu.ts';
 
@@ -48,23 +47,7 @@ const METRICS = [
 type Sample = Record<(typeof METRICS)[number]['key'], number> & { failed: number; failures: Record<string, number> };
 type SystemName = 'gateway' | 'floor';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-
-/** Runs the load client in a process of its own and returns its report. */
-function runLoadClient(plan: LoadPlan): Promise<LoadReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'load-client.ts'), JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadReport) : reject(new Error(`load client exited with ${code}`))));
-  });
-}
 
 /**
  * Waits until `target` requests are published (one LLEN per poll), or until nothing was published for
@@ -171,7 +154,6 @@ async function runOnce(name: SystemName, layout: Layout): Promise<Sample> {
   }
 }
 
-const format = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
 function printTable(layout: Layout, samples: Record<SystemName, Sample[]>): void {
   const reps = samples.gateway.length;
@@ -186,12 +168,8 @@ function printTable(layout: Layout, samples: Record<SystemName, Sample[]>): void
     ];
   });
   rows.push(['requests not published', ...samples.gateway.map((g, i) => `${g.failed} / ${samples.floor[i]!.failed}`), '', '']);
-  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
   console.log(`\n${layout}:`);
-  console.log(line(header));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
+  printMarkdownTable(header, rows);
 }
 
 /** The floor copies the gateway's queue settings: says which of them the gateway has changed since (the events stream's length is not exported: not compared). */
