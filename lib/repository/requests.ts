@@ -298,10 +298,12 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       const { idempotencyKey, maxOpen } = request;
       const idemKey = idempotencyKey === undefined ? undefined : keys.idempotency(request.projectId, toHex(sha256(utf8(idempotencyKey))));
       const ttlMs = request.source === 'chain' ? 0 : options.idempotencyTtlMs;
+      // Only a request under an idempotency key needs a fingerprint: what a later one under the key is compared with.
+      const fingerprint = idemKey === undefined ? '' : (request.fingerprint ?? fingerprintOf(request));
       const [code, value] = (await ADMIT(
         redis,
         [keys.projectRequests(request.projectId), keys.projectOpen(request.projectId), keys.versionOpen(request.projectId, request.version), ...(idemKey ? [idemKey] : [])],
-        [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : '', request.fingerprint ?? fingerprintOf(request)],
+        [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : '', fingerprint],
       )) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
       if (code === -2) return { outcome: 'no_version' };
@@ -313,7 +315,7 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       // key already used (`conflict`). Its own call may have died between the two steps (admitted,
       // never stored): this call, carrying the same request, completes it.
       const [storedId, storedFingerprint] = value.split(' ');
-      if (storedFingerprint !== undefined && storedFingerprint !== (request.fingerprint ?? fingerprintOf(request))) return { outcome: 'conflict', id: storedId };
+      if (storedFingerprint !== undefined && storedFingerprint !== fingerprint) return { outcome: 'conflict', id: storedId };
       if (storedId === request.id) {
         await store(request, idemKey ?? '');
         return { outcome: 'created', id: storedId };

@@ -71,7 +71,7 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
     createdAtMs: deps.nowMs,
     idempotencyKey: accept.idempotencyKey,
     // The same key again is the same request when it asks for the same thing, whatever version is latest by then.
-    fingerprint: fingerprintOf({ version: accept.version ?? null, input: accept.input ?? null }),
+    ...(accept.idempotencyKey === undefined ? {} : { fingerprint: fingerprintOf({ version: accept.version ?? null, input: accept.input ?? null }) }),
     maxOpen: deps.config.projectMaxInFlight,
     ...(problem ? { rejection: { code: 'rejected' as const, message: problem.reason } } : {}),
     ...(accept.origin ? { origin: accept.origin } : {}),
