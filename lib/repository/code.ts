@@ -1,7 +1,6 @@
 // Code: each project's code versions and the content-addressed blobs they point at (a blob goes
 // with the last version of any project that uses it).
 import type { Redis } from 'ioredis';
-import { FINAL_STATUSES } from '../protocol/request-lifecycle.ts';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
 import type { CodeVersion } from './types.ts';
@@ -81,15 +80,11 @@ export function createCodeStore(redis: Redis, keys: Keys): CodeStore {
       const doc = await redis.hget(keys.projectVersions(projectId), String(version));
       if (!doc) return 'not_found';
       const { codeCid } = JSON.parse(doc) as CodeVersion;
-      const remove = () => DELETE_VERSION(
+      return (await DELETE_VERSION(
         redis,
         [keys.project(projectId), keys.projectVersions(projectId), keys.codeUsers(codeCid), keys.code(codeCid), keys.versionOpen(projectId, version)],
         [version, projectId, codeCid],
-      ) as Promise<DeleteCodeVersionResult>;
-      const result = await remove();
-      // A slot whose request is final or gone (its release was cut off by a crash) does not keep the version in use.
-      if (result !== 'in_use' || (await releaseStaleSlots(projectId, version)) === 0) return result;
-      return remove();
+      )) as DeleteCodeVersionResult;
     },
 
     async listCodeVersions(projectId) {
@@ -105,13 +100,4 @@ export function createCodeStore(redis: Redis, keys: Keys): CodeStore {
     getCode: (cid) => redis.get(keys.code(cid)),
   };
 
-  async function releaseStaleSlots(projectId: string, version: number): Promise<number> {
-    const ids = await redis.zrange(keys.versionOpen(projectId, version), '0', '99');
-    const statuses = await Promise.all(ids.map((id) => redis.hget(keys.request(id), 'status')));
-    const stale = ids.filter((_, i) => statuses[i] === null || (FINAL_STATUSES as readonly string[]).includes(statuses[i]!));
-    if (stale.length === 0) return 0;
-    await redis.zrem(keys.versionOpen(projectId, version), ...stale);
-    await redis.zrem(keys.projectOpen(projectId), ...stale);
-    return stale.length;
-  }
 }

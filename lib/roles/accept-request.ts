@@ -37,7 +37,7 @@ export function findInputProblem(input: unknown, maxInputBytes: number): { code:
 }
 
 /** Slots admitted this long ago may be reconciled: an acceptance takes milliseconds between its two steps. */
-const RECONCILE_AFTER_MS = 30_000;
+export const RECONCILE_AFTER_MS = 30_000;
 
 /**
  * Persists the request, then enqueues it. "Accepted" means persisted: if the process dies between

@@ -142,7 +142,12 @@ describe('project limits', function () {
     expect(inUse.status).to.equal(409);
     expect(inUse.body.error.message).to.match(/not yet final/);
     await ctx.repository.failRequest(pinned.body.id, ['queued'], { code: 'timeout', message: 'test' }, Date.now());
+    // A final request whose slot a crash kept (its release cut off), admitted over 30 s ago: reconciled, not in the way.
+    const keys = createKeys(ctx.config.keyPrefix);
+    await ctx.connection.zadd(keys.projectOpen(project.id), Date.now() - 60_000, pinned.body.id);
+    await ctx.connection.zadd(keys.versionOpen(project.id, 2), Date.now() - 60_000, pinned.body.id);
     expect((await del('2')).status).to.equal(204);
+    expect(await ctx.repository.countOpenRequests(project.id)).to.equal(0);
     // A request that read version 2 just before the deletion is refused when it is stored, not run without code.
     const late = await ctx.repository.putRequest({ id: 'req_0000000000000000000000late', projectId: project.id, version: 2, codeCid: v2.body.codeCid, source: 'api', input: null, createdAtMs: Date.now(), maxOpen: 10 });
     expect(late).to.deep.equal({ outcome: 'no_version' });

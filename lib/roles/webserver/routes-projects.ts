@@ -5,6 +5,7 @@ import { computeContentId, parseContentId } from '../../crypto/content-id.ts';
 import { GatewayError } from '../../errors.ts';
 import { createId } from '../../ids.ts';
 import type { Project } from '../../repository/types.ts';
+import { RECONCILE_AFTER_MS } from '../accept-request.ts';
 import { createApiKey, requireAdmin, requireProject } from './auth.ts';
 import { parseChainBindingBody, parseCodeBody, parseProjectBody, parseSecretsBody } from './parse-body.ts';
 import { parseListQuery } from './parse-query.ts';
@@ -73,7 +74,7 @@ function addProjectLifeRoutes(router: Router, deps: WebDeps): void {
     const projectId = ctx.params.id;
     let result = await repository.deleteProject(projectId);
     // Slots of requests that are final already (a release cut off by a crash) do not keep the project.
-    if (result === 'in_use' && (await repository.reconcileOpenRequests(projectId, clock.now() - 30_000)) > 0) result = await repository.deleteProject(projectId);
+    if (result === 'in_use' && (await repository.reconcileOpenRequests(projectId, clock.now() - RECONCILE_AFTER_MS)) > 0) result = await repository.deleteProject(projectId);
     if (result === 'not_found') throw new GatewayError('not_found', `no project ${projectId}`);
     if (result === 'in_use') {
       const open = await repository.countOpenRequests(projectId);
@@ -107,7 +108,9 @@ function addCodeRoutes(router: Router, deps: WebDeps): void {
     // A schedule pinned to the version would only fail from then on: the schedule goes first.
     const pinning = version === null ? undefined : (await repository.listSchedules(ctx.params.id)).find((s) => s.version === version);
     if (pinning) throw new GatewayError('conflict', `schedule ${pinning.id} runs version ${version}; delete the schedule first`);
-    const outcome = version === null ? 'not_found' : await repository.deleteCodeVersion(ctx.params.id, version);
+    let outcome = version === null ? 'not_found' : await repository.deleteCodeVersion(ctx.params.id, version);
+    // Slots of requests that are final already (a release cut off by a crash) do not keep the version in use.
+    if (outcome === 'in_use' && (await repository.reconcileOpenRequests(ctx.params.id, clock.now() - RECONCILE_AFTER_MS)) > 0) outcome = await repository.deleteCodeVersion(ctx.params.id, version!);
     if (outcome === 'not_found') throw new GatewayError('not_found', `project ${ctx.params.id} has no code version ${ctx.params.n}`);
     if (outcome === 'latest') throw new GatewayError('conflict', `version ${version} is the project's latest code; upload another before deleting it`);
     if (outcome === 'in_use') throw new GatewayError('conflict', `version ${version} runs in requests not yet final; delete it once they finish`);
