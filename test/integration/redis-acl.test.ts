@@ -116,6 +116,9 @@ describe('Redis ACL users', function () {
       const published = await gateway.final(project, await gateway.send(project, 21));
       expect(published.status, JSON.stringify(published)).to.equal('published');
       expect(published).to.deep.include({ ok: true, result: { doubled: 42 } });
+      // A job completes when its handler returns, just after the transition the reader saw: wait for the queue to say so.
+      const isCompleted = (text: string) => /gateway_queue_jobs\{queue="publish",state="completed"\} 1/.test(text) && /gateway_queue_jobs\{queue="exec\.node_[0-9a-f]{20}",state="completed"\} 1/.test(text);
+      await waitFor(async () => (isCompleted(await (await fetch(`${gateway.url}/metrics`)).text()) ? true : undefined), 15_000, 'the jobs completed').catch(() => undefined);
       const metricsText = await (await fetch(`${gateway.url}/metrics`)).text();
       expect(metricsText).to.match(/gateway_queue_jobs\{queue="publish",state="completed"\} 1/);
       expect(metricsText).to.match(/gateway_queue_jobs\{queue="exec\.node_[0-9a-f]{20}",state="completed"\} 1/);
