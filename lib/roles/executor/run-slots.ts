@@ -1,10 +1,13 @@
-// Fairness on one node: no project holds more than its share of the node's run slots. A run past
-// its project's share is put back at the end of the queue, after a short, growing wait, so other
-// projects' runs go first and a slow project delays another by at most one run's length.
+// Fairness on one node: no project holds more than its share of the node's run slots. A run past its
+// project's share first waits here, briefly, for one of that project's runs to end (runs of a few
+// milliseconds hand their slot on at once, with no trip through Redis); one still waiting after
+// HOLD_MS is put back at the end of the queue, after a short, growing wait, so other projects' runs
+// go first and a slow project delays another by at most one run's length plus HOLD_MS.
 import { DelayedError, type Job } from 'bullmq';
 import type { Config } from '../../config.ts';
 
-// A run put back waits 50 ms, doubling to 1 s.
+// A run past its share waits up to 100 ms for a slot of its project, then is put back: 50 ms, doubling to 1 s.
+export const HOLD_MS = 100;
 const DEFER_FIRST_MS = 50;
 const DEFER_MAX_MS = 1000;
 
@@ -20,24 +23,58 @@ export interface RunSlots {
   forget(jobId: string): void;
 }
 
-export function createRunSlots(cap: number, onDefer: () => void): RunSlots {
-  const runningByProject = new Map<string, number>();
+interface ProjectSlots {
+  running: number;
+  /** Runs waiting for a slot of this project, first come first served; each resolves true when handed one. */
+  readonly waiting: ((handed: boolean) => void)[];
+}
+
+export function createRunSlots(cap: number, onDefer: () => void, holdMs = HOLD_MS): RunSlots {
+  const projects = new Map<string, ProjectSlots>();
   const deferrals = new Map<string, number>();
+
+  // A slot given back goes to the project's first waiting run, if any (the count stays as it is).
+  function release(projectId: string, slots: ProjectSlots): void {
+    const next = slots.waiting.shift();
+    if (next) return next(true);
+    slots.running--;
+    if (slots.running === 0) projects.delete(projectId);
+  }
+
+  /** True once a slot of the project was handed to this run; false after `holdMs` without one. */
+  function waitForSlot(slots: ProjectSlots): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const at = slots.waiting.indexOf(settle);
+        if (at >= 0) slots.waiting.splice(at, 1);
+        resolve(false);
+      }, holdMs);
+      const settle = (handed: boolean) => {
+        clearTimeout(timer);
+        resolve(handed);
+      };
+      slots.waiting.push(settle);
+    });
+  }
+
   return {
     async take(job, token, projectId) {
-      const running = runningByProject.get(projectId) ?? 0;
-      if (running >= cap) {
+      let slots = projects.get(projectId);
+      if (!slots) projects.set(projectId, (slots = { running: 0, waiting: [] }));
+      const own = slots;
+      const handed = own.running < cap ? (own.running++, true) : await waitForSlot(own);
+      if (!handed) {
         const times = deferrals.get(job.id!) ?? 0;
         deferrals.set(job.id!, times + 1);
         onDefer();
         await job.moveToDelayed(Date.now() + Math.min(DEFER_FIRST_MS * 2 ** times, DEFER_MAX_MS), token);
         throw new DelayedError();
       }
-      runningByProject.set(projectId, running + 1);
+      let isReleased = false;
       return () => {
-        const left = (runningByProject.get(projectId) ?? 1) - 1;
-        if (left > 0) runningByProject.set(projectId, left);
-        else runningByProject.delete(projectId);
+        if (isReleased) return;
+        isReleased = true;
+        release(projectId, own);
       };
     },
     forget: (jobId) => void deferrals.delete(jobId),
