@@ -27,7 +27,9 @@ export interface DueStore {
   listMissingDueEntries(kind: DueKind, requestIds: readonly string[]): Promise<string[]>;
 }
 
-const memberOf = (kind: DueKind, requestId: string) => `${kind}.${requestId}`;
+/** A due entry's member in the index: `<kind>.<requestId>`. */
+export const dueMemberOf = (kind: DueKind, requestId: string) => `${kind}.${requestId}`;
+const memberOf = dueMemberOf;
 
 export function createDueStore(redis: Redis, keys: Keys): DueStore {
   const dueOf = (requestId: string) => keys.due(keys.bucketOf(requestId));

@@ -2,6 +2,7 @@
 // recorded (requests.ts); `agreed`, `disagreed` and `missed` once per request, when its voting closes.
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
+import { DUE_KINDS, dueMemberOf } from './due.ts';
 import { createScript } from './script.ts';
 
 export const NODE_STAT_FIELDS = ['votes', 'agreed', 'disagreed', 'late', 'missed'] as const;
@@ -17,14 +18,19 @@ export type NodeStats = Readonly<Record<NodeStatField, number>>;
 /** What one request adds to each of its committee's nodes when its voting closes. */
 export type RequestNodeStats = Readonly<Record<string, Readonly<Partial<Record<'agreed' | 'disagreed' | 'missed', number>>>>>;
 
-// KEYS: request, then the stats hash of each node in the request's bucket. ARGV: the counts of each node (JSON), in KEYS order.
-// The mark on the request makes the whole addition once per request: a redelivery, a second consensus
-// or the due sweep after a crash adds nothing more. A request that is gone adds nothing.
-const ADD_REQUEST_STATS = createScript(`
+// KEYS: request, the bucket's due-time index, then the stats hash of each node in the request's
+// bucket. ARGV: the request's due entries (members), then the counts of each node (JSON), in KEYS order.
+// Settles a request whose voting closed: its due entries go (always: removing twice changes nothing),
+// and its counts are added. The mark on the request makes the addition once per request: a
+// redelivery, a second consensus or the due sweep after a crash adds nothing more. A request that is
+// gone adds nothing.
+const SETTLE_REQUEST = createScript(`
+redis.call('ZREM', KEYS[2], ARGV[1], ARGV[2])
+if #KEYS == 2 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HSETNX', KEYS[1], 'nodeStatsCounted', '1') == 0 then return 0 end
-for i = 2, #KEYS do
-  for field, n in pairs(cjson.decode(ARGV[i - 1])) do
+for i = 3, #KEYS do
+  for field, n in pairs(cjson.decode(ARGV[i])) do
     if n ~= 0 then redis.call('HINCRBY', KEYS[i], field, n) end
   end
 end
@@ -32,18 +38,26 @@ return 1
 `);
 
 export interface NodeStatsStore {
-  /** Adds a request's counts to its nodes' statistics, once per request; true when this call added them. */
-  putRequestNodeStats(requestId: string, counts: RequestNodeStats): Promise<boolean>;
+  /**
+   * Settles a request whose voting closed, in one step: removes its due entries, and adds its counts
+   * (null: none, it was never assigned) to its nodes' statistics, once per request; true when this
+   * call added them.
+   */
+  settleRequest(requestId: string, counts: RequestNodeStats | null): Promise<boolean>;
   /** The statistics of each node, in the order given (zeros for a node with none). */
   listNodeStats(nodeIds: readonly string[]): Promise<NodeStats[]>;
 }
 
 export function createNodeStatsStore(redis: Redis, keys: Keys): NodeStatsStore {
   return {
-    async putRequestNodeStats(requestId, counts) {
-      const nodeIds = Object.keys(counts);
+    async settleRequest(requestId, counts) {
+      const nodeIds = Object.keys(counts ?? {});
       const b = keys.bucketOf(requestId);
-      const added = await ADD_REQUEST_STATS(redis, [keys.request(requestId), ...nodeIds.map((id) => keys.nodeStats(b, id))], nodeIds.map((id) => JSON.stringify(counts[id])));
+      const added = await SETTLE_REQUEST(
+        redis,
+        [keys.request(requestId), keys.due(b), ...nodeIds.map((id) => keys.nodeStats(b, id))],
+        [...DUE_KINDS.map((kind) => dueMemberOf(kind, requestId)), ...nodeIds.map((id) => JSON.stringify(counts![id]))],
+      );
       return added === 1;
     },
     async listNodeStats(nodeIds) {

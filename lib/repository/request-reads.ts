@@ -49,8 +49,11 @@ export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
   const sum = async (read: (b: number) => Promise<number>) => (await Promise.all(keys.bucketNumbers.map(read))).reduce((a, b) => a + b, 0);
 
   return {
+    // Two plain reads, not a MULTI (which costs two more commands): the record is read first, and
+    // nothing read after it can contradict it, since votes are only added (a late one is marked so)
+    // and the record's status only moves forward; a request removed in between reads as one with no votes.
     async getRequest(id) {
-      const [[, hash], [, votes]] = (await redis.multi().hgetall(keys.request(id)).hvals(keys.requestVotes(id)).exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
+      const [hash, votes] = await Promise.all([redis.hgetall(keys.request(id)), redis.hvals(keys.requestVotes(id))]);
       if (!hash.base) return null;
       return toRecord(hash, votes);
     },

@@ -9,6 +9,7 @@ import {
   FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
   allowedFrom, canTransition, type RequestStatus, type TransitionTarget,
 } from '../protocol/request-lifecycle.ts';
+import { dueMemberOf, type DueEntry } from './due.ts';
 import type { Keys } from './keys.ts';
 import { createRequestReads, parseVotes, type RequestReads } from './request-reads.ts';
 import { createScript } from './script.ts';
@@ -87,9 +88,10 @@ return 1
 `;
 
 // KEYS: request, finished idx, then the index of each open status (OPEN_STATUSES order), then the
-// request's votes, all in the request's bucket. ARGV: id, allowed statuses (comma list), new status,
-// now ms, final channel, the number of recorded votes expected ('' = any), this call's move id, '1'
-// to get the votes back ('' = not), then field/value pairs. Returns {applied, statusBefore, repeat,
+// request's votes, then (only with a due entry to add) the due-time index, all in the request's bucket.
+// ARGV: id, allowed statuses (comma list), new status, now ms, final channel, the number of recorded
+// votes expected ('' = any), this call's move id, '1' to get the votes back ('' = not), the due entry
+// to add with the move (`<dueAtMs> <member>`, kept when present; '' = none), then field/value pairs. Returns {applied, statusBefore, repeat,
 // open, votes...}: `open` is `<projectId> <version>` when the move reached a final status (the caller
 // then releases the admission slot on the control plane, an idempotent step), and the votes as the
 // move left them, when asked and applied (the counted ones are all there are once voting closed).
@@ -107,10 +109,11 @@ local function has(list, value)
   for _, item in ipairs(list) do if item == value then return true end end
   return false
 end
+local VOTES = 3 + #OPEN
 local function applied(reply)
   reply[4] = has(FINAL, ARGV[3]) and (redis.call('HGET', KEYS[1], 'open') or '') or ''
   if ARGV[8] == '1' then
-    for _, v in ipairs(redis.call('HVALS', KEYS[#KEYS])) do reply[#reply + 1] = v end
+    for _, v in ipairs(redis.call('HVALS', KEYS[VOTES])) do reply[#reply + 1] = v end
   end
   return reply
 end
@@ -119,12 +122,16 @@ if not status then return {0, ''} end
 if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return applied({1, status, 'repeat'}) end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
-if ARGV[6] ~= '' and redis.call('HLEN', KEYS[#KEYS]) ~= tonumber(ARGV[6]) then return {0, status} end
+if ARGV[6] ~= '' and redis.call('HLEN', KEYS[VOTES]) ~= tonumber(ARGV[6]) then return {0, status} end
 local fields = {'status', ARGV[3], 'move', ARGV[7]}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[9] ~= '' then
+  local space = string.find(ARGV[9], ' ', 1, true)
+  redis.call('ZADD', KEYS[VOTES + 1], 'NX', string.sub(ARGV[9], 1, space - 1), string.sub(ARGV[9], space + 1))
+end
 for i, indexed in ipairs(OPEN) do
-  redis.call('ZREM', KEYS[2 + i], ARGV[1])
+  if status == indexed then redis.call('ZREM', KEYS[2 + i], ARGV[1]) end
   if ARGV[3] == indexed then redis.call('ZADD', KEYS[2 + i], ARGV[4], ARGV[1]) end
 end
 if has(FINAL, ARGV[3]) then
@@ -135,42 +142,53 @@ end
 return applied({1, status, ''})
 `;
 
-// KEYS: request, votes, the voter's stats in the request's bucket. ARGV: nodeId, vote JSON without seq. Records a vote once per
-// node: in the voting status it counts; once voting closed (the request left it after an assignment)
-// it is kept with "late": true and never counts. A request never assigned records nothing. The voter's
-// counter (votes or late) moves with the record, so it counts each vote once. The same vote again
-// (re-sent after a lost reply, or redelivered) finds itself stored: it is reported as it was recorded
-// (recorded or late), and nothing is written; another vote of that node is a duplicate.
+// KEYS: request, votes, the voter's stats in the request's bucket. ARGV: nodeId, vote JSON without
+// seq (its first field the node id), that JSON's opening up to the node id (`{"nodeId":"…",`). Records
+// a vote once per node: in the voting status it counts; once voting closed (the request left it after
+// an assignment) it is kept with "late": true and never counts. A request never assigned records
+// nothing. The voter's counter (votes or late) moves with the record, so it counts each vote once. The
+// same vote again (re-sent after a lost reply, or redelivered) finds itself stored: it is reported as
+// it was recorded (recorded or late), and nothing is written; another vote of that node is a duplicate.
+// The node's stored vote is found among the votes read for the answer (by its opening; HSETNX guards
+// the write should one not be found that way), so a new vote costs four commands.
 // Returns {outcome, status, again ('1' when the vote was stored already, '' otherwise), votes...} with
 // every vote; consensus finds in them whether this vote is the one that decides the request.
 const RECORD_VOTE_LUA = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
+local isLate = status ~= ${luaString(VOTING_STATUS)}
+if isLate and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then return {'not_assigned', status, ''} end
+local votes = redis.call('HVALS', KEYS[2])
+local stored = nil
+for _, v in ipairs(votes) do
+  if string.sub(v, 1, #ARGV[3]) == ARGV[3] then stored = v end
+end
 local outcome = 'recorded'
 local again = ''
-local isLate = status ~= ${luaString(VOTING_STATUS)}
-if isLate and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then
-  outcome = 'not_assigned'
-elseif redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  local stored = redis.call('HGET', KEYS[2], ARGV[1])
+if not stored then
+  local extra = ',"seq":' .. #votes
+  if isLate then
+    outcome = 'late'
+    extra = extra .. ',"late":true'
+  end
+  local text = string.sub(ARGV[2], 1, -2) .. extra .. '}'
+  if redis.call('HSETNX', KEYS[2], ARGV[1], text) == 1 then
+    redis.call('HINCRBY', KEYS[3], isLate and 'late' or 'votes', 1)
+    votes[#votes + 1] = text
+  else
+    stored = redis.call('HGET', KEYS[2], ARGV[1])
+  end
+end
+if stored then
   local sent = string.sub(ARGV[2], 1, -2) .. ',"seq":'
   outcome = 'duplicate'
   if string.sub(stored, 1, #sent) == sent then
     again = '1'
     outcome = string.sub(stored, -13) == ',"late":true}' and 'late' or 'recorded'
   end
-else
-  local seq = redis.call('HLEN', KEYS[2])
-  local extra = ',"seq":' .. seq
-  if isLate then
-    outcome = 'late'
-    extra = extra .. ',"late":true'
-  end
-  redis.call('HSET', KEYS[2], ARGV[1], string.sub(ARGV[2], 1, -2) .. extra .. '}')
-  redis.call('HINCRBY', KEYS[3], isLate and 'late' or 'votes', 1)
 end
 local result = {outcome, status, again}
-for _, v in ipairs(redis.call('HVALS', KEYS[2])) do result[#result + 1] = v end
+for _, v in ipairs(votes) do result[#result + 1] = v end
 return result
 `;
 
@@ -232,8 +250,12 @@ export interface RequestStore extends RequestReads {
    * Idempotency keys expire after the configured TTL, except those of chain requests (see putChainPublication).
    */
   putRequest(request: NewRequest): Promise<PutRequestResult>;
-  /** `queued → assigned` with the committee; not applied (and `statusBefore` says why) from any other status. */
-  assignRequest(id: string, assignment: Assignment, nowMs: number): Promise<TransitionResult>;
+  /**
+   * `queued → assigned` with the committee, and, given `deadlineAtMs`, the request's deadline in the
+   * due-time index (kept when the request has one: see putDueEntry) in the same step; not applied (and
+   * `statusBefore` says why) from any other status.
+   */
+  assignRequest(id: string, assignment: Assignment, nowMs: number, deadlineAtMs?: number): Promise<TransitionResult>;
   /**
    * `assigned → agreed` with the outcome. With `voteCount`, only while the request holds exactly that
    * many votes (the ones the outcome was decided from); otherwise not applied, `statusBefore` still `assigned`.
@@ -268,7 +290,7 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean } = {}) => {
+  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry } = {}) => {
     const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
     // The request is final (now, or by this very call before its reply was lost): give back its
     // admission slot. A crash before this line leaves the slot taken until admission reconciles it.
@@ -323,14 +345,19 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       if ((await redis.exists(keys.request(storedId))) === 0) await store({ ...request, id: storedId }, idemKey ?? '');
       return { outcome: 'existing', id: storedId };
     },
-    assignRequest: (id, assignment, nowMs) => move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }),
+    assignRequest: (id, assignment, nowMs, deadlineAtMs) =>
+      move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }, deadlineAtMs === undefined ? {} : { due: { kind: 'deadline', requestId: id, dueAtMs: deadlineAtMs } }),
     agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, options),
     failRequest: (id, from, failure, nowMs, options = {}) =>
       move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, { ...options, from }),
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
     async recordVote(requestId, vote) {
-      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(keys.bucketOf(requestId), vote.nodeId)], [vote.nodeId, JSON.stringify(vote)])) as string[];
+      // The node id first, so the script finds the node's stored vote by the text's opening.
+      const opening = `{"nodeId":${JSON.stringify(vote.nodeId)},`;
+      const { nodeId, ...fields } = vote;
+      const text = JSON.stringify({ nodeId, ...fields });
+      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(keys.bucketOf(requestId), vote.nodeId)], [vote.nodeId, text, opening])) as string[];
       const [outcome, status, again, ...votes] = reply;
       return { outcome: outcome as VoteRecording['outcome'], status, isAgain: again === '1', votes: parseVotes(votes) };
     },
@@ -374,17 +401,19 @@ const RECONCILE_BATCH = 100;
 /** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
 async function transition(
   redis: Redis, keys: Keys,
-  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean },
+  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry },
 ): Promise<ClosingResult & { open?: string }> {
-  const { id, to, nowMs, fields, from, voteCount, withVotes } = move;
+  const { id, to, nowMs, fields, from, voteCount, withVotes, due } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
   const b = keys.bucketOf(id);
-  const transitionKeys = [keys.request(id), keys.finishedRequests(b), ...OPEN_STATUSES.map((status) => keys.stateIndex(b, status)), keys.requestVotes(id)];
+  // The due-time index is declared only when written (a declared key counts as written, and not every role may write it).
+  const transitionKeys = [keys.request(id), keys.finishedRequests(b), ...OPEN_STATUSES.map((status) => keys.stateIndex(b, status)), keys.requestVotes(id), ...(due ? [keys.due(b)] : [])];
   // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
   const moveId = randomBytes(8).toString('hex');
-  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', ...Object.entries(fields).flat()];
+  const dueArg = due ? `${due.dueAtMs} ${dueMemberOf(due.kind, due.requestId)}` : '';
+  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', dueArg, ...Object.entries(fields).flat()];
   const [applied, before, repeat, open, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, string?, ...string[]];
   return {
     applied: applied === 1, statusBefore: (before || null) as RequestStatus | null,

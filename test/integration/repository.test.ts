@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { GENESIS_PREV_HASH, verifyLedgerEntries } from '../../lib/protocol/ledger.ts';
 import { closeRedis, createRedis } from '../../lib/redis.ts';
 import { createRepository, type Repository } from '../../lib/repository/index.ts';
+import { createKeys } from '../../lib/repository/keys.ts';
 import type { AppendFields } from '../../lib/repository/ledger.ts';
 import type { Assignment, LedgerEntry, NodeRecord, Outcome, Project } from '../../lib/repository/types.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
@@ -57,6 +58,8 @@ describe('repository', function () {
   }
 
   const nextId = () => `req_0000000000repository${String(++counter).padStart(6, '0')}`;
+  const raw = () => connections[0]!;
+  const keys = () => createKeys(prefix);
 
   async function createRequest(id = nextId(), idempotencyKey?: string) {
     return repository.putRequest({ id, projectId: PROJECT.id, version: 1, codeCid: PROJECT.codeCid, source: 'api', input: { n: 1 }, createdAtMs: T0, maxOpen: 100, ...(idempotencyKey ? { idempotencyKey } : {}) });
@@ -119,6 +122,58 @@ describe('repository', function () {
       expect(await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' })).to.deep.include({ outcome: 'late', status: 'agreed' });
       expect((await repository.getRequest(id))!.votes).to.deep.equal([{ ...VOTE, seq: 0 }, { ...VOTE, nodeId: 'node_b', seq: 1, late: true }]);
       expect((await repository.recordVote(nextId(), VOTE)).outcome).to.equal('missing');
+    });
+
+    it('finds a node\'s vote stored with its fields in another order (the write is guarded, not only the scan)', async () => {
+      const id = nextId();
+      await createRequest(id);
+      await repository.assignRequest(id, ASSIGNMENT, T0 + 1);
+      // A vote text whose node id is not its first field: the script's scan by opening misses it.
+      const { nodeId, ...rest } = VOTE;
+      await raw().hset(keys().requestVotes(id), nodeId, JSON.stringify({ ...rest, nodeId, seq: 0 }));
+      const other = await repository.recordVote(id, { ...VOTE, value: 43 });
+      expect(other.outcome).to.equal('duplicate');
+      expect(other.votes).to.have.length(1);
+      expect((await repository.listNodeStats([nodeId]))[0]).to.deep.include({ votes: 0 });
+    });
+
+    it('keeps each open request in exactly the index of its status, and writes the deadline with the assignment', async () => {
+      const id = nextId();
+      await createRequest(id);
+      const b = keys().bucketOf(id);
+      const indexed = async () => {
+        const found: string[] = [];
+        for (const status of ['queued', 'assigned', 'agreed'] as const) if ((await raw().zscore(keys().stateIndex(b, status), id)) !== null) found.push(status);
+        return found;
+      };
+      expect(await indexed()).to.deep.equal(['queued']);
+      // A deadline written before (a redispatch's) keeps its time; a move not applied writes none.
+      await repository.putDueEntry({ kind: 'deadline', requestId: id, dueAtMs: T0 + 500 });
+      expect(await repository.assignRequest(id, ASSIGNMENT, T0 + 1, T0 + 30_000)).to.deep.equal({ applied: true, statusBefore: 'queued' });
+      expect(await indexed()).to.deep.equal(['assigned']);
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([{ kind: 'deadline', requestId: id, dueAtMs: T0 + 500 }]);
+      const second = nextId();
+      await createRequest(second);
+      await repository.assignRequest(second, ASSIGNMENT, T0 + 1, T0 + 30_000);
+      expect(await repository.assignRequest(second, ASSIGNMENT, T0 + 2, T0 + 40_000)).to.deep.equal({ applied: false, statusBefore: 'assigned' });
+      expect((await repository.listDueEntries(T0 + 60_000, 10)).map((e) => [e.requestId, e.dueAtMs])).to.deep.equal([[id, T0 + 500], [second, T0 + 30_000]]);
+      await repository.agreeRequest(id, OUTCOME, T0 + 3);
+      expect(await indexed()).to.deep.equal(['agreed']);
+      await repository.publishRequest(id, { seq: 1, hash: '22'.repeat(32) }, T0 + 4);
+      expect(await indexed()).to.deep.equal([]);
+      // Settling removes the due entries and adds the node statistics once, however often it runs.
+      await repository.putDueEntry({ kind: 'grace', requestId: second, dueAtMs: T0 + 700 });
+      const counts = { node_a: { agreed: 1 }, node_b: { missed: 1 } };
+      expect(await repository.settleRequest(second, counts)).to.equal(true);
+      expect(await repository.settleRequest(second, counts)).to.equal(false);
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([{ kind: 'deadline', requestId: id, dueAtMs: T0 + 500 }]);
+      expect(await repository.listNodeStats(['node_a', 'node_b'])).to.deep.equal([
+        { votes: 0, agreed: 1, disagreed: 0, late: 0, missed: 0 },
+        { votes: 0, agreed: 0, disagreed: 0, late: 0, missed: 1 },
+      ]);
+      // Never assigned: only the due entries go.
+      expect(await repository.settleRequest(id, null)).to.equal(false);
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
     });
   });
 

@@ -16,7 +16,7 @@ import { once, startPerNodeWorkers, type RoleBase, type RoleHandle } from '../..
 
 export interface ConsensusDeps extends RoleBase {
   readonly repository: Pick<Repository, 'getRequest' | 'getRequestHead' | 'getNode' | 'listNodes' | 'recordVote' | 'agreeRequest' | 'failRequest' | 'getRound' | 'listTickets'
-    | 'putDueEntry' | 'moveDueEntry' | 'listDueEntries' | 'removeDueEntries' | 'putRequestNodeStats'>;
+    | 'putDueEntry' | 'moveDueEntry' | 'listDueEntries' | 'removeDueEntries' | 'settleRequest'>;
   readonly queues: QueueSet;
 }
 

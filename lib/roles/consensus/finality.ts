@@ -8,7 +8,7 @@ import type { RoleBase } from '../../runtime/common.ts';
 import { computeRequestNodeStats } from './decide-node-stats.ts';
 
 export type FinalityDeps = RoleBase & {
-  readonly repository: Pick<Repository, 'getRequest' | 'agreeRequest' | 'failRequest' | 'removeDueEntries' | 'putRequestNodeStats'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'agreeRequest' | 'failRequest' | 'settleRequest'>;
   readonly queues: QueueSet;
 };
 
@@ -33,7 +33,7 @@ export interface Finality {
   agree(request: ClosingRequest, outcome: Outcome, options?: ApplyOptions): Promise<Applied>;
   /** `→ failed` from `from`. */
   fail(request: ClosingRequest, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied>;
-  /** Adds the request's node statistics (once per request), then removes its due entries: after the effect, never before. */
+  /** Adds the request's node statistics (once per request) and removes its due entries, in one step: after the effect, never before. */
   settle(requestId: string): Promise<void>;
 }
 
@@ -45,8 +45,7 @@ export function createFinality(deps: FinalityDeps): Finality {
   async function settle(requestId: string, closed?: { assignment?: Assignment; outcome?: Outcome; votes: readonly StoredVote[] }): Promise<void> {
     // After the transition: every counted vote is in (none can be added once voting closed).
     const request = closed ?? await repository.getRequest(requestId);
-    if (request?.assignment) await repository.putRequestNodeStats(requestId, computeRequestNodeStats(request));
-    await repository.removeDueEntries(requestId);
+    await repository.settleRequest(requestId, request?.assignment ? computeRequestNodeStats(request) : null);
   }
 
   /** How a closing transition went, for the counter: `applied`, `repeat` (its own earlier run), or the status that stopped it. */

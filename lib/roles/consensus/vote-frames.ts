@@ -40,12 +40,20 @@ export function createVoteFrames(repository: Pick<Repository, 'getRequestHead' |
     return { request, committee, binding: computeVoteBinding(head, head.assignment) };
   }
 
+  // A committee's votes tend to arrive together: the first one's read serves the others.
+  const loading = new Map<string, Promise<VoteFrame | null>>();
+
   return {
     async get(requestId) {
       const kept = frames.get(requestId);
       if (kept) return kept;
-      const frame = await load(requestId);
-      if (frame) {
+      let pending = loading.get(requestId);
+      if (!pending) {
+        pending = load(requestId).finally(() => loading.delete(requestId));
+        loading.set(requestId, pending);
+      }
+      const frame = await pending;
+      if (frame && !frames.has(requestId)) {
         frames.set(requestId, frame);
         if (frames.size > KEEP_REQUESTS) frames.delete(frames.keys().next().value!);
       }

@@ -17,11 +17,16 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, metrics } = deps;
   const committees = createCommitteeCache(repository, logger);
 
-  async function dispatch(request: RequestRecord, assignment: Assignment): Promise<void> {
+  const deadlineOf = (request: RequestRecord) => Date.parse(request.createdAt) + config.requestDeadlineMs;
+
+  /**
+   * Sends a run job to each member that has not voted. The deadline is in the due-time index first, so
+   * no member runs a request without one: written with the assignment, and again (idempotent: an entry
+   * keeps its time) on a redispatch; consensus checks it against the request's accepted-at time before applying it.
+   */
+  async function dispatch(request: RequestRecord, assignment: Assignment, isRedispatch: boolean): Promise<void> {
     const voted = new Set(request.votes.map((v) => v.nodeId));
-    // The deadline first, so no member runs a request without one; the entry is idempotent (a redispatch
-    // keeps its time), and consensus checks it against the request's accepted-at time before applying it.
-    await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.parse(request.createdAt) + config.requestDeadlineMs });
+    if (isRedispatch) await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: deadlineOf(request) });
     await Promise.all(assignment.committee
       .filter((nodeId) => !voted.has(nodeId))
       .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id }, { nodeId })));
@@ -40,7 +45,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
       case 'skip':
         return `already ${decision.status}` as const;
       case 'redispatch':
-        await dispatch(request, decision.assignment);
+        await dispatch(request, decision.assignment, true);
         return 'redispatched';
       case 'wait':
         // No frozen tickets yet (the gateway just started) or too few nodes: look again shortly.
@@ -56,9 +61,9 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
         return decision.failure.code;
       }
       case 'assign': {
-        const { applied } = await repository.assignRequest(requestId, decision.assignment, clock.now());
+        const { applied } = await repository.assignRequest(requestId, decision.assignment, clock.now(), deadlineOf(request));
         if (!applied) return 'raced';
-        await dispatch(request, decision.assignment);
+        await dispatch(request, decision.assignment, false);
         logger.info({ requestId, round: decision.assignment.round, committee: decision.assignment.committee }, 'request assigned');
         return 'assigned';
       }

@@ -18,8 +18,8 @@ export function transitionTo(status: RequestRecord['status']): CommandMatcher {
 /** RECORD_VOTE: request, its votes, the voter's statistics. */
 export const recordVoteWrite: CommandMatcher = scriptCall((keys) => keys.length === 3 && keys[1].endsWith(':votes') && keys[2].includes(':node-stats:'));
 
-/** ADD_REQUEST_STATS (node-stats.ts): the request, then the statistics of each committee member. */
-export const nodeStatsWrite: CommandMatcher = scriptCall((keys) => keys.length >= 2 && !keys[1].endsWith(':votes') && keys.slice(1).every((key) => key.includes(':node-stats:')));
+/** SETTLE_REQUEST (node-stats.ts): the request, the due-time index, then the statistics of each committee member. */
+export const nodeStatsWrite: CommandMatcher = scriptCall((keys) => keys.length >= 3 && keys[1].endsWith(':due') && keys.slice(2).every((key) => key.includes(':node-stats:')));
 
 /** The ledger append (APPEND in ledger.ts). */
 export const ledgerAppendWrite: CommandMatcher = scriptWithKey(':ledger:by-request');
