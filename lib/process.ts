@@ -31,11 +31,14 @@ import { createSandboxRunner, type SandboxRunner } from './sandbox/runner.ts';
 export const ROLE_NAMES = ['webserver', 'receiver', 'executor', 'consensus', 'sender', 'scheduler'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
-/** What the roles of one process share: one Redis connection, logged in as the role's user. */
+/** What the roles of one process share: two Redis connections (stores, queues), logged in as the role's user. */
 export interface ProcessContext {
   readonly config: Config;
   readonly logger: Logger;
+  /** The repository's connection (auto-pipelined). */
   readonly connection: Redis;
+  /** BullMQ's: the queues, and the workers, which derive their blocking connections from it. */
+  readonly queueConnection: Redis;
   readonly repository: Repository;
   readonly queues: QueueSet;
   readonly metrics: Metrics;
@@ -66,12 +69,13 @@ export interface OpenProcessOptions {
 }
 
 export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel), options: OpenProcessOptions = {}): Promise<ProcessContext> {
-  const { connection, repository, queues } = connectStores(name, config, redisUrl, logger, options.credentials);
+  const { connection, queueConnection, repository, queues } = connectStores(name, config, redisUrl, logger, options.credentials);
   try {
     await repository.claimLayout({ mayRecord: options.recordsLayout ?? true });
   } catch (error) {
     await queues.close();
     await closeRedis(connection);
+    if (queueConnection !== connection) await closeRedis(queueConnection);
     await options.admin?.close();
     throw error;
   }
@@ -80,11 +84,12 @@ export async function openProcess(name: string, config: Config, redisUrl: string
   if (scope) metrics.setQueueSource(() => snapshotQueues(connection, config.keyPrefix, repository, scope));
   if (scope?.kind === 'all') metrics.setStoreSource(() => readStoreSnapshot(repository, config.retentionMs, Date.now()));
   return {
-    config, logger, connection, repository, queues, metrics, ...(options.admin ? { admin: options.admin } : {}),
+    config, logger, connection, queueConnection, repository, queues, metrics, ...(options.admin ? { admin: options.admin } : {}),
     async close() {
       await queues.close();
       await repository.close();
       await closeRedis(connection);
+      if (queueConnection !== connection) await closeRedis(queueConnection);
       await options.admin?.close();
     },
   };
@@ -92,7 +97,8 @@ export async function openProcess(name: string, config: Config, redisUrl: string
 
 /** A connection as a user allowed `ACL SETUSER` (the operator's), with the stores and queues over it. */
 export function openAdmin(config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials): AdminAccess {
-  const { connection, repository, queues } = connectStores('admin', config, redisUrl, logger, credentials);
+  // The dashboard's few queue calls share the admin connection.
+  const { connection, repository, queues } = connectStores('admin', config, redisUrl, logger, credentials, { sharedQueueConnection: true });
   return {
     nodeUsers: createNodeUsers(createRedisUserAdmin(connection), { prefix: config.keyPrefix }),
     repository,
@@ -105,12 +111,20 @@ export function openAdmin(config: Config, redisUrl: string, logger: Logger, cred
   };
 }
 
-function connectStores(name: string, config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials) {
-  const connection = createRedis(redisUrl, `gateway-${name}`, credentials, { cluster: config.redisCluster });
-  connection.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+/**
+ * The repository on an auto-pipelined connection, the queues on one without (BullMQ defines its
+ * scripts on its client, and an auto-pipelined client copies them all onto every batch: measured,
+ * that copying cost more CPU per request than the batching saved).
+ */
+function connectStores(name: string, config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials, options: { sharedQueueConnection?: boolean } = {}) {
+  const onError = (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection error');
+  const connection = createRedis(redisUrl, `gateway-${name}`, credentials, { cluster: config.redisCluster }).on('error', onError);
+  const queueConnection = options.sharedQueueConnection
+    ? connection
+    : createRedis(redisUrl, `gateway-${name}-queues`, credentials, { cluster: config.redisCluster, autoPipelining: false }).on('error', onError);
   const repository = createRepository(connection, { prefix: config.keyPrefix, buckets: config.requestBuckets, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
-  const queues = createQueueSet(connection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
-  return { connection, repository, queues };
+  const queues = createQueueSet(queueConnection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
+  return { connection, queueConnection, repository, queues };
 }
 
 /** The process's own ACL user from REDIS_USERNAME and REDIS_PASSWORD(_FILE); undefined when none is set. */

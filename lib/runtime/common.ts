@@ -28,8 +28,8 @@ export interface RoleBase {
   readonly config: Config;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** The process's Redis client; workers derive their blocking connections from it. */
-  readonly connection: Redis;
+  /** The process's Redis client for BullMQ; workers derive their blocking connections from it. */
+  readonly queueConnection: Redis;
   readonly metrics: Metrics;
 }
 
@@ -76,7 +76,7 @@ export function startWorker<K extends QueueKind>(
     return run;
   };
   const worker = new Worker<JobPayloads[K]>(name, processor as Processor<JobPayloads[K]>, {
-    connection: base.connection,
+    connection: base.queueConnection,
     prefix: queuePrefix(base.config.keyPrefix, name),
     concurrency: options.concurrency,
     // Lock, renewal and stalled check per queue, with their reasons: worker-locks.ts.
