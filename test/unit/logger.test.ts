@@ -1,0 +1,43 @@
+// Operator logs never show a secret-named field: at the top of a line's object, one level down, or
+// in a child logger's bindings; the logged object itself is left as it was.
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import { createLogger, errorForLog, redactSecrets } from '../../lib/logger.ts';
+
+function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _encoding, done) { chunks.push(chunk.toString()); done(); } });
+  return { stream, lines: () => chunks.join('').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+describe('logger', () => {
+  it('redacts secret-named fields at the top and one level down, in lines and bindings', async () => {
+    const out = capture();
+    const logger = createLogger('test', 'info', out.stream).child({ role: 'webserver', config: { adminToken: 'admin-secret', port: 1 } });
+    const logged = { apiKey: 'gk_live_secret', project: { id: 'prj_1', secrets: { TOKEN: 'abc' }, apiKey: 'k' }, counterKey: 'c', list: [{ apiKey: 'kept-in-array' }], nested: { deeper: { mnemonic: 'two levels down' } } };
+    logger.info(logged, 'project created');
+    await new Promise((resolve) => setImmediate(resolve));
+    const [line] = out.lines();
+    expect(line).to.deep.include({
+      msg: 'project created', process: 'test', role: 'webserver',
+      config: { adminToken: '[redacted]', port: 1 },
+      apiKey: '[redacted]', counterKey: '[redacted]',
+      project: { id: 'prj_1', secrets: '[redacted]', apiKey: '[redacted]' },
+    });
+    // Two levels down and inside arrays are out of the guard's reach (no role logs secrets there).
+    expect(line.nested).to.deep.equal({ deeper: { mnemonic: 'two levels down' } });
+    expect(line.list).to.deep.equal([{ apiKey: 'kept-in-array' }]);
+    expect(logged.apiKey).to.equal('gk_live_secret');
+    expect(logged.project.secrets).to.deep.equal({ TOKEN: 'abc' });
+    // A child of a child redacts its bindings too.
+    logger.child({ nodeId: 'node_1', mnemonic: 'twelve words' }).warn('grandchild');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(out.lines()[1]).to.deep.include({ msg: 'grandchild', role: 'webserver', nodeId: 'node_1', mnemonic: '[redacted]' });
+  });
+
+  it('returns an object without secret-named fields as it is', () => {
+    const object = { requestId: 'req_1', round: 3, err: errorForLog(new TypeError('x')) };
+    expect(redactSecrets(object)).to.equal(object);
+    expect(redactSecrets({ masterKey: 'm', mnemonic: 'w' })).to.deep.equal({ masterKey: '[redacted]', mnemonic: '[redacted]' });
+  });
+});
