@@ -17,6 +17,18 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, metrics } = deps;
   const committees = createCommitteeCache(repository, logger);
 
+  // A round's seed never changes once the round exists: read once per round (the latest few kept).
+  const seeds = new Map<number, string>();
+  async function seedOf(round: number): Promise<string | undefined> {
+    const kept = seeds.get(round);
+    if (kept !== undefined) return kept;
+    const record = await repository.getRound(round);
+    if (!record) return undefined;
+    seeds.set(round, record.seed);
+    if (seeds.size > 4) seeds.delete(seeds.keys().next().value!);
+    return record.seed;
+  }
+
   const deadlineOf = (request: RequestRecord) => Date.parse(request.createdAt) + config.requestDeadlineMs;
 
   /**
@@ -36,10 +48,10 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
     const roundNumber = await repository.getLatestRoundNumber();
-    const [project, selector, roundRecord] = await Promise.all([repository.getProject(request.projectId), committees.get(roundNumber - 1), repository.getRound(roundNumber)]);
+    const [project, selector, seed] = await Promise.all([repository.getProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
     const decision = decideAssignment({
       request, project, selector, nowMs: clock.now(), nowIso: new Date(clock.now()).toISOString(), assignWaitMs: config.assignWaitMs, roundMs: config.roundMs,
-      round: roundRecord ? { number: roundNumber, seed: roundRecord.seed } : null,
+      round: seed === undefined ? null : { number: roundNumber, seed },
     });
     switch (decision.kind) {
       case 'skip':
