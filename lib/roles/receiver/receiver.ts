@@ -45,9 +45,9 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   }
 
   async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
-    const request = await repository.getRequest(requestId);
+    // The latest round does not depend on the request: both reads in one round trip.
+    const [request, roundNumber] = await Promise.all([repository.getRequest(requestId), repository.getLatestRoundNumber()]);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
-    const roundNumber = await repository.getLatestRoundNumber();
     const [project, selector, seed] = await Promise.all([repository.getProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
     const decision = decideAssignment({
       request, project, selector, nowMs: clock.now(), nowIso: new Date(clock.now()).toISOString(), assignWaitMs: config.assignWaitMs, roundMs: config.roundMs,
