@@ -8,6 +8,7 @@ type Shape = Record<string, (value: unknown) => boolean>;
 const ID = /^[A-Za-z0-9_.-]{1,128}$/;
 const HEX = /^[0-9a-f]+$/;
 const isId = (value: unknown) => typeof value === 'string' && ID.test(value);
+const isOptionalId = (value: unknown) => value === undefined || isId(value);
 const isRound = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 const isHex = (length: number) => (value: unknown) => typeof value === 'string' && value.length === length && HEX.test(value);
 const isVote = (value: unknown): boolean => {
@@ -21,7 +22,7 @@ const isLogs = (value: unknown) => value === undefined || (Array.isArray(value) 
 // Per queue and kind: the fields a payload must have, each with its check.
 const SHAPES: { readonly [K in QueueKind]: { readonly [P in JobPayloads[K]['kind']]: Shape } } = {
   incoming: { request: { requestId: isId } },
-  exec: { run: { requestId: isId } },
+  exec: { run: { requestId: isId, projectId: isOptionalId } },
   ticketRequests: { ticket: { round: isRound } },
   votes: { vote: { vote: isVote, logs: isLogs } },
   tickets: { ticket: { nodeId: isId, round: isRound, beta: isHex(128), proof: isHex(160) } },

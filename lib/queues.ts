@@ -9,7 +9,8 @@ export interface JobPayloads {
   /** webserver/scheduler → receiver: a request persisted as `queued`. */
   incoming: { kind: 'request'; requestId: string };
   /** receiver → one executor node: run a request. */
-  exec: { kind: 'run'; requestId: string };
+  /** `projectId`: the request's project, a hint only (the executor reads its secrets alongside the request, and uses them only when the request names that project). */
+  exec: { kind: 'run'; requestId: string; projectId?: string };
   /** scheduler → one executor node: prove the ticket of a round. A queue of its own, with a worker of its own, so tickets never wait behind runs. */
   ticketRequests: { kind: 'ticket'; round: number };
   /** One executor node → consensus, in that node's own queue (`votes.<nodeId>`): only that node's votes. */

@@ -130,7 +130,7 @@ describe('pipeline hand-offs', function () {
     const request = await assigned(id);
     expect(request.assignment).to.deep.include({ round: 2, roundSeed, quorum: 2, aggregation: 'exact', committee: await committeeFor(id, 3) });
     for (const member of request.assignment!.committee) {
-      expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.equal({ kind: 'run', requestId: id });
+      expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.equal({ kind: 'run', requestId: id, projectId: project.id });
     }
     const due = await ctx.connection.zrange(createKeys(ctx.config.keyPrefix).due(0), '0', '-1', 'WITHSCORES');
     expect(due).to.deep.equal([`deadline.${id}`, String(Date.parse(request.createdAt) + 20_000)]);
@@ -176,6 +176,30 @@ describe('pipeline hand-offs', function () {
     await ctx.queues.add('exec', jobIds.run(id, outsider.nodeId), { kind: 'run', requestId: id }, { nodeId: outsider.nodeId });
     expect(await jobResult(ctx, 'exec', jobIds.run(id, outsider.nodeId), outsider.nodeId)).to.equal('not_member');
     expect(await getJob('votes', jobIds.vote(id, outsider.nodeId), outsider.nodeId)).to.equal(undefined);
+  });
+
+  it('runs with the secrets of the request\'s own project whatever project a run job names', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const code = 'export default (input, ctx) => ({ token: ctx.secrets.TOKEN ?? null })';
+    const [own, other] = [await putProject({}, code), await putProject({}, code)];
+    await ctx.repository.putSecrets(own.id, { TOKEN: 'own-token' });
+    await ctx.repository.putSecrets(other.id, { TOKEN: 'other-token' });
+    const id = await accept(own, {});
+    await start('receiver');
+    const { assignment } = await assigned(id);
+    const [forged, honest, missing] = assignment!.committee;
+    // Each member's run job replaced before any node runs: one names another project, one none.
+    for (const [member, projectId] of [[forged, other.id], [honest, own.id], [missing, undefined]] as const) {
+      const jobId = jobIds.run(id, member);
+      await (await getJob('exec', jobId, member))!.remove();
+      await ctx.queues.add('exec', `${jobId}.again`, { kind: 'run', requestId: id, ...(projectId ? { projectId } : {}) }, { nodeId: member });
+    }
+    await startNodes(nodes);
+    const values = await waitFor(async () => {
+      const jobs = (await Promise.all(assignment!.committee.map((member) => getJob('votes', jobIds.vote(id, member), member))));
+      return jobs.every((job) => job?.data.kind === 'vote') ? jobs.map((job) => (job!.data as { vote: { value: unknown } }).vote.value) : undefined;
+    }, 10_000, 'three votes');
+    expect(values).to.deep.equal([{ token: 'own-token' }, { token: 'own-token' }, { token: 'own-token' }]);
   });
 
   it('consensus refuses outsiders and duplicates, agrees at quorum, refuses late votes', async () => {

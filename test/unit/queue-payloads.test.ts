@@ -21,6 +21,7 @@ describe('job payloads', () => {
     const good: Array<[QueueKind, unknown]> = [
       ['incoming', { kind: 'request', requestId: 'req_1' }],
       ['exec', { kind: 'run', requestId: 'req_1' }],
+      ['exec', { kind: 'run', requestId: 'req_1', projectId: 'prj_1' }],
       ['ticketRequests', { kind: 'ticket', round: 4 }],
       ['votes', { kind: 'vote', vote: VOTE, logs: ['a'] }],
       ['votes', { kind: 'vote', vote: VOTE }],
@@ -37,6 +38,7 @@ describe('job payloads', () => {
     ['a kind of another queue', 'exec', { kind: 'publish', requestId: 'req_1' }, 'malformed exec job: unknown kind'],
     ['an inherited kind', 'exec', { kind: 'toString', requestId: 'req_1' }, 'malformed exec job: unknown kind'],
     ['an id with a colon', 'exec', { kind: 'run', requestId: 'req:1' }, 'malformed exec job: bad requestId'],
+    ['a project hint that is no id', 'exec', { kind: 'run', requestId: 'req_1', projectId: { toString: 'x' } }, 'malformed exec job: bad projectId'],
     ['a huge id', 'publish', { kind: 'publish', requestId: 'r'.repeat(500) }, 'malformed publish job: bad requestId'],
     ['a fractional round', 'ticketRequests', { kind: 'ticket', round: 1.5 }, 'malformed ticketRequests job: bad round'],
     ['a vote without a signature', 'votes', { kind: 'vote', vote: { ...VOTE, signature: undefined } }, 'malformed votes job: bad vote'],

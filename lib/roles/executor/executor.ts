@@ -51,8 +51,10 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     return 'ticket sent';
   }
 
-  async function run(requestId: string, job: Job<JobPayloads['exec']>, token: string | undefined): Promise<JobResults['exec']> {
-    const request = await repository.getRequest(requestId);
+  async function run({ requestId, projectId }: JobPayloads['exec'], job: Job<JobPayloads['exec']>, token: string | undefined): Promise<JobResults['exec']> {
+    // The payload's project (a hint: anyone with queue access writes payloads) lets its secrets be
+    // read in the same round trip as the request; they are used only if the request names that project.
+    const [request, hinted] = await Promise.all([repository.getRequest(requestId), projectId ? readSecretsHint(projectId) : undefined]);
     if (!request?.assignment) return 'not_assigned';
     if (request.status !== VOTING_STATUS) return `already ${request.status}` as const;
     const { assignment } = request;
@@ -61,16 +63,19 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
     if (request.votes.some((v) => v.nodeId === nodeId)) return 'already_voted';
     const freeSlot = await slots.take(job, token, request.projectId);
     try {
-      return await runAndVote(request, assignment);
+      return await runAndVote(request, assignment, hinted?.projectId === request.projectId ? hinted.secrets : undefined);
     } finally {
       freeSlot();
     }
   }
 
+  // A failed hint read is no failure of the run: the secrets are read again once the request is known.
+  const readSecretsHint = (projectId: string) => repository.getSecrets(projectId).then((secrets) => ({ projectId, secrets }), () => undefined);
+
   async function handleRun(data: JobPayloads['exec'], job: Job<JobPayloads['exec']>, token?: string): Promise<JobResults['exec']> {
     let isDeferred = false;
     try {
-      return await run(data.requestId, job, token);
+      return await run(data, job, token);
     } catch (error) {
       isDeferred = error instanceof DelayedError;
       // The sandbox lost the run through no fault of the code: let the queue retry it.
@@ -97,14 +102,14 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
 }
 
 /** Runs a request's code in the sandbox with the project's effective limits and sends this node's signed vote. */
-function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, assignment: Assignment) => Promise<JobResults['exec']> {
+function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, assignment: Assignment, secretsRead?: Record<string, string>) => Promise<JobResults['exec']> {
   const { repository, queues, config, clock, nodeId, keys, sandbox, metrics } = deps;
   const sign = createSigner(keys.signSecretKey);
   const loadCode = createCodeLoader(repository);
   const loadProject = createProjectLoader(repository, clock);
-  return async function runAndVote(request, assignment) {
+  return async function runAndVote(request, assignment, secretsRead) {
     const requestId = request.id;
-    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid).catch(refuseSwappedCode), repository.getSecrets(request.projectId)]);
+    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid).catch(refuseSwappedCode), secretsRead ?? repository.getSecrets(request.projectId)]);
     if (code === null) {
       metrics.executions.inc({ outcome: 'code_mismatch' });
       log.error({ requestId, codeCid: request.codeCid }, 'code does not match its content id: no vote');

@@ -41,7 +41,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     if (isRedispatch) await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: deadlineOf(request) });
     await Promise.all(assignment.committee
       .filter((nodeId) => !voted.has(nodeId))
-      .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id }, { nodeId })));
+      .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id, projectId: request.projectId }, { nodeId })));
   }
 
   async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
