@@ -155,6 +155,9 @@ function recordOf(records: CodeRecords, job: SandboxJob): CodeRecord {
   return record;
 }
 
+/** Why a run's fetches are cut off when it ends. */
+const RUN_ENDED = new Error('the run ended');
+
 async function runJob(isolates: IsolateCache, records: CodeRecords, job: SandboxJob, usage?: Partial<RunUsage>): Promise<RawOutcome> {
   if (isolates.isClosed) throw new Error('the sandbox runner is closed');
   const startedMs = performance.now();
@@ -185,7 +188,8 @@ async function runJob(isolates: IsolateCache, records: CodeRecords, job: Sandbox
   } finally {
     state.isDone = true;
     watch.stop();
-    runEnd.abort();
+    // With a reason of its own: abort() without one builds a DOMException each run (1.3% of a sandbox process's CPU).
+    runEnd.abort(RUN_ENDED);
     if (usage && !entry.isolate.isDisposed) {
       try {
         usage.cpuMs = Number(entry.isolate.cpuTime - cpuStartNs) / 1e6;

@@ -1,0 +1,79 @@
+// npm run bench:commands — where a request's Redis commands and CPU go: the one-process gateway and
+// the floor (floor.ts) each take a warm-up and then BENCH_REQUESTS requests from BENCH_CONCURRENCY
+// closed-loop clients; prints Redis commands per request by name (INFO commandstats: commands run
+// inside scripts counted by their own names, so an EVALSHA line counts the script calls) side by
+// side, and the CPU per request of each measured process (the gateway, its sandbox processes, the
+// floor) and of redis-server. A diagnostic beside bench:pipeline: one run, no repetitions.
+import { readdirSync, readFileSync } from 'node:fs';
+import { format, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
+import { startFloorSystem, startGatewaySystem, type BenchSystem } from './pipeline-systems.ts';
+import { readLoadAverage } from './process-cpu.ts';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const WARMUP = 100;
+const TICK_MS = 10; // CLK_TCK 100 on Linux
+
+/** CPU ms so far of `root` and each of its direct children, by a short name (redis-server included). */
+function readProcessCpu(root: number): Map<string, number> {
+  const cpu = new Map<string, number>();
+  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(name) !== root && Number(fields[1]) !== root) continue;
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const script = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').find((arg) => arg.endsWith('.ts'))?.split('/').pop();
+      const label = Number(name) === root ? `${script ?? comm} (main)` : (script ?? comm);
+      cpu.set(label, (cpu.get(label) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return cpu;
+}
+
+async function measure(system: BenchSystem): Promise<{ commands: Map<string, number>; cpu: Map<string, number>; throughput: number }> {
+  const published = async (target: number) => {
+    while ((await system.countPublished()) < target) await sleep(50);
+  };
+  await runLoadClient({ url: system.url, ...(system.token ? { token: system.token } : {}), requests: WARMUP, concurrency: CONCURRENCY, firstN: 0 });
+  await published(WARMUP);
+  await system.redis.config('RESETSTAT');
+  const [root] = system.pids();
+  const before = readProcessCpu(root!);
+  const startedAt = Date.now();
+  await runLoadClient({ url: system.url, ...(system.token ? { token: system.token } : {}), requests: REQUESTS, concurrency: CONCURRENCY, firstN: WARMUP });
+  await published(WARMUP + REQUESTS);
+  const throughput = (REQUESTS * 1000) / (Date.now() - startedAt);
+  const after = readProcessCpu(root!);
+  const stats = await system.redis.info('commandstats');
+  const commands = new Map<string, number>();
+  for (const match of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== 'config|resetstat' && match[1] !== 'info') commands.set(match[1]!, Number(match[2]) / REQUESTS);
+  const cpu = new Map([...after].map(([label, ms]) => [label, (ms - (before.get(label) ?? 0)) / REQUESTS]));
+  return { commands, cpu, throughput };
+}
+
+console.log(`bench:commands — ${REQUESTS} requests from ${CONCURRENCY} clients, load average at start ${readLoadAverage()}`);
+const results: Record<'gateway' | 'floor', Awaited<ReturnType<typeof measure>>> = {} as never;
+for (const name of ['gateway', 'floor'] as const) {
+  const system = name === 'gateway' ? await startGatewaySystem('one process', { GATEWAY_LOG_LEVEL: 'info' }) : await startFloorSystem('one process', 'gw');
+  try {
+    results[name] = await measure(system);
+  } finally {
+    await system.stop();
+  }
+}
+const { gateway, floor } = results;
+const names = [...new Set([...gateway.commands.keys(), ...floor.commands.keys()])]
+  .sort((a, b) => (gateway.commands.get(b) ?? 0) - (floor.commands.get(b) ?? 0) - ((gateway.commands.get(a) ?? 0) - (floor.commands.get(a) ?? 0)));
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+console.log(`\nRedis commands per request (throughput ${format(gateway.throughput, 0)} / ${format(floor.throughput, 0)} per s):`);
+printMarkdownTable(['command', 'gateway', 'floor', 'gateway − floor'], [
+  ...names.map((n) => [n, format(gateway.commands.get(n) ?? 0, 2), format(floor.commands.get(n) ?? 0, 2), format((gateway.commands.get(n) ?? 0) - (floor.commands.get(n) ?? 0), 2)]),
+  ['all', format(total(gateway.commands), 1), format(total(floor.commands), 1), format(total(gateway.commands) - total(floor.commands), 1)],
+]);
+console.log('\nCPU ms per request, by process:');
+printMarkdownTable(['system', 'process', 'CPU ms / request'], (['gateway', 'floor'] as const).flatMap((name) =>
+  [...results[name].cpu].sort((a, b) => b[1] - a[1]).map(([label, ms]) => [name, label, format(ms, 2)])));
+console.log(`\nload average at end ${readLoadAverage()}`);
