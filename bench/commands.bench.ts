@@ -1,30 +1,35 @@
-// npm run bench:commands — where a request's Redis commands and CPU go: the one-process gateway and
-// the floor (floor.ts) each take a warm-up and then BENCH_REQUESTS requests from BENCH_CONCURRENCY
+// npm run bench:commands — where a request's Redis commands and CPU go: the gateway and the floor
+// (floor.ts), in one layout (BENCH_LAYOUT: `one process` by default, or `processes`), each take a warm-up and then BENCH_REQUESTS requests from BENCH_CONCURRENCY
 // closed-loop clients; prints Redis commands per request by name (INFO commandstats: commands run
 // inside scripts counted by their own names, so an EVALSHA line counts the script calls) side by
 // side, and the CPU per request of each measured process (the gateway, its sandbox processes, the
 // floor) and of redis-server. A diagnostic beside bench:pipeline: one run, no repetitions.
 import { readdirSync, readFileSync } from 'node:fs';
 import { format, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
-import { startFloorSystem, startGatewaySystem, type BenchSystem } from './pipeline-systems.ts';
+import { startFloorSystem, startGatewaySystem, type BenchSystem, type Layout } from './pipeline-systems.ts';
 import { readLoadAverage } from './process-cpu.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
+/** `one process` (npm start and the floor in one process) or `processes` (a process per role, per hop). */
+const LAYOUT = (process.env.BENCH_LAYOUT ?? 'one process') as Layout;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WARMUP = 100;
 const TICK_MS = 10; // CLK_TCK 100 on Linux
 
-/** CPU ms so far of `root` and each of its direct children, by a short name (redis-server included). */
-function readProcessCpu(root: number): Map<string, number> {
+/** CPU ms so far of each of `roots` and their direct children, by a short name (redis-server included). */
+function readProcessCpu(roots: readonly number[]): Map<string, number> {
   const cpu = new Map<string, number>();
   for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(name) !== root && Number(fields[1]) !== root) continue;
+      const isRoot = roots.includes(Number(name));
+      if (!isRoot && !roots.includes(Number(fields[1]))) continue;
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const script = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').find((arg) => arg.endsWith('.ts'))?.split('/').pop();
-      const label = Number(name) === root ? `${script ?? comm} (main)` : (script ?? comm);
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      const at = args.findIndex((arg) => arg.endsWith('.ts'));
+      const script = at < 0 ? undefined : [args[at]!.split('/').pop(), ...args.slice(at + 1, at + 2).filter((a) => /^[a-z]/.test(a))].join(' ');
+      const label = isRoot ? `${script ?? comm} (main)` : (script ?? comm);
       cpu.set(label, (cpu.get(label) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_MS);
     } catch {
       // The process ended meanwhile.
@@ -40,13 +45,13 @@ async function measure(system: BenchSystem): Promise<{ commands: Map<string, num
   await runLoadClient({ url: system.url, ...(system.token ? { token: system.token } : {}), requests: WARMUP, concurrency: CONCURRENCY, firstN: 0 });
   await published(WARMUP);
   await system.redis.config('RESETSTAT');
-  const [root] = system.pids();
-  const before = readProcessCpu(root!);
+  const roots = system.pids();
+  const before = readProcessCpu(roots);
   const startedAt = Date.now();
   await runLoadClient({ url: system.url, ...(system.token ? { token: system.token } : {}), requests: REQUESTS, concurrency: CONCURRENCY, firstN: WARMUP });
   await published(WARMUP + REQUESTS);
   const throughput = (REQUESTS * 1000) / (Date.now() - startedAt);
-  const after = readProcessCpu(root!);
+  const after = readProcessCpu(roots);
   const stats = await system.redis.info('commandstats');
   const commands = new Map<string, number>();
   for (const match of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== 'config|resetstat' && match[1] !== 'info') commands.set(match[1]!, Number(match[2]) / REQUESTS);
@@ -54,10 +59,10 @@ async function measure(system: BenchSystem): Promise<{ commands: Map<string, num
   return { commands, cpu, throughput };
 }
 
-console.log(`bench:commands — ${REQUESTS} requests from ${CONCURRENCY} clients, load average at start ${readLoadAverage()}`);
+console.log(`bench:commands — ${LAYOUT}, ${REQUESTS} requests from ${CONCURRENCY} clients, load average at start ${readLoadAverage()}`);
 const results: Record<'gateway' | 'floor', Awaited<ReturnType<typeof measure>>> = {} as never;
 for (const name of ['gateway', 'floor'] as const) {
-  const system = name === 'gateway' ? await startGatewaySystem('one process', { GATEWAY_LOG_LEVEL: 'info' }) : await startFloorSystem('one process', 'gw');
+  const system = name === 'gateway' ? await startGatewaySystem(LAYOUT, { GATEWAY_LOG_LEVEL: 'info' }) : await startFloorSystem(LAYOUT, LAYOUT === 'one process' ? 'gw' : 'bench');
   try {
     results[name] = await measure(system);
   } finally {
