@@ -12,6 +12,8 @@ import { readLoadAverage } from './process-cpu.ts';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
 /** `one process` (npm start and the floor in one process) or `processes` (a process per role, per hop). */
 const LAYOUT = (process.env.BENCH_LAYOUT ?? 'one process') as Layout;
+/** Extra gateway settings, as JSON (as bench:pipeline's). */
+const GATEWAY_ENV = JSON.parse(process.env.BENCH_GATEWAY_ENV ?? '{}') as Record<string, string>;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WARMUP = 100;
 const TICK_MS = 10; // CLK_TCK 100 on Linux
@@ -62,7 +64,7 @@ async function measure(system: BenchSystem): Promise<{ commands: Map<string, num
 console.log(`bench:commands — ${LAYOUT}, ${REQUESTS} requests from ${CONCURRENCY} clients, load average at start ${readLoadAverage()}`);
 const results: Record<'gateway' | 'floor', Awaited<ReturnType<typeof measure>>> = {} as never;
 for (const name of ['gateway', 'floor'] as const) {
-  const system = name === 'gateway' ? await startGatewaySystem(LAYOUT, { GATEWAY_LOG_LEVEL: 'info' }) : await startFloorSystem(LAYOUT, LAYOUT === 'one process' ? 'gw' : 'bench');
+  const system = name === 'gateway' ? await startGatewaySystem(LAYOUT, { GATEWAY_LOG_LEVEL: 'info', ...GATEWAY_ENV }) : await startFloorSystem(LAYOUT, LAYOUT === 'one process' ? 'gw' : 'bench');
   try {
     results[name] = await measure(system);
   } finally {
