@@ -4,10 +4,10 @@
 // inside scripts counted by their own names, so an EVALSHA line counts the script calls) side by
 // side, and the CPU per request of each measured process (the gateway, its sandbox processes, the
 // floor) and of redis-server. A diagnostic beside bench:pipeline: one run, no repetitions.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { format, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
 import { startFloorSystem, startGatewaySystem, type BenchSystem, type Layout } from './pipeline-systems.ts';
-import { readLoadAverage } from './process-cpu.ts';
+import { readAllStats, readLoadAverage, ticksToMs } from './process-cpu.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
 /** `one process` (npm start and the floor in one process) or `processes` (a process per role, per hop). */
@@ -16,26 +16,23 @@ const LAYOUT = (process.env.BENCH_LAYOUT ?? 'one process') as Layout;
 const GATEWAY_ENV = JSON.parse(process.env.BENCH_GATEWAY_ENV ?? '{}') as Record<string, string>;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WARMUP = 100;
-const TICK_MS = 10; // CLK_TCK 100 on Linux
 
 /** CPU ms so far of each of `roots` and their direct children, by a short name (redis-server included). */
 function readProcessCpu(roots: readonly number[]): Map<string, number> {
   const cpu = new Map<string, number>();
-  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+  for (const { pid, ppid, comm, ticks } of readAllStats()) {
+    const isRoot = roots.includes(pid);
+    if (!isRoot && !roots.includes(ppid)) continue;
+    let args: string[] = [];
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const isRoot = roots.includes(Number(name));
-      if (!isRoot && !roots.includes(Number(fields[1]))) continue;
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      const at = args.findIndex((arg) => arg.endsWith('.ts'));
-      const script = at < 0 ? undefined : [args[at]!.split('/').pop(), ...args.slice(at + 1, at + 2).filter((a) => /^[a-z]/.test(a))].join(' ');
-      const label = isRoot ? `${script ?? comm} (main)` : (script ?? comm);
-      cpu.set(label, (cpu.get(label) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     } catch {
-      // The process ended meanwhile.
+      // The process ended meanwhile: named by its command.
     }
+    const at = args.findIndex((arg) => arg.endsWith('.ts'));
+    const script = at < 0 ? undefined : [args[at]!.split('/').pop(), ...args.slice(at + 1, at + 2).filter((a) => /^[a-z]/.test(a))].join(' ');
+    const label = isRoot ? `${script ?? comm} (main)` : (script ?? comm);
+    cpu.set(label, (cpu.get(label) ?? 0) + ticksToMs(ticks));
   }
   return cpu;
 }

@@ -10,7 +10,7 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-interface Stat { pid: number; ppid: number; comm: string; ticks: number }
+export interface Stat { pid: number; ppid: number; comm: string; ticks: number }
 
 /** `/proc/<pid>/stat`: comm in parentheses (may hold spaces), then state, ppid, …, utime (14), stime, cutime, cstime (17). */
 function readStat(pid: number): Stat | null {
@@ -27,12 +27,20 @@ function readStat(pid: number): Stat | null {
   return { pid, ppid: Number(fields[1]), comm: text.slice(text.indexOf('(') + 1, close), ticks };
 }
 
+/** Every process's stat (`ticks`: user + system CPU, with reaped children, in clock ticks). */
+export function readAllStats(): Stat[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))).filter((s) => s !== null);
+}
+
+/** Clock ticks as CPU ms. */
+export const ticksToMs = (ticks: number) => (ticks * 1000) / TICKS_PER_SECOND;
+
 /**
  * CPU ms (user + system, with reaped children) used so far by the processes rooted at `rootPids` and
  * all their descendants, except redis-server processes (Redis is measured on its own, with INFO).
  */
 export function readTreeCpuMs(rootPids: readonly number[]): number {
-  const stats = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))).filter((s) => s !== null);
+  const stats = readAllStats();
   const children = new Map<number, Stat[]>();
   for (const stat of stats) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
   const byPid = new Map(stats.map((s) => [s.pid, s]));
@@ -43,7 +51,7 @@ export function readTreeCpuMs(rootPids: readonly number[]): number {
     for (const child of children.get(stat.pid) ?? []) visit(child);
   };
   for (const pid of rootPids) visit(byPid.get(pid));
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return ticksToMs(ticks);
 }
 
 /** The 1, 5 and 15 minute load averages, as `uptime` prints them. */

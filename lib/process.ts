@@ -69,13 +69,12 @@ export interface OpenProcessOptions {
 }
 
 export async function openProcess(name: string, config: Config, redisUrl: string, logger = createLogger(name, config.logLevel), options: OpenProcessOptions = {}): Promise<ProcessContext> {
-  const { connection, queueConnection, repository, queues } = connectStores(name, config, redisUrl, logger, options.credentials);
+  const { connection, queueConnection, repository, queues, closeConnections } = connectStores(name, config, redisUrl, logger, options.credentials);
   try {
     await repository.claimLayout({ mayRecord: options.recordsLayout ?? true });
   } catch (error) {
     await queues.close();
-    await closeRedis(connection);
-    if (queueConnection !== connection) await closeRedis(queueConnection);
+    await closeConnections();
     await options.admin?.close();
     throw error;
   }
@@ -88,8 +87,7 @@ export async function openProcess(name: string, config: Config, redisUrl: string
     async close() {
       await queues.close();
       await repository.close();
-      await closeRedis(connection);
-      if (queueConnection !== connection) await closeRedis(queueConnection);
+      await closeConnections();
       await options.admin?.close();
     },
   };
@@ -98,7 +96,7 @@ export async function openProcess(name: string, config: Config, redisUrl: string
 /** A connection as a user allowed `ACL SETUSER` (the operator's), with the stores and queues over it. */
 export function openAdmin(config: Config, redisUrl: string, logger: Logger, credentials?: RedisCredentials): AdminAccess {
   // The dashboard's few queue calls share the admin connection.
-  const { connection, repository, queues } = connectStores('admin', config, redisUrl, logger, credentials, { sharedQueueConnection: true });
+  const { connection, repository, queues, closeConnections } = connectStores('admin', config, redisUrl, logger, credentials, { sharedQueueConnection: true });
   return {
     nodeUsers: createNodeUsers(createRedisUserAdmin(connection), { prefix: config.keyPrefix }),
     repository,
@@ -106,7 +104,7 @@ export function openAdmin(config: Config, redisUrl: string, logger: Logger, cred
     close: once(async () => {
       await queues.close();
       await repository.close();
-      await closeRedis(connection);
+      await closeConnections();
     }),
   };
 }
@@ -124,7 +122,11 @@ function connectStores(name: string, config: Config, redisUrl: string, logger: L
     : createRedis(redisUrl, `gateway-${name}-queues`, credentials, { cluster: config.redisCluster, autoPipelining: false }).on('error', onError);
   const repository = createRepository(connection, { prefix: config.keyPrefix, buckets: config.requestBuckets, idempotencyTtlMs: config.idempotencyTtlMs, ...(config.masterKey ? { masterKey: fromHex(config.masterKey, 32) } : {}) });
   const queues = createQueueSet(queueConnection, config.keyPrefix, (err) => logger.warn({ err: { message: err.message } }, 'queue error'));
-  return { connection, queueConnection, repository, queues };
+  const closeConnections = async () => {
+    await closeRedis(connection);
+    if (queueConnection !== connection) await closeRedis(queueConnection);
+  };
+  return { connection, queueConnection, repository, queues, closeConnections };
 }
 
 /** The process's own ACL user from REDIS_USERNAME and REDIS_PASSWORD(_FILE); undefined when none is set. */

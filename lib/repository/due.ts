@@ -29,16 +29,15 @@ export interface DueStore {
 
 /** A due entry's member in the index: `<kind>.<requestId>`. */
 export const dueMemberOf = (kind: DueKind, requestId: string) => `${kind}.${requestId}`;
-const memberOf = dueMemberOf;
 
 export function createDueStore(redis: Redis, keys: Keys): DueStore {
   const dueOf = (requestId: string) => keys.due(keys.bucketOf(requestId));
   return {
     async putDueEntry({ kind, requestId, dueAtMs }) {
-      await redis.zadd(dueOf(requestId), 'NX', dueAtMs, memberOf(kind, requestId));
+      await redis.zadd(dueOf(requestId), 'NX', dueAtMs, dueMemberOf(kind, requestId));
     },
     async moveDueEntry({ kind, requestId, dueAtMs }) {
-      await redis.zadd(dueOf(requestId), 'XX', dueAtMs, memberOf(kind, requestId));
+      await redis.zadd(dueOf(requestId), 'XX', dueAtMs, dueMemberOf(kind, requestId));
     },
     async listDueEntries(nowMs, limit) {
       const replies = await Promise.all(keys.bucketNumbers.map((b) => redis.zrangebyscore(keys.due(b), '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, limit)));
@@ -58,11 +57,11 @@ export function createDueStore(redis: Redis, keys: Keys): DueStore {
       return replies.length === 1 ? entries : entries.sort((a, b) => a.dueAtMs - b.dueAtMs).slice(0, limit);
     },
     async removeDueEntries(requestId, kinds = DUE_KINDS) {
-      await redis.zrem(dueOf(requestId), ...kinds.map((kind) => memberOf(kind, requestId)));
+      await redis.zrem(dueOf(requestId), ...kinds.map((kind) => dueMemberOf(kind, requestId)));
     },
     async listMissingDueEntries(kind, requestIds) {
       if (requestIds.length === 0) return [];
-      const scores = await Promise.all(requestIds.map((id) => redis.zscore(dueOf(id), memberOf(kind, id))));
+      const scores = await Promise.all(requestIds.map((id) => redis.zscore(dueOf(id), dueMemberOf(kind, id))));
       return requestIds.filter((_, i) => scores[i] === null);
     },
   };

@@ -28,7 +28,8 @@ export interface VoteFrames {
  */
 export function createVoteFrames(repository: Pick<Repository, 'getRequestHead' | 'getRound' | 'listTickets' | 'getNode'>, logger: Pick<Logger, 'error'>): VoteFrames {
   const committees = createCommitteeCache(repository, logger);
-  const frames = new Map<string, VoteFrame>();
+  // Each request's frame as a promise, so the votes of a committee that arrive together share one read.
+  const frames = new Map<string, Promise<VoteFrame | null>>();
 
   async function load(requestId: string): Promise<VoteFrame | null> {
     const head = await repository.getRequestHead(requestId);
@@ -40,24 +41,17 @@ export function createVoteFrames(repository: Pick<Repository, 'getRequestHead' |
     return { request, committee, binding: computeVoteBinding(head, head.assignment) };
   }
 
-  // A committee's votes tend to arrive together: the first one's read serves the others.
-  const loading = new Map<string, Promise<VoteFrame | null>>();
-
   return {
-    async get(requestId) {
-      const kept = frames.get(requestId);
-      if (kept) return kept;
-      let pending = loading.get(requestId);
-      if (!pending) {
-        pending = load(requestId).finally(() => loading.delete(requestId));
-        loading.set(requestId, pending);
-      }
-      const frame = await pending;
-      if (frame && !frames.has(requestId)) {
-        frames.set(requestId, frame);
+    get(requestId) {
+      let entry = frames.get(requestId);
+      if (!entry) {
+        entry = load(requestId);
+        frames.set(requestId, entry);
+        // Only an assigned request's frame never changes: forget a miss, or a failure, so the next vote reads again.
+        entry.then((frame) => { if (!frame) frames.delete(requestId); }, () => frames.delete(requestId));
         if (frames.size > KEEP_REQUESTS) frames.delete(frames.keys().next().value!);
       }
-      return frame;
+      return entry;
     },
   };
 }

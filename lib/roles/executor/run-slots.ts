@@ -59,9 +59,8 @@ export function createRunSlots(cap: number, onDefer: () => void, holdMs = HOLD_M
 
   return {
     async take(job, token, projectId) {
-      let slots = projects.get(projectId);
-      if (!slots) projects.set(projectId, (slots = { running: 0, waiting: [] }));
-      const own = slots;
+      const own = projects.get(projectId) ?? { running: 0, waiting: [] };
+      projects.set(projectId, own);
       const handed = own.running < cap ? (own.running++, true) : await waitForSlot(own);
       if (!handed) {
         const times = deferrals.get(job.id!) ?? 0;
