@@ -6,6 +6,8 @@ import { LOG_TRUNCATED_MARKER, MAX_ERROR_BYTES, MAX_RESULT_DEPTH, USER_CODE_FILE
  * `seedWords` are the 32 seed bytes as eight big-endian uint32s; the caps are the run's, by the same names.
  */
 export interface BootstrapConfig extends OutcomeCaps {
+  /** The run's input (a JSON value): the entry receives the copy this config's parse made. */
+  input: unknown;
   requestId: string;
   projectId: string;
   round: number;
@@ -17,11 +19,27 @@ export interface BootstrapConfig extends OutcomeCaps {
 }
 
 /**
- * What `invoke` resolves to: one string, built by hand from captured intrinsics so that nothing
- * user code did to prototypes, getters or `then` can shape it:
+ * What a run hands the host through its done Reference: one string, built by hand from captured
+ * intrinsics so that nothing user code did to prototypes, getters or `then` can shape it:
  * `{"logs":[…],"value":<result JSON>}` or `{"logs":[…],"error":"<message>"}` (see outcome.ts).
  */
 export type InvokeResult = string;
+
+/**
+ * The global through which the run's wrapper module (RUN_MODULE) starts the entry once the user's
+ * module has evaluated: not writable, not configurable, not enumerable. User code can see it; calling
+ * it first only starts its own run with an entry it chose, as its own default export could.
+ */
+export const START_GLOBAL = '__gatewayStart';
+
+/** The specifier under which RUN_MODULE imports the user's module (no other import links). */
+export const USER_MODULE_SPECIFIER = 'gateway:user';
+
+/**
+ * The module each run of an ES module evaluates: importing the user's module evaluates its top
+ * level first (and waits for its top-level await), then the entry starts, all in one isolate task.
+ */
+export const RUN_MODULE = `import * as user from '${USER_MODULE_SPECIFIER}';\n${START_GLOBAL}(user);\n`;
 
 // The body of `bootstrap` (see BOOTSTRAP_SCRIPT).
 const BOOTSTRAP_SOURCE = String.raw`'use strict';
@@ -34,12 +52,13 @@ const MAX_ERROR_BYTES = ${MAX_ERROR_BYTES}, MAX_DEPTH = ${MAX_RESULT_DEPTH}, LOG
 const symbolToString = uncurry(Symbol.prototype.toString);
 const isFinite = Number.isFinite, Str = String, Err = Error, RealDate = Date;
 const ObjectProto = O.prototype, ErrorProto = Err.prototype, dateToString = uncurry(RealDate.prototype.toString);
-const cfg = parse($0), fetchRef = $1, logRef = $2, NOT_JSON = {}, Prom = Promise;
+const cfg = parse($0), fetchRef = $1, logRef = $2, doneRef = $3, NOT_JSON = {}, Prom = Promise;
 // Each captured line also goes to the host as it is logged, so a run the host ends (deadline, CPU
 // time, memory) keeps the lines logged before its end; the envelope's copy is the one a finished run returns.
 const logIgnored = logRef && logRef.applyIgnored, LOG_OPTIONS = freeze({ arguments: freeze({ copy: true }) });
 const sendLine = (line) => { if (logIgnored) apply(logIgnored, logRef, [undefined, [line], LOG_OPTIONS]); };
 const fetchIgnored = fetchRef && fetchRef.applyIgnored, FETCH_OPTIONS = freeze({ arguments: freeze({ copy: true }) });
+const doneIgnored = doneRef.applyIgnored, DONE_OPTIONS = freeze({ arguments: freeze({ copy: true }) });
 const pending = create(null);
 let isFinished = false, fetchCalls = 0;
 
@@ -236,12 +255,14 @@ const walk = (v, depth) => {
   }
   stack[depth] = undefined;
 };
-// The one string that leaves the isolate: concatenated from strings only, so no user getter, toJSON or then runs.
+// The one string that leaves the isolate, sent to the host's done Reference: concatenated from
+// strings only, so no user getter, toJSON or then runs.
 const finish = (json, error) => {
   isFinished = true;
   const marker = isTruncated ? (loggedLines === 0 ? '' : ',') + stringify(LOG_TRUNCATED) : '';
   const logs = '{"logs":[' + logJson + marker + '],';
-  return json === undefined ? logs + '"error":' + stringify(cutMessage(Str(error))) + '}' : logs + '"value":' + json + '}';
+  const envelope = json === undefined ? logs + '"error":' + stringify(cutMessage(Str(error))) + '}' : logs + '"value":' + json + '}';
+  try { apply(doneIgnored, doneRef, [undefined, [envelope], DONE_OPTIONS]); } catch {} // the host ended the run first
 };
 
 // Where a thrown error came from in the user's code: its stack frames in the code's file (line and
@@ -280,14 +301,14 @@ const logUserFrames = (e) => {
   }
 };
 
-const invoke = async function invoke(namespace, inputJson) {
+const invoke = async function invoke(namespace) {
   let value;
   try {
     let entry;
     try { entry = namespace === undefined ? undefined : namespace.default; } catch {}
     if (typeof entry !== 'function') entry = G.mainFunction;
     if (typeof entry !== 'function') return finish(undefined, cfg.noEntryMessage);
-    value = await apply(entry, undefined, [parse(inputJson), ctx]);
+    value = await apply(entry, undefined, [cfg.input, ctx]);
   } catch (e) {
     const message = describeThrown(e);
     logUserFrames(e);
@@ -300,20 +321,30 @@ const invoke = async function invoke(namespace, inputJson) {
     return finish(undefined, e === NOT_JSON ? failure : describeThrown(e));
   }
 };
-return freeze({ __proto__: null, invoke, deliver });
+// The run starts once: a module's wrapper calls it with the user's namespace, the host calls it for
+// a classic script (no namespace: the entry is globalThis.mainFunction); later calls do nothing.
+let isStarted = false;
+const start = function start(namespace) {
+  if (isStarted) return;
+  isStarted = true;
+  invoke(namespace);
+};
+defineProperty(G, ${JSON.stringify(START_GLOBAL)}, { value: start });
+return freeze({ __proto__: null, start, deliver });
 `;
 
 /**
- * The bootstrap: a script whose completion value is `function bootstrap($0, $1, $2)`, compiled once per
- * isolate and run in every fresh context before any user code; the host calls the function with
- * `$0` the config JSON, `$1` the host fetch Reference or undefined and `$2` the host's log sink
- * Reference or undefined. It captures every intrinsic
- * it uses before user code can tamper with them and returns `{invoke, deliver}`. `invoke(namespace, inputJson)`
- * calls the entry (a module's default export, else `globalThis.mainFunction`) with the parsed input
- * and a frozen ctx, awaits it, and checks and serializes the result by hand: no toJSON, no prototype.
- * `ctx.fetch(url, init)` calls the host with `applyIgnored(undefined, [callId, request])`; the host
- * answers with `deliver(callId, reply)`, a task of its own, so whatever the continuation
- * does (throws, loops, allocates) lands on that run. After `invoke` settles, replies are dropped.
- * Nothing in it is global: user code reaches neither `bootstrap` nor `invoke`.
+ * The bootstrap: a script whose completion value is `function bootstrap($0, $1, $2, $3)`, compiled
+ * once per isolate and run in every fresh context before any user code; the host calls the function
+ * with `$0` the config JSON (the input included), `$1` the host fetch Reference or undefined, `$2` the
+ * host's log sink Reference or undefined and `$3` the host's done Reference. It captures every
+ * intrinsic it uses before user code can tamper with them and returns `{start, deliver}`, and
+ * defines the global START_GLOBAL as `start`. `start(namespace)`, once, calls the entry (a module's
+ * default export, else `globalThis.mainFunction`) with the parsed input and a frozen ctx, awaits it,
+ * checks and serializes the result by hand (no toJSON, no prototype) and sends the envelope to `$3`
+ * with `applyIgnored`. `ctx.fetch(url, init)` calls the host with `applyIgnored(undefined, [callId,
+ * request])`; the host answers with `deliver(callId, reply)`, a task of its own, so whatever the
+ * continuation does (throws, loops, allocates) lands on that run. After the envelope is sent,
+ * replies are dropped. User code reaches neither `bootstrap` nor `invoke`.
  */
-export const BOOTSTRAP_SCRIPT = `(function bootstrap($0, $1, $2) {\n${BOOTSTRAP_SOURCE}\n})`;
+export const BOOTSTRAP_SCRIPT = `(function bootstrap($0, $1, $2, $3) {\n${BOOTSTRAP_SOURCE}\n})`;

@@ -2,6 +2,7 @@
 import ivm from 'isolated-vm';
 import { GatewayError } from '../errors.ts';
 import { findDynamicImport } from './dynamic-import.ts';
+import { RUN_MODULE, USER_MODULE_SPECIFIER } from './bootstrap.ts';
 import { USER_CODE_FILENAME } from './outcome.ts';
 
 /** How a source was compiled: a classic script (global `mainFunction`) or an ES module. */
@@ -21,12 +22,6 @@ export interface CodeRecord {
 /** Per-isolate compile state: a classic script compiles once per isolate and runs in any of its contexts. */
 export interface IsolateCode {
   script?: ivm.Script;
-}
-
-/** User code evaluated in a context; `namespace` is the module namespace (absent for scripts). */
-export interface LoadedCode {
-  readonly namespace?: ivm.Reference;
-  release(): void;
 }
 
 export const NO_ENTRY_MESSAGE = 'no entry point: export a default function or define a global mainFunction';
@@ -89,21 +84,25 @@ export function checkCode(code: string): { entry: 'default' | 'mainFunction' } {
 }
 
 /**
- * Compiles, links and evaluates a code record in `context`. The first use of a record detects its
- * kind (a classic script if it compiles as one; compiled off the host thread) and, for a module,
- * keeps V8's code cache; later module compiles use that cache and run on the calling thread, as do
- * linking and a script's compile per isolate: none of these runs user code, and the isolate is idle
- * (one run per isolate at a time). Only the top level runs as an isolate task, under `timeoutMs`.
- * Throws GatewayError `invalid_code` for syntax errors and imports; a throwing top level rejects
- * with isolated-vm's copy of the thrown value.
+ * Starts a code record's run in `context`, whose bootstrap ran: `start` is the bootstrap's start.
+ * The first use of a record detects its kind (a classic script if it compiles as one; compiled off
+ * the host thread) and, for a module, keeps V8's code cache; later module compiles use that cache
+ * and run on the calling thread, as do linking and a script's compile per isolate: none of these
+ * runs user code, and the isolate is idle (one run per isolate at a time). User code runs only in
+ * isolate tasks, under `timeoutMs`: a module in one task (RUN_MODULE imports it, so its top level
+ * and then the entry's start run together), a classic script in two (its top level, then `start`).
+ * Each handle it makes goes through `keep` (which may refuse it: the run ended). Throws GatewayError `invalid_code` for syntax errors and
+ * imports; a throwing top level rejects with isolated-vm's copy of the thrown value.
  */
-export async function loadUserCode(
+export async function startUserCode(
   isolate: ivm.Isolate,
   context: ivm.Context,
   record: CodeRecord,
   compiled: IsolateCode,
+  start: ivm.Reference,
   timeoutMs: number,
-): Promise<LoadedCode> {
+  keep: <T extends { release(): void }>(handle: T) => T,
+): Promise<void> {
   let firstModule: ivm.Module | undefined;
   if (record.kind === undefined) {
     try {
@@ -119,24 +118,25 @@ export async function loadUserCode(
     compiled.script ??= isolate.compileScriptSync(record.code, ORIGIN);
     const completion = await compiled.script.run(context, { timeout: timeoutMs, reference: true });
     completion.release();
-    return { release: () => undefined };
+    await start.apply(undefined, [], { timeout: timeoutMs });
+    return;
   }
-  const module = firstModule ?? (record.cachedData ? compileModuleSync(isolate, record.code, record.cachedData) : await compileModule(isolate, record));
+  const user = keep(firstModule ?? (record.cachedData ? compileModuleSync(isolate, record.code, record.cachedData) : await compileModule(isolate, record)));
+  const run = keep(isolate.compileModuleSync(RUN_MODULE, runModuleCache ? { cachedData: runModuleCache } : { produceCachedData: true }));
+  runModuleCache ??= (run as ivm.Module & ivm.CachedDataResult).cachedData;
   try {
-    module.instantiateSync(context, refuseImport);
+    // The user's module links nothing: a stored code with an import is refused here as at upload.
+    const imported = user.dependencySpecifiers[0];
+    if (imported !== undefined) refuseImport(imported);
+    run.instantiateSync(context, (specifier) => (specifier === USER_MODULE_SPECIFIER ? user : refuseImport(specifier)));
   } catch (error) {
-    module.release();
     throw new GatewayError('invalid_code', messageOf(error), { cause: error });
   }
-  try {
-    await module.evaluate({ timeout: timeoutMs });
-  } catch (error) {
-    module.release();
-    throw error;
-  }
-  const namespace = module.namespace;
-  return { namespace, release: () => releaseAll([namespace, module]) };
+  await run.evaluate({ timeout: timeoutMs });
 }
+
+// V8's code cache of RUN_MODULE, made by its first compile in this process (any isolate may use it).
+let runModuleCache: ivm.ExternalCopy<ArrayBuffer> | undefined;
 
 /** Releases isolated-vm handles in reverse order, ignoring handles of an already disposed isolate. */
 export function releaseAll(handles: ReadonlyArray<{ release(): void }>): void {

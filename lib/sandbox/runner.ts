@@ -5,7 +5,7 @@ import { fromHex } from '../crypto/bytes.ts';
 import { isGatewayError } from '../errors.ts';
 import type { BootstrapConfig, InvokeResult } from './bootstrap.ts';
 import { createGuardedFetch, type FetchPolicy, type SandboxFetch } from './guarded-fetch.ts';
-import { loadUserCode, messageOf, NO_ENTRY_MESSAGE, releaseAll, TIMED_OUT, type CodeRecord } from './compile.ts';
+import { messageOf, NO_ENTRY_MESSAGE, releaseAll, startUserCode, TIMED_OUT, type CodeRecord } from './compile.ts';
 import { createIsolateCache, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
 import { createLruMap, type LruMap } from './lru-map.ts';
 import { capLogs, failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
@@ -248,8 +248,9 @@ function failureMessage(error: unknown, entry: IsolateEntry, limits: SandboxLimi
 }
 
 // Creates the context and bootstraps it on this thread (the isolate is idle and only trusted code
-// runs), then runs the user code's top level and its entry as isolate tasks: every call that runs
-// user code or copies a value it made is asynchronous. Every handle lands in state.handles.
+// runs), then starts the user code as isolate tasks (compile.ts): every call that runs user code or
+// copies a value it made is asynchronous. The envelope arrives through the done Reference, sent by
+// the bootstrap once the entry settles. Every handle lands in state.handles.
 async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob, state: RunState): Promise<InvokeResult> {
   const { isolate } = entry;
   // A handle that arrives after the run ended is released at once, and the run goes no further.
@@ -268,23 +269,23 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
   const logRef = keep(new ivm.Reference((line: unknown) => {
     if (!state.isDone && typeof line === 'string' && state.logs.length <= job.limits.logLines) state.logs.push(line);
   }));
+  let onDone!: (envelope: InvokeResult) => void;
+  const done = new Promise<InvokeResult>((resolve) => (onDone = resolve));
+  const doneRef = keep(new ivm.Reference((envelope: unknown) => onDone(typeof envelope === 'string' ? envelope : '')));
   const bootstrap = keep(entry.bootstrap.runSync(context, { reference: true }));
-  const api = keep(bootstrap.applySync(undefined, [configJson(job), fetchRef, logRef], { result: { reference: true } })) as ivm.Reference<{ invoke: unknown; deliver: unknown }>;
-  const invoke = keep(api.getSync('invoke', { reference: true }));
+  const api = keep(bootstrap.applySync(undefined, [configJson(job), fetchRef, logRef, doneRef], { result: { reference: true } })) as ivm.Reference<{ start: unknown; deliver: unknown }>;
+  const start = keep(api.getSync('start', { reference: true }));
   if (fetchRef) state.deliver = keep(api.getSync('deliver', { reference: true }));
-  const code = keep(await loadUserCode(isolate, context, record, entry.compiled, state.timeoutMs));
-  const inputJson = JSON.stringify(job.input ?? null);
-  const result: unknown = await invoke.apply(undefined, [code.namespace?.derefInto(), inputJson], {
-    result: { promise: true, copy: true },
-    timeout: state.timeoutMs,
-  });
-  return typeof result === 'string' ? result : '';
+  await startUserCode(isolate, context, record, entry.compiled, start, state.timeoutMs, keep);
+  // A module whose top-level await never settles never starts its entry: the deadline ends the run.
+  return done;
 }
 
 function configJson(job: SandboxJob): string {
   const seed = fromHex(job.context.seed, 32);
   const view = new DataView(seed.buffer, seed.byteOffset, seed.byteLength);
   const config: BootstrapConfig = {
+    input: job.input ?? null,
     requestId: job.context.requestId,
     projectId: job.context.projectId,
     round: job.context.round,

@@ -222,6 +222,26 @@ describe('sandbox runner', () => {
     expect(await errorOf('import fs from "fs"; export default () => fs')).to.equal("invalid code: imports are not available (import of 'fs')");
   });
 
+  it('runs a module\'s top level, its top-level await and then its entry; a top-level await that never settles ends at the deadline', async () => {
+    expect(await valueOf('const base = await Promise.resolve(40); export default (input) => base + input', { input: 2 })).to.equal(42);
+    expect(await errorOf('await Promise.reject(new Error("not ready")); export default () => 1')).to.equal('not ready');
+    const outcome = await run('await new Promise(() => {}); export default () => 1', { limits: limits({ timeoutMs: 150 }) });
+    expect(outcome).to.include({ ok: false, error: 'timed out after 150 ms' });
+  });
+
+  it('starts the entry once, through a global user code can neither replace nor call to shape anything but its own result', async () => {
+    // The start global is fixed in place.
+    const descriptor = await valueOf(`export default () => { const d = Object.getOwnPropertyDescriptor(globalThis, '__gatewayStart');
+      return { writable: d.writable, configurable: d.configurable, enumerable: d.enumerable, replaced: Reflect.set(globalThis, '__gatewayStart', () => 0) } }`);
+    expect(descriptor).to.deep.equal({ writable: false, configurable: false, enumerable: false, replaced: false });
+    // Called early by the top level, it starts the run with the entry given, once: the real start after it does nothing.
+    const early = await run(`globalThis.__gatewayStart({ default: (input) => ({ early: input }) });
+      export default (input) => ({ late: input })`, { input: 5 });
+    expect(early).to.deep.include({ ok: true, value: { early: 5 } });
+    // A classic script gets no second start either.
+    expect(await valueOf('__gatewayStart(undefined); function mainFunction(input) { return input * 2 }', { input: 4 })).to.equal(8);
+  });
+
   it('checks the result with intrinsics captured before user code could tamper with them', async () => {
     const code = `export default () => { JSON.stringify = () => '1'; Array.isArray = () => false; Object.keys = () => [];
       Object.prototype.toJSON = function () { return 'hijacked' }; Array.prototype.toJSON = () => 'hijacked'; return { a: 1, list: [1, 2] } }`;
