@@ -6,7 +6,7 @@ import { isGatewayError } from '../errors.ts';
 import type { BootstrapConfig, InvokeResult } from './bootstrap.ts';
 import { createGuardedFetch, type FetchPolicy, type SandboxFetch } from './guarded-fetch.ts';
 import { messageOf, NO_ENTRY_MESSAGE, releaseAll, startUserCode, TIMED_OUT, type CodeRecord } from './compile.ts';
-import { createIsolateCache, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
+import { createIsolateCache, takeContext, type IsolateCache, type IsolateEntry } from './isolate-cache.ts';
 import { createLruMap, type LruMap } from './lru-map.ts';
 import { capLogs, failedOutcome, parseEnvelope, type OutcomeCaps, type SandboxOutcome } from './outcome.ts';
 
@@ -262,7 +262,7 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
     state.handles.push(handle);
     return handle;
   };
-  const context = keep(isolate.createContextSync());
+  const context = keep(await takeContext(entry));
   const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
   const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
   // Called with applyIgnored by the bootstrap, one line (a string) per call; lines past the caps are not kept.

@@ -2,6 +2,8 @@
 import { expect } from 'chai';
 import { GatewayError } from '../../lib/errors.ts';
 import { checkCode, NO_ENTRY_MESSAGE } from '../../lib/sandbox/compile.ts';
+import ivm from 'isolated-vm';
+import { createIsolateCache, takeContext } from '../../lib/sandbox/isolate-cache.ts';
 import { createSandboxRunner, type SandboxJob, type SandboxOutcome, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 
 const SEED_A = 'a1'.repeat(32);
@@ -299,6 +301,28 @@ describe('sandbox runner', () => {
     }
     expect(runner.stats().runs).to.equal(200);
     expect(runner.stats().recycled).to.be.at.least(3);
+  });
+
+  it('makes an idle isolate\'s next context while it waits, untouched, and a run takes it', async () => {
+    const cache = createIsolateCache();
+    try {
+      const entry = cache.acquire(32, 'k', 'code');
+      expect(entry.nextContext).to.equal(undefined);
+      const first = await takeContext(entry);
+      await first.global.set('leftover', 1);
+      cache.release(entry, true);
+      const made = await entry.nextContext;
+      expect(made).to.be.instanceOf(ivm.Context);
+      expect(cache.acquire(32, 'k', 'code')).to.equal(entry);
+      const second = await takeContext(entry);
+      expect(second).to.equal(made);
+      expect(entry.nextContext).to.equal(undefined);
+      expect(await second.eval('typeof leftover')).to.equal('undefined');
+      // Taken already: the next one is made on the spot.
+      expect(await takeContext(entry)).to.be.instanceOf(ivm.Context).and.not.equal(second);
+    } finally {
+      cache.close();
+    }
   });
 
   it('closes idempotently', async () => {
