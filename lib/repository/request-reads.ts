@@ -7,9 +7,14 @@ import type { Assignment, ChainPublication, Failure, Outcome, Page, RequestRecor
 /** What never changes once a request is assigned: its accepted fields and its assignment (no votes, no status). */
 export type RequestHead = Omit<RequestRecord, 'status' | 'outcome' | 'failure' | 'ledger' | 'chain' | 'finishedAt' | 'votes'>;
 
+/** A request's record without its votes. */
+export type RequestState = Omit<RequestRecord, 'votes'>;
+
 /** The reads of a RequestStore. */
 export interface RequestReads {
   getRequest(id: string): Promise<RequestRecord | null>;
+  /** The record without its votes, in one HGETALL (for a reader that needs no vote). */
+  getRequestState(id: string): Promise<RequestState | null>;
   /** The accepted fields and the assignment, in one HMGET: no votes, nothing that changes after the assignment. */
   getRequestHead(id: string): Promise<RequestHead | null>;
   /** Several requests in one round trip; missing ids are skipped. */
@@ -57,6 +62,10 @@ export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
       if (!hash.base) return null;
       return toRecord(hash, votes);
     },
+    async getRequestState(id) {
+      const hash = await redis.hgetall(keys.request(id));
+      return hash.base ? toState(hash) : null;
+    },
     async getRequestHead(id) {
       const [base, assignment] = await redis.hmget(keys.request(id), 'base', 'assignment');
       if (!base) return null;
@@ -83,22 +92,24 @@ export function parseVotes(raw: readonly string[]): StoredVote[] {
   return raw.map((v) => JSON.parse(v) as StoredVote).sort((a, b) => a.seq - b.seq);
 }
 
-function toRecord(hash: Record<string, string>, votes: readonly string[]): RequestRecord {
+function toState(hash: Record<string, string>): RequestState {
   const base = JSON.parse(hash.base) as Omit<RequestRecord, 'status' | 'votes'>;
   const parse = <T>(field: string): T | undefined => (hash[field] ? (JSON.parse(hash[field]) as T) : undefined);
-  const outcome = parse<Outcome>('outcome');
-  const assignment = parse<Assignment>('assignment');
   return {
     ...base,
     status: hash.status as RequestStatus,
-    assignment,
-    outcome,
+    assignment: parse<Assignment>('assignment'),
+    outcome: parse<Outcome>('outcome'),
     failure: parse<Failure>('failure'),
     ledger: parse<{ seq: number; hash: string }>('ledger'),
     chain: parse<ChainPublication>('chain'),
     finishedAt: hash.finishedAt || undefined,
-    votes: restoreCompacted(parseVotes(votes), outcome, assignment),
   };
+}
+
+function toRecord(hash: Record<string, string>, votes: readonly string[]): RequestRecord {
+  const state = toState(hash);
+  return { ...state, votes: restoreCompacted(parseVotes(votes), state.outcome, state.assignment) };
 }
 
 /**

@@ -147,6 +147,21 @@ describe('pipeline hand-offs', function () {
     for (const member of first.assignment!.committee) expect(await ctx.queues.get('exec', member).getJobCounts()).to.include({ waiting: 1 });
   });
 
+  it('a redelivered incoming job sends run jobs again only to the members that have not voted', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const id = await accept(await putProject());
+    await start('receiver');
+    const { assignment } = await assigned(id);
+    const [voter, ...others] = assignment!.committee;
+    // The run jobs went away (ran, then were removed); one member's vote is recorded.
+    for (const member of assignment!.committee) await (await getJob('exec', jobIds.run(id, member), member))!.remove();
+    const vote = { nodeId: voter, round: assignment!.round, ok: true, resultHash: '11'.repeat(32), value: 42, signature: '33'.repeat(64) };
+    expect((await ctx.repository.recordVote(id, vote)).outcome).to.equal('recorded');
+    expect(await redeliver('incoming', jobIds.incoming(id))).to.equal('redispatched');
+    expect(await getJob('exec', jobIds.run(id, voter), voter)).to.equal(undefined);
+    for (const member of others) expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.include({ requestId: id });
+  });
+
   it('executors vote only where they sit on the committee, with valid signatures', async () => {
     await seedFrozenRound(ctx, nodes);
     const id = await accept(await putProject());

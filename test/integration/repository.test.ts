@@ -100,6 +100,10 @@ describe('repository', function () {
       expect(await repository.failRequest(id, ['queued', 'assigned'], { code: 'timeout', message: 'late' }, T0 + 7)).to.deep.equal({ applied: false, statusBefore: 'published' });
       const stored = await repository.getRequest(id);
       expect(stored).to.deep.include({ status: 'published', assignment: ASSIGNMENT, outcome: OUTCOME, ledger: { seq: 1, hash: '22'.repeat(32) }, failure: undefined });
+      // The record without its votes is the same record, votes left out.
+      const { votes: _votes, ...state } = stored!;
+      expect(await repository.getRequestState(id)).to.deep.equal(state);
+      expect(await repository.getRequestState(nextId())).to.equal(null);
       // The admission slot came back once, not once per delivery.
       expect(await repository.countOpenRequests(PROJECT.id)).to.equal(0);
       expect(await repository.countFinishedSince(T0)).to.equal(1);

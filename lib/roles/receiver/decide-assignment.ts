@@ -1,4 +1,5 @@
 // The receiver's decision for one `incoming` job: pure, from what the shell loaded.
+import type { RequestState } from '../../repository/request-reads.ts';
 import type { Assignment, Failure, Project, RequestRecord } from '../../repository/types.ts';
 
 /** The committee draw the shell offers: the frozen tickets of the previous round, and the current round. */
@@ -10,7 +11,8 @@ export interface DrawContext {
 }
 
 export interface AssignmentInput extends DrawContext {
-  readonly request: RequestRecord;
+  /** The request without its votes (no decision here depends on them). */
+  readonly request: RequestState;
   readonly project: Project | null;
   readonly nowMs: number;
   /** `nowMs` as an ISO timestamp (the assignment's `assignedAt`). */

@@ -3,13 +3,14 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { Assignment, RequestRecord } from '../../repository/types.ts';
+import type { RequestState } from '../../repository/request-reads.ts';
+import type { Assignment } from '../../repository/types.ts';
 import { decideAssignment } from './decide-assignment.ts';
 import { createCommitteeCache } from '../committee-cache.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ReceiverDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets' | 'getNode' | 'putDueEntry'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'getRequestState' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets' | 'getNode' | 'putDueEntry'>;
   readonly queues: QueueSet;
 }
 
@@ -29,15 +30,17 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     return record.seed;
   }
 
-  const deadlineOf = (request: RequestRecord) => Date.parse(request.createdAt) + config.requestDeadlineMs;
+  const deadlineOf = (request: RequestState) => Date.parse(request.createdAt) + config.requestDeadlineMs;
 
   /**
    * Sends a run job to each member that has not voted. The deadline is in the due-time index first, so
    * no member runs a request without one: written with the assignment, and again (idempotent: an entry
    * keeps its time) on a redispatch; consensus checks it against the request's accepted-at time before applying it.
    */
-  async function dispatch(request: RequestRecord, assignment: Assignment, isRedispatch: boolean): Promise<void> {
-    const voted = new Set(request.votes.map((v) => v.nodeId));
+  async function dispatch(request: RequestState, assignment: Assignment, isRedispatch: boolean): Promise<void> {
+    // A first dispatch follows the assignment, before any vote; a redispatch reads the votes so far.
+    const votes = isRedispatch ? ((await repository.getRequest(request.id))?.votes ?? []) : [];
+    const voted = new Set(votes.map((v) => v.nodeId));
     if (isRedispatch) await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: deadlineOf(request) });
     await Promise.all(assignment.committee
       .filter((nodeId) => !voted.has(nodeId))
@@ -45,8 +48,9 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   }
 
   async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
-    // The latest round does not depend on the request: both reads in one round trip.
-    const [request, roundNumber] = await Promise.all([repository.getRequest(requestId), repository.getLatestRoundNumber()]);
+    // The latest round does not depend on the request: both reads in one round trip (the record
+    // without its votes: a queued request has none, and a redispatch reads them itself).
+    const [request, roundNumber] = await Promise.all([repository.getRequestState(requestId), repository.getLatestRoundNumber()]);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
     const [project, selector, seed] = await Promise.all([repository.getProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
     const decision = decideAssignment({
