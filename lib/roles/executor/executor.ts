@@ -19,7 +19,8 @@ import { maskSecrets } from '../../sandbox/mask-secrets.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { openRoleVrf } from '../../runtime/vrf-pool.ts';
-import { CodeMismatchError, createCodeLoader, createProjectLoader } from './loaders.ts';
+import { CodeMismatchError, createCodeLoader } from './loaders.ts';
+import { createProjectLoader } from '../project-loader.ts';
 import { createRunSlots, projectRunCap } from './run-slots.ts';
 
 export { projectRunCap } from './run-slots.ts';

@@ -1,13 +1,11 @@
-// What a run reads, cached on the node: code blobs (content-addressed, so never stale) and projects (briefly).
+// What a run reads, cached on the node: code blobs (content-addressed, so never stale); projects are
+// cached briefly by project-loader.ts.
 import { UnrecoverableError } from 'bullmq';
 import { utf8 } from '../../crypto/bytes.ts';
 import { computeContentId } from '../../crypto/content-id.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { Project } from '../../repository/types.ts';
-import type { Clock } from '../../runtime/common.ts';
 
 const CODE_CACHE_LIMIT = 256;
-const PROJECT_CACHE_MS = 2000;
 
 /** The stored code does not hash to its content id: whoever can write the store swapped it. */
 export class CodeMismatchError extends Error {
@@ -32,17 +30,5 @@ export function createCodeLoader(repository: Pick<Repository, 'getCode'>): (cid:
       cache.set(cid, code);
     }
     return code;
-  };
-}
-
-/** Loads a project, reusing one read for two seconds (limits changed by the operator apply within that). */
-export function createProjectLoader(repository: Pick<Repository, 'getProject'>, clock: Clock): (id: string) => Promise<Project | null> {
-  const cache = new Map<string, { project: Project; loadedAt: number }>();
-  return async (id) => {
-    const cached = cache.get(id);
-    if (cached && clock.now() - cached.loadedAt < PROJECT_CACHE_MS) return cached.project;
-    const project = await repository.getProject(id);
-    if (project) cache.set(id, { project, loadedAt: clock.now() });
-    return project;
   };
 }

@@ -7,6 +7,7 @@ import type { RequestState } from '../../repository/request-reads.ts';
 import type { Assignment } from '../../repository/types.ts';
 import { decideAssignment } from './decide-assignment.ts';
 import { createCommitteeCache } from '../committee-cache.ts';
+import { createProjectLoader } from '../project-loader.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ReceiverDeps extends RoleBase {
@@ -17,6 +18,7 @@ export interface ReceiverDeps extends RoleBase {
 export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, metrics } = deps;
   const committees = createCommitteeCache(repository, logger);
+  const loadProject = createProjectLoader(repository, clock);
 
   // A round's seed never changes once the round exists: read once per round (the latest few kept).
   const seeds = new Map<number, string>();
@@ -52,7 +54,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     // without its votes: a queued request has none, and a redispatch reads them itself).
     const [request, roundNumber] = await Promise.all([repository.getRequestState(requestId), repository.getLatestRoundNumber()]);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
-    const [project, selector, seed] = await Promise.all([repository.getProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
+    const [project, selector, seed] = await Promise.all([loadProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
     const decision = decideAssignment({
       request, project, selector, nowMs: clock.now(), nowIso: new Date(clock.now()).toISOString(), assignWaitMs: config.assignWaitMs, roundMs: config.roundMs,
       round: seed === undefined ? null : { number: roundNumber, seed },
