@@ -15,6 +15,8 @@ export interface RequestReads {
   getRequest(id: string): Promise<RequestRecord | null>;
   /** The record without its votes, in one HGETALL (for a reader that needs no vote). */
   getRequestState(id: string): Promise<RequestState | null>;
+  /** Whether the node's vote on the request is recorded (one HEXISTS: no vote is read). */
+  hasVoted(id: string, nodeId: string): Promise<boolean>;
   /** The accepted fields and the assignment, in one HMGET: no votes, nothing that changes after the assignment. */
   getRequestHead(id: string): Promise<RequestHead | null>;
   /** Several requests in one round trip; missing ids are skipped. */
@@ -66,6 +68,8 @@ export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
       const hash = await redis.hgetall(keys.request(id));
       return hash.base ? toState(hash) : null;
     },
+    // The votes hash is keyed by node id (requests.ts RECORD_VOTE).
+    hasVoted: async (id, nodeId) => (await redis.hexists(keys.requestVotes(id), nodeId)) === 1,
     async getRequestHead(id) {
       const [base, assignment] = await redis.hmget(keys.request(id), 'base', 'assignment');
       if (!base) return null;

@@ -13,7 +13,8 @@ import { computeVoteBinding, createVote } from '../../protocol/vote.ts';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Logger } from '../../logger.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { Assignment, RequestRecord } from '../../repository/types.ts';
+import type { RequestState } from '../../repository/request-reads.ts';
+import type { Assignment } from '../../repository/types.ts';
 import { effectiveLimits, fetchPolicyOf, sandboxLimitsOf } from '../../limits.ts';
 import { maskSecrets } from '../../sandbox/mask-secrets.ts';
 import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
@@ -26,7 +27,7 @@ import { createRunSlots, projectRunCap } from './run-slots.ts';
 export { projectRunCap } from './run-slots.ts';
 
 export interface ExecutorDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'getProject' | 'getCode' | 'getSecrets' | 'getRound'>;
+  readonly repository: Pick<Repository, 'getRequestState' | 'hasVoted' | 'getProject' | 'getCode' | 'getSecrets' | 'getRound'>;
   readonly queues: QueueSet;
   readonly nodeId: string;
   readonly keys: NodeKeys;
@@ -55,13 +56,14 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
   async function run({ requestId, projectId }: JobPayloads['exec'], job: Job<JobPayloads['exec']>, token: string | undefined): Promise<JobResults['exec']> {
     // The payload's project (a hint: anyone with queue access writes payloads) lets its secrets be
     // read in the same round trip as the request; they are used only if the request names that project.
-    const [request, hinted] = await Promise.all([repository.getRequest(requestId), projectId ? readSecretsHint(projectId) : undefined]);
+    // The record without its votes (which may carry other members' logs): whether this node voted is one HEXISTS.
+    const [request, hasVoted, hinted] = await Promise.all([repository.getRequestState(requestId), repository.hasVoted(requestId, nodeId), projectId ? readSecretsHint(projectId) : undefined]);
     if (!request?.assignment) return 'not_assigned';
     if (request.status !== VOTING_STATUS) return `already ${request.status}` as const;
     const { assignment } = request;
     // Membership is re-checked here: a job in this node's queue is not proof it was drawn.
     if (!assignment.committee.includes(nodeId)) return 'not_member';
-    if (request.votes.some((v) => v.nodeId === nodeId)) return 'already_voted';
+    if (hasVoted) return 'already_voted';
     const freeSlot = await slots.take(job, token, request.projectId);
     try {
       return await runAndVote(request, assignment, hinted?.projectId === request.projectId ? hinted.secrets : undefined);
@@ -103,7 +105,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
 }
 
 /** Runs a request's code in the sandbox with the project's effective limits and sends this node's signed vote. */
-function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestRecord, assignment: Assignment, secretsRead?: Record<string, string>) => Promise<JobResults['exec']> {
+function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestState, assignment: Assignment, secretsRead?: Record<string, string>) => Promise<JobResults['exec']> {
   const { repository, queues, config, clock, nodeId, keys, sandbox, metrics } = deps;
   const sign = createSigner(keys.signSecretKey);
   const loadCode = createCodeLoader(repository);
