@@ -1,8 +1,13 @@
 // Operator logs never show a secret-named field: at the top of a line's object, one level down, or
 // in a child logger's bindings; the logged object itself is left as it was.
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createLogger, errorForLog, redactSecrets } from '../../lib/logger.ts';
+import { createBufferedOutput, createLogger, errorForLog, redactSecrets } from '../../lib/logger.ts';
+import { waitFor } from '../support/gateway.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -39,5 +44,44 @@ describe('logger', () => {
     const object = { requestId: 'req_1', round: 3, err: errorForLog(new TypeError('x')) };
     expect(redactSecrets(object)).to.equal(object);
     expect(redactSecrets({ masterKey: 'm', mnemonic: 'w' })).to.deep.equal({ masterKey: '[redacted]', mnemonic: '[redacted]' });
+  });
+});
+
+describe('logger output', () => {
+  const ROOT = join(import.meta.dirname, '..', '..');
+  const messages = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+  it('buffers lines below warn briefly, writes a warning at once with what came before it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-log-'));
+    const file = join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    try {
+      const logger = createLogger('test', 'info', createBufferedOutput(fd));
+      logger.info('first');
+      expect(messages(file)).to.deep.equal([]);
+      logger.warn('trouble');
+      expect(messages(file)).to.deep.equal(['first', 'trouble']);
+      logger.info('later');
+      expect(messages(file)).to.deep.equal(['first', 'trouble']);
+      // The flush timer writes it within LOG_FLUSH_MS.
+      expect(await waitFor(async () => (messages(file).length === 3 ? messages(file) : undefined), 5000, 'the buffered line')).to.deep.equal(['first', 'trouble', 'later']);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes what is buffered when the process exits, by process.exit or an uncaught error', () => {
+    const logThenExit = `import { createLogger } from './lib/logger.ts'; const log = createLogger('t'); log.info('before exit'); process.exit(0);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', logThenExit], { cwd: ROOT, encoding: 'utf8' });
+    expect(out.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg)).to.deep.equal(['before exit']);
+    const logThenThrow = `import { createLogger } from './lib/logger.ts'; const log = createLogger('t'); log.info('before the error'); setImmediate(() => { throw new Error('boom') });`;
+    let stdout = '';
+    try {
+      execFileSync(process.execPath, ['--input-type=module', '-e', logThenThrow], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch (error) {
+      stdout = (error as { stdout: string }).stdout;
+    }
+    expect(stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg)).to.deep.equal(['before the error']);
   });
 });
