@@ -84,15 +84,16 @@ export function checkCode(code: string): { entry: 'default' | 'mainFunction' } {
 }
 
 /**
- * Starts a code record's run in `context`, whose bootstrap ran: `start` is the bootstrap's start.
- * The first use of a record detects its kind (a classic script if it compiles as one; compiled off
- * the host thread) and, for a module, keeps V8's code cache; later module compiles use that cache
- * and run on the calling thread, as do linking and a script's compile per isolate: none of these
- * runs user code, and the isolate is idle (one run per isolate at a time). User code runs only in
- * isolate tasks, under `timeoutMs`: a module in one task (RUN_MODULE imports it, so its top level
- * and then the entry's start run together), a classic script in two (its top level, then `start`).
- * Each handle it makes goes through `keep` (which may refuse it: the run ended). Throws GatewayError `invalid_code` for syntax errors and
- * imports; a throwing top level rejects with isolated-vm's copy of the thrown value.
+ * Starts a code record's run in `context`, whose bootstrap ran (`start` is the bootstrap's start
+ * function, which only a classic script needs from the host). The first use of a record detects
+ * its kind (a classic script if it compiles as one; compiled off the host thread) and, for a module,
+ * keeps V8's code cache; later module compiles use that cache and run on the calling thread, as do
+ * linking and a script's compile per isolate: none of these runs user code, and the isolate is idle
+ * (one run per isolate at a time). User code runs only in isolate tasks, under `timeoutMs`: a module
+ * in one task (RUN_MODULE imports it, so its top level and then the entry's start run together), a
+ * classic script in two (its top level, then `start`). Each handle made goes through `keep` (which
+ * refuses it once the run ended). Throws GatewayError `invalid_code` for syntax errors and imports;
+ * a throwing top level rejects with isolated-vm's copy of the thrown value.
  */
 export async function startUserCode(
   isolate: ivm.Isolate,

@@ -274,6 +274,7 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
   const doneRef = keep(new ivm.Reference((envelope: unknown) => onDone(typeof envelope === 'string' ? envelope : '')));
   const bootstrap = keep(entry.bootstrap.runSync(context, { reference: true }));
   const api = keep(bootstrap.applySync(undefined, [configJson(job), fetchRef, logRef, doneRef], { result: { reference: true } })) as ivm.Reference<{ start: unknown; deliver: unknown }>;
+  // Read before any user code runs: a synchronous call later could wait behind a task of the run.
   const start = keep(api.getSync('start', { reference: true }));
   if (fetchRef) state.deliver = keep(api.getSync('deliver', { reference: true }));
   await startUserCode(isolate, context, record, entry.compiled, start, state.timeoutMs, keep);
