@@ -60,7 +60,8 @@ export function createBufferedOutput(fd: number): BufferedOutput {
   return { stream: destination, flush };
 }
 
-// One buffered stdout per process, shared by its loggers.
+// One buffered stdout per process, shared by its loggers: stdout is the process's own, and two
+// buffers on it would write their batches out of order.
 let stdout: BufferedOutput | undefined;
 
 const isBufferedOutput = (value: unknown): value is BufferedOutput => typeof (value as BufferedOutput).flush === 'function' && 'stream' in (value as object);
