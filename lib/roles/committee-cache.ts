@@ -5,6 +5,7 @@ import { fromHex } from '../crypto/bytes.ts';
 import { createCommitteeSelector, type CommitteeSelector } from '../protocol/committee.ts';
 import type { Logger } from '../logger.ts';
 import type { Repository } from '../repository/index.ts';
+import { createLoadCache } from './load-cache.ts';
 import { isNodeRecordBound } from './sign-keys.ts';
 
 const KEEP_ROUNDS = 8;
@@ -19,7 +20,6 @@ export interface CommitteeCache {
  * the API, or a ticket of no registered node, is left out of every committee, with an error log.
  */
 export function createCommitteeCache(repository: Pick<Repository, 'getRound' | 'listTickets' | 'getNode'>, logger: Pick<Logger, 'error'>): CommitteeCache {
-  const cache = new Map<number, Promise<CommitteeSelector | null>>();
   const load = async (round: number): Promise<CommitteeSelector | null> => {
     const record = await repository.getRound(round);
     if (!record?.frozen) return null;
@@ -32,20 +32,9 @@ export function createCommitteeCache(repository: Pick<Repository, 'getRound' | '
     });
     return createCommitteeSelector(counted.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta, 64) })));
   };
-  return {
-    get(round) {
-      if (round < 1) return Promise.resolve(null);
-      let entry = cache.get(round);
-      if (!entry) {
-        entry = load(round);
-        cache.set(round, entry);
-        // Only frozen sets are immutable: forget a miss, or a failure, so the next call reloads.
-        entry.then((selector) => { if (!selector) cache.delete(round); }, () => cache.delete(round));
-        if (cache.size > KEEP_ROUNDS) cache.delete(Math.min(...cache.keys()));
-      }
-      return entry;
-    },
-  };
+  // Only frozen sets are immutable: a miss (or a failed read) is read again by the next call.
+  const get = createLoadCache({ load, isKept: (selector) => selector !== null, maxEntries: KEEP_ROUNDS, oldest: (rounds) => Math.min(...rounds) });
+  return { get: (round) => (round < 1 ? Promise.resolve(null) : get(round)) };
 }
 
 type AssignedRequest = { id: string; assignment?: { round: number; committee: readonly string[] } };

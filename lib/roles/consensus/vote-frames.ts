@@ -6,6 +6,7 @@ import type { Repository } from '../../repository/index.ts';
 import type { Assignment } from '../../repository/types.ts';
 import type { Logger } from '../../logger.ts';
 import { createCommitteeCache, recomputeCommittee } from '../committee-cache.ts';
+import { createLoadCache } from '../load-cache.ts';
 
 /** Requests whose frames a process keeps: the newest ones (a request's votes come within its deadline). */
 const KEEP_REQUESTS = 10_000;
@@ -28,8 +29,6 @@ export interface VoteFrames {
  */
 export function createVoteFrames(repository: Pick<Repository, 'getRequestHead' | 'getRound' | 'listTickets' | 'getNode'>, logger: Pick<Logger, 'error'>): VoteFrames {
   const committees = createCommitteeCache(repository, logger);
-  // Each request's frame as a promise, so the votes of a committee that arrive together share one read.
-  const frames = new Map<string, Promise<VoteFrame | null>>();
 
   async function load(requestId: string): Promise<VoteFrame | null> {
     const head = await repository.getRequestHead(requestId);
@@ -41,17 +40,7 @@ export function createVoteFrames(repository: Pick<Repository, 'getRequestHead' |
     return { request, committee, binding: computeVoteBinding(head, head.assignment) };
   }
 
-  return {
-    get(requestId) {
-      let entry = frames.get(requestId);
-      if (!entry) {
-        entry = load(requestId);
-        frames.set(requestId, entry);
-        // Only an assigned request's frame never changes: forget a miss, or a failure, so the next vote reads again.
-        entry.then((frame) => { if (!frame) frames.delete(requestId); }, () => frames.delete(requestId));
-        if (frames.size > KEEP_REQUESTS) frames.delete(frames.keys().next().value!);
-      }
-      return entry;
-    },
-  };
+  // Only an assigned request's frame never changes: a miss (or a failed read) is read again by the
+  // next vote; the votes of a committee that arrive together share one read.
+  return { get: createLoadCache({ load, isKept: (frame) => frame !== null, maxEntries: KEEP_REQUESTS }) };
 }
