@@ -11,7 +11,7 @@ import { createProjectLoader } from '../project-loader.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
 export interface ReceiverDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'getRequestState' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets' | 'getNode' | 'putDueEntry'>;
+  readonly repository: Pick<Repository, 'getRequestState' | 'hasVoted' | 'getProject' | 'assignRequest' | 'failRequest' | 'getLatestRoundNumber' | 'getRound' | 'listTickets' | 'getNode' | 'putDueEntry'>;
   readonly queues: QueueSet;
 }
 
@@ -40,12 +40,11 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
    * keeps its time) on a redispatch; consensus checks it against the request's accepted-at time before applying it.
    */
   async function dispatch(request: RequestState, assignment: Assignment, isRedispatch: boolean): Promise<void> {
-    // A first dispatch follows the assignment, before any vote; a redispatch reads the votes so far.
-    const votes = isRedispatch ? ((await repository.getRequest(request.id))?.votes ?? []) : [];
-    const voted = new Set(votes.map((v) => v.nodeId));
+    // A first dispatch follows the assignment, before any vote; a redispatch asks which members voted.
+    const hasVoted = isRedispatch ? await Promise.all(assignment.committee.map((nodeId) => repository.hasVoted(request.id, nodeId))) : [];
     if (isRedispatch) await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: deadlineOf(request) });
     await Promise.all(assignment.committee
-      .filter((nodeId) => !voted.has(nodeId))
+      .filter((_, i) => !hasVoted[i])
       .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id, projectId: request.projectId }, { nodeId })));
   }
 
