@@ -7,6 +7,7 @@ import type { RequestState } from '../../repository/request-reads.ts';
 import type { Assignment } from '../../repository/types.ts';
 import { decideAssignment } from './decide-assignment.ts';
 import { createCommitteeCache } from '../committee-cache.ts';
+import { createLoadCache } from '../load-cache.ts';
 import { createProjectLoader } from '../project-loader.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
@@ -21,16 +22,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   const loadProject = createProjectLoader(repository, clock);
 
   // A round's seed never changes once the round exists: read once per round (the latest few kept).
-  const seeds = new Map<number, string>();
-  async function seedOf(round: number): Promise<string | undefined> {
-    const kept = seeds.get(round);
-    if (kept !== undefined) return kept;
-    const record = await repository.getRound(round);
-    if (!record) return undefined;
-    seeds.set(round, record.seed);
-    if (seeds.size > 4) seeds.delete(seeds.keys().next().value!);
-    return record.seed;
-  }
+  const seedOf = createLoadCache({ load: async (round: number) => (await repository.getRound(round))?.seed, isKept: (seed) => seed !== undefined, maxEntries: 4 });
 
   const deadlineOf = (request: RequestState) => Date.parse(request.createdAt) + config.requestDeadlineMs;
 
