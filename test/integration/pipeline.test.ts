@@ -162,7 +162,7 @@ describe('pipeline hand-offs', function () {
     for (const member of others) expect((await getJob('exec', jobIds.run(id, member), member))?.data).to.deep.include({ requestId: id });
   });
 
-  it('a member whose vote is recorded does not run the code again: its run job ends already_voted, and sends no vote', async () => {
+  it('a run job taken again after its member voted does not run the code again: it ends already_voted, and sends no vote', async () => {
     await seedFrozenRound(ctx, nodes);
     const id = await accept(await putProject());
     await start('receiver');
@@ -170,6 +170,8 @@ describe('pipeline hand-offs', function () {
     const voter = assignment!.committee[0];
     const vote = { nodeId: voter, round: assignment!.round, ok: true, resultHash: '11'.repeat(32), value: 42, signature: '33'.repeat(64) };
     expect((await ctx.repository.recordVote(id, vote)).outcome).to.equal('recorded');
+    // As BullMQ records a take: the worker that took it first died after its vote (the stalled check put it back).
+    await ctx.connection.hincrby(ctx.queues.get('exec', voter).toKey(jobIds.run(id, voter)), 'ats', 1);
     await startNodes(nodes.filter((node) => node.nodeId === voter));
     expect(await jobResult(ctx, 'exec', jobIds.run(id, voter), voter)).to.equal('already_voted');
     expect(await ctx.queues.get('votes', voter).getJobCounts('waiting', 'active', 'completed')).to.deep.equal({ waiting: 0, active: 0, completed: 0 });

@@ -21,7 +21,7 @@ import { SandboxLostError, type SandboxRunner } from '../../sandbox/runner.ts';
 import { once, startWorker, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 import { openRoleVrf } from '../../runtime/vrf-pool.ts';
 import { CodeMismatchError, createCodeLoader } from './loaders.ts';
-import { createProjectLoader } from '../project-loader.ts';
+import { createProjectLoader, createSecretsLoader } from '../project-loader.ts';
 import { createRunSlots, projectRunCap } from './run-slots.ts';
 
 export { projectRunCap } from './run-slots.ts';
@@ -39,7 +39,8 @@ export interface ExecutorDeps extends RoleBase {
 export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
   const { repository, queues, config, logger, nodeId, keys, metrics } = deps;
   const log = logger.child({ nodeId });
-  const runAndVote = createVoter(deps, log);
+  const loadSecrets = createSecretsLoader(repository, deps.clock);
+  const runAndVote = createVoter(deps, log, loadSecrets);
   const slots = createRunSlots(projectRunCap(config), () => metrics.runsDeferred.inc());
   // The ticket proof runs on a worker thread, so votes and lock renewals never wait for it (nor it for them).
   const { vrf, close: closeVrf } = openRoleVrf(deps.vrf, log);
@@ -55,9 +56,16 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
 
   async function run({ requestId, projectId }: JobPayloads['exec'], job: Job<JobPayloads['exec']>, token: string | undefined): Promise<JobResults['exec']> {
     // The payload's project (a hint: anyone with queue access writes payloads) lets its secrets be
-    // read in the same round trip as the request; they are used only if the request names that project.
-    // The record without its votes (which may carry other members' logs): whether this node voted is one HEXISTS.
-    const [request, hasVoted, hinted] = await Promise.all([repository.getRequestState(requestId), repository.hasVoted(requestId, nodeId), projectId ? readSecretsHint(projectId) : undefined]);
+    // read (when not kept from a run of the last two seconds) in the same round trip as the request;
+    // they are used only if the request names that project.
+    // The record without its votes (which may carry other members' logs). Whether this node voted
+    // already (one HEXISTS) is asked only of a job taken before: a worker that died mid-run, a run put
+    // back for its project's share, a retry. A first take has no earlier run of its own, and the
+    // receiver re-sends run jobs only to members it found without a vote.
+    const isTakenBefore = job.attemptsStarted > 1;
+    const [request, hasVoted, hinted] = await Promise.all([
+      repository.getRequestState(requestId), isTakenBefore ? repository.hasVoted(requestId, nodeId) : false, projectId ? readSecretsHint(projectId) : undefined,
+    ]);
     if (!request?.assignment) return 'not_assigned';
     if (request.status !== VOTING_STATUS) return `already ${request.status}` as const;
     const { assignment } = request;
@@ -73,7 +81,7 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
   }
 
   // A failed hint read is no failure of the run: the secrets are read again once the request is known.
-  const readSecretsHint = (projectId: string) => repository.getSecrets(projectId).then((secrets) => ({ projectId, secrets }), () => undefined);
+  const readSecretsHint = (projectId: string) => loadSecrets(projectId).then((secrets) => ({ projectId, secrets }), () => undefined);
 
   async function handleRun(data: JobPayloads['exec'], job: Job<JobPayloads['exec']>, token?: string): Promise<JobResults['exec']> {
     let isDeferred = false;
@@ -105,14 +113,16 @@ export async function startExecutor(deps: ExecutorDeps): Promise<RoleHandle> {
 }
 
 /** Runs a request's code in the sandbox with the project's effective limits and sends this node's signed vote. */
-function createVoter(deps: ExecutorDeps, log: Logger): (request: RequestState, assignment: Assignment, secretsRead?: Record<string, string>) => Promise<JobResults['exec']> {
+function createVoter(
+  deps: ExecutorDeps, log: Logger, loadSecrets: (projectId: string) => Promise<Record<string, string>>,
+): (request: RequestState, assignment: Assignment, secretsRead?: Record<string, string>) => Promise<JobResults['exec']> {
   const { repository, queues, config, clock, nodeId, keys, sandbox, metrics } = deps;
   const sign = createSigner(keys.signSecretKey);
   const loadCode = createCodeLoader(repository);
   const loadProject = createProjectLoader(repository, clock);
   return async function runAndVote(request, assignment, secretsRead) {
     const requestId = request.id;
-    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid).catch(refuseSwappedCode), secretsRead ?? repository.getSecrets(request.projectId)]);
+    const [project, code, secrets] = await Promise.all([loadProject(request.projectId), loadCode(request.codeCid).catch(refuseSwappedCode), secretsRead ?? loadSecrets(request.projectId)]);
     if (code === null) {
       metrics.executions.inc({ outcome: 'code_mismatch' });
       log.error({ requestId, codeCid: request.codeCid }, 'code does not match its content id: no vote');
