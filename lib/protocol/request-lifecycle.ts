@@ -64,3 +64,22 @@ export const OPEN_STATUSES: readonly OpenStatus[] = REQUEST_STATUSES.filter(isOp
  * takes one; `isFinal` narrows.
  */
 export const FINAL_STATUSES: readonly RequestStatus[] = REQUEST_STATUSES.filter(isFinal);
+
+/**
+ * The statuses a request can be in only after an assignment: the voting status and every status
+ * entered only from one of them (\`agreed\`, \`published\`; not \`failed\`, which a queued request can
+ * reach). A vote's record reads no assignment for these.
+ */
+export const ASSIGNED_STATUSES: readonly RequestStatus[] = (() => {
+  const assigned: RequestStatus[] = [VOTING_STATUS];
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [to, from] of Object.entries(TRANSITIONS) as [TransitionTarget, readonly RequestStatus[]][]) {
+      if (!assigned.includes(to) && from.every((status) => assigned.includes(status))) {
+        assigned.push(to);
+        grew = true;
+      }
+    }
+  }
+  return REQUEST_STATUSES.filter((status) => assigned.includes(status));
+})();

@@ -6,7 +6,7 @@ import { sha256 } from '../crypto/hash.ts';
 import { toHex, utf8 } from '../crypto/bytes.ts';
 import { timeOfId } from '../ids.ts';
 import {
-  FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
+  ASSIGNED_STATUSES, FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
   allowedFrom, canTransition, type RequestStatus, type TransitionTarget,
 } from '../protocol/request-lifecycle.ts';
 import { dueMemberOf, type DueEntry } from './due.ts';
@@ -110,14 +110,16 @@ local function has(list, value)
   return false
 end
 local VOTES = 3 + #OPEN
+-- What a final move gives back (\`open\`) never changes after the request is stored: read with its status.
+local state = redis.call('HMGET', KEYS[1], 'status', 'open')
+local status = state[1]
 local function applied(reply)
-  reply[4] = has(FINAL, ARGV[3]) and (redis.call('HGET', KEYS[1], 'open') or '') or ''
+  reply[4] = has(FINAL, ARGV[3]) and (state[2] or '') or ''
   if ARGV[8] == '1' then
     for _, v in ipairs(redis.call('HVALS', KEYS[VOTES])) do reply[#reply + 1] = v end
   end
   return reply
 end
-local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
 if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return applied({1, status, 'repeat'}) end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
@@ -146,7 +148,7 @@ return applied({1, status, ''})
 // seq (its first field the node id), that JSON's opening up to the node id (`{"nodeId":"…",`). Records
 // a vote once per node: in the voting status it counts; once voting closed (the request left it after
 // an assignment) it is kept with "late": true and never counts. A request never assigned records
-// nothing. The voter's counter (votes or late) moves with the record, so it counts each vote once. The
+// nothing (asked of the record only in a status a queued request can reach too: \`failed\`). The voter's counter (votes or late) moves with the record, so it counts each vote once. The
 // same vote again (re-sent after a lost reply, or redelivered) finds itself stored: it is reported as
 // it was recorded (recorded or late), and nothing is written; another vote of that node is a duplicate.
 // The node's stored vote is found among the votes read for the answer (by its opening; HSETNX guards
@@ -154,10 +156,13 @@ return applied({1, status, ''})
 // Returns {outcome, status, again ('1' when the vote was stored already, '' otherwise), votes...} with
 // every vote; consensus finds in them whether this vote is the one that decides the request.
 const RECORD_VOTE_LUA = `
+local ASSIGNED = ${luaList(ASSIGNED_STATUSES)}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 local isLate = status ~= ${luaString(VOTING_STATUS)}
-if isLate and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then return {'not_assigned', status, ''} end
+local isAssigned = not isLate
+for _, assigned in ipairs(ASSIGNED) do if status == assigned then isAssigned = true end end
+if not isAssigned and redis.call('HEXISTS', KEYS[1], 'assignment') == 0 then return {'not_assigned', status, ''} end
 local votes = redis.call('HVALS', KEYS[2])
 local stored = nil
 for _, v in ipairs(votes) do

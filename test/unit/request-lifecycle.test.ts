@@ -2,7 +2,7 @@
 // open statuses, and the repository's Lua scripts, which must name exactly the lifecycle's statuses.
 import { expect } from 'chai';
 import {
-  FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, REQUEST_STATUSES, TRANSITIONS, VOTING_STATUS,
+  ASSIGNED_STATUSES, FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, REQUEST_STATUSES, TRANSITIONS, VOTING_STATUS,
   allowedFrom, canTransition, isFinal, isOpen, type RequestStatus,
 } from '../../lib/protocol/request-lifecycle.ts';
 import { REQUEST_SCRIPT_SOURCES } from '../../lib/repository/requests.ts';
@@ -103,7 +103,13 @@ describe('request scripts built from the lifecycle', () => {
 
   it('RECORD_VOTE records only in the status the lifecycle records votes in', () => {
     expect([...recordVote.matchAll(/status ~= '(\w+)'/g)].map((m) => m[1])).to.deep.equal([VOTING_STATUS]);
-    expect(statusLiterals(recordVote)).to.deep.equal([VOTING_STATUS]);
+    const rest = recordVote.split('\n').filter((line) => !/^local ASSIGNED = /.test(line)).join('\n');
+    expect(statusLiterals(rest)).to.deep.equal([VOTING_STATUS]);
+  });
+
+  it('RECORD_VOTE skips the assignment check in exactly the statuses only an assigned request reaches', () => {
+    expect(ASSIGNED_STATUSES).to.deep.equal(['assigned', 'agreed', 'published']);
+    expect(luaList(recordVote, 'ASSIGNED')).to.deep.equal([...ASSIGNED_STATUSES]);
   });
 
   it('STORE stores a request in the initial status, or the rejected one when refused for its input', () => {
