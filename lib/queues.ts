@@ -130,6 +130,8 @@ export interface QueueSet {
    * that may only read a queue (the scheduler reads every node's `exec.<id>` and `votes.<id>`) can ask.
    */
   hasJobs(jobs: readonly JobRef[]): Promise<boolean[]>;
+  /** Whether BullMQ holds each job of one queue as completed: one plain read (ZMSCORE of its completed set), however many ids. */
+  areCompleted(kind: QueueKind, jobIds: readonly string[], nodeId?: string): Promise<boolean[]>;
   close(): Promise<void>;
 }
 
@@ -165,6 +167,12 @@ export function createQueueSet(connection: Redis, keyPrefix: string, onError: (e
         const name = queueName(kind, nodeId);
         return (await connection.exists(`${queuePrefix(keyPrefix, name)}:${name}:${jobId}`)) === 1;
       }));
+    },
+    async areCompleted(kind, ids, nodeId) {
+      if (ids.length === 0) return [];
+      const name = queueName(kind, nodeId);
+      const scores = await connection.zmscore(`${queuePrefix(keyPrefix, name)}:${name}:completed`, ...ids);
+      return scores.map((score) => score !== null);
     },
     async close() {
       const all = [...queues.values()];

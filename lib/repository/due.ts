@@ -60,9 +60,20 @@ export function createDueStore(redis: Redis, keys: Keys): DueStore {
       await redis.zrem(dueOf(requestId), ...kinds.map((kind) => dueMemberOf(kind, requestId)));
     },
     async listMissingDueEntries(kind, requestIds) {
-      if (requestIds.length === 0) return [];
-      const scores = await Promise.all(requestIds.map((id) => redis.zscore(dueOf(id), dueMemberOf(kind, id))));
-      return requestIds.filter((_, i) => scores[i] === null);
+      // One ZMSCORE per bucket, however many requests.
+      const byBucket = new Map<number, string[]>();
+      for (const id of requestIds) {
+        const b = keys.bucketOf(id);
+        const ids = byBucket.get(b);
+        if (ids) ids.push(id);
+        else byBucket.set(b, [id]);
+      }
+      const missing = new Set<string>();
+      await Promise.all([...byBucket].map(async ([b, ids]) => {
+        const scores = await redis.zmscore(keys.due(b), ...ids.map((id) => dueMemberOf(kind, id)));
+        ids.forEach((id, i) => { if (scores[i] === null) missing.add(id); });
+      }));
+      return requestIds.filter((id) => missing.has(id));
     },
   };
 }

@@ -1,11 +1,14 @@
 // The scheduler on a real redis-server: the verifiable round chain under a lease, tickets from
 // executor nodes, late tickets, cron schedules without double fires, and the repair sweep.
+import { Worker } from 'bullmq';
 import { expect } from 'chai';
 import { fromHex, toHex } from '../../lib/crypto/bytes.ts';
 import { publicKey } from '../../lib/crypto/ecvrf.ts';
 import { computeTicketsRoot, verifyRoundChain } from '../../lib/protocol/rounds.ts';
 import { createTicket, verifyTicket } from '../../lib/protocol/tickets.ts';
 import { startRole, type ProcessContext } from '../../lib/process.ts';
+import { jobIds } from '../../lib/queues.ts';
+import { closeRedis, createRedis } from '../../lib/redis.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
 import type { Project } from '../../lib/repository/types.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
@@ -184,5 +187,37 @@ describe('scheduler', function () {
     handles.push(await startRole('scheduler', ctx));
     const score = await waitFor(() => ctx.connection.zscore(due, `deadline.${id}`).then((s) => s ?? undefined), 10_000, 'the restored entry');
     expect(score).to.equal(String(createdAtMs + ctx.config.requestDeadlineMs));
+  });
+
+  it('does not read an assigned request whose incoming job completed, and re-dispatches one whose incoming job is gone', async () => {
+    const project = await putProject();
+    const atMs = Date.now() - 10_000;
+    const committee = nodes.map((n) => n.nodeId);
+    const sent = 'req_0000000000dispatched000000';
+    const unsent = 'req_0000000000undispatched0000';
+    for (const id of [sent, unsent]) {
+      await ctx.repository.putRequest({ id, projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, createdAtMs: atMs, maxOpen: 1000 });
+      const assignment = { round: 2, roundSeed: '00'.repeat(32), committee, quorum: 2, aggregation: 'exact' as const, assignedAt: new Date(atMs).toISOString() };
+      expect((await ctx.repository.assignRequest(id, assignment, atMs, atMs + 60_000)).applied).to.equal(true);
+    }
+    // `sent`'s incoming job completed, as a receiver completes it after sending the run jobs (which have
+    // since gone); `unsent` has none: a receiver died between its assignment and its run jobs.
+    await ctx.queues.add('incoming', jobIds.incoming(sent), { kind: 'request', requestId: sent });
+    const incoming = ctx.queues.get('incoming');
+    const connection = createRedis(redis.url, 'test-incoming-worker');
+    const worker = new Worker(incoming.name, null, { connection, prefix: incoming.opts.prefix, autorun: false });
+    try {
+      const job = await worker.getNextJob('test-token');
+      expect(job?.id).to.equal(jobIds.incoming(sent));
+      await job!.moveToCompleted('assigned', 'test-token', false);
+    } finally {
+      await worker.close();
+      await closeRedis(connection);
+    }
+    handles.push(await startRole('scheduler', ctx));
+    const outcomes = async () => Object.fromEntries((await ctx.metrics.handlerOutcomes.get()).values.filter((v) => v.labels.handler === 'sweep').map((v) => [v.labels.outcome, v.value]));
+    expect(await waitFor(async () => ((await outcomes()).redispatched ? outcomes() : undefined), 15_000, 'the sweep')).to.deep.equal({ left_dispatched: 1, redispatched: 1 });
+    expect(await ctx.queues.getJobState('incoming', jobIds.incoming(sent))).to.equal('completed');
+    expect((await incoming.getJob(jobIds.incoming(unsent)))?.data).to.deep.equal({ kind: 'request', requestId: unsent });
   });
 });

@@ -14,7 +14,7 @@ const BATCH = 500;
 
 export interface RepairSweepDeps extends Pick<RoleBase, 'config' | 'clock' | 'logger' | 'metrics'> {
   readonly repository: Pick<Repository, 'listStale' | 'getRequest' | 'getRequests' | 'listMissingDueEntries' | 'putDueEntry'>;
-  readonly queues: Pick<QueueSet, 'add' | 'getJobState' | 'removeJob' | 'hasJobs'>;
+  readonly queues: Pick<QueueSet, 'add' | 'getJobState' | 'removeJob' | 'hasJobs' | 'areCompleted'>;
 }
 
 /**
@@ -27,7 +27,7 @@ export interface RepairSweepDeps extends Pick<RoleBase, 'config' | 'clock' | 'lo
 export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isHeld'>): () => Promise<void> {
   const { repository, queues, config, clock, logger, metrics } = deps;
   /** Per request looked at closely: requeued (or redispatched), or left (its job in flight, or it moved on). */
-  const count = (outcome: string) => metrics.handlerOutcomes.inc({ role: 'scheduler', handler: 'sweep', outcome });
+  const count = (outcome: string, n = 1) => { if (n > 0) metrics.handlerOutcomes.inc({ role: 'scheduler', handler: 'sweep', outcome }, n); };
 
   async function statusOf(id: string): Promise<RequestRecord['status'] | undefined> {
     return (await repository.getRequest(id))?.status;
@@ -67,8 +67,13 @@ export function createRepairSweep(deps: RepairSweepDeps, lease: Pick<Lease, 'isH
       await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.parse(request.createdAt) + config.requestDeadlineMs });
       logger.info({ requestId: request.id }, 'restored a missing deadline');
     }
+    // A request whose incoming job completed had its run jobs sent (the receiver adds them before the
+    // job completes): it is left unread (under a backlog, every request waits here past the window).
+    const completed = await queues.areCompleted('incoming', ids.map((id) => jobIds.incoming(id)));
+    const unsent = ids.filter((_, i) => !completed[i]);
+    count('left_dispatched', ids.length - unsent.length);
     // One pipelined look at every run and vote job first; only requests with a member that has neither are looked at closely.
-    const requests = await repository.getRequests(ids);
+    const requests = await repository.getRequests(unsent);
     const withJobs = await listMembersWithJobs(requests);
     for (const request of requests) {
       if (listUnsentMembers(request.assignment?.committee ?? [], votedNodeIds(request), withJobs.get(request.id) ?? []).length === 0) continue;
