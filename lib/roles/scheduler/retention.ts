@@ -8,7 +8,8 @@ import type { Logger } from '../../logger.ts';
 import type { Metrics, StoreSnapshot } from '../../metrics.ts';
 import type { Repository } from '../../repository/index.ts';
 import { RETENTION_SCRIPT_MAX, type RemovableRequest } from '../../repository/retention.ts';
-import type { RequestRecord } from '../../repository/types.ts';
+import type { RequestState } from '../../repository/request-reads.ts';
+import type { Outcome } from '../../repository/types.ts';
 import type { Clock } from '../../runtime/common.ts';
 import { startPeriodic } from '../../runtime/periodic.ts';
 import { errorForLog } from '../../logger.ts';
@@ -25,7 +26,7 @@ const NEEDED_ROUNDS_PAGE = 1000;
 const OPEN_ROUNDS_PAGE = 100;
 
 export type RetentionRepository = Pick<Repository,
-  | 'getCompactionCursor' | 'compactRequests' | 'listLedger' | 'getRequests' | 'listFinishedBefore' | 'getExportThrough' | 'removeRequests'
+  | 'getCompactionCursor' | 'compactRequests' | 'listLedger' | 'getRequestState' | 'listFinishedBefore' | 'getExportThrough' | 'removeRequests'
   | 'getLedgerBase' | 'haveRequests' | 'trimLedger' | 'getRoundAnchor' | 'getLatestRoundNumber' | 'listRoundStarts' | 'removeRounds' | 'listStale'>;
 
 export interface RetentionDeps {
@@ -74,16 +75,28 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
   async function compact(nowMs: number): Promise<number> {
     const cursor = await repository.getCompactionCursor();
     const { items } = await repository.listLedger(cursor, batch);
-    const requests = byId(await repository.getRequests(items.map((e) => e.requestId)));
-    const decision = decideCompaction(items.map((entry) => {
-      const request = requests.get(entry.requestId);
-      return {
-        seq: entry.seq, requestId: entry.requestId,
-        request: request ? { status: request.status, finishedAtMs: Date.parse(request.finishedAt ?? ''), chainStatus: request.chain?.status } : null,
-      };
-    }), nowMs, config.retentionLogsMs);
+    // The walk stops at the first request not due yet, so the requests are read a part at a time, the
+    // first part one entry long: while nothing is due (the first hour of traffic, or a sweep that
+    // caught up) a sweep reads one record, not a batch. Records without their votes: the compaction
+    // script reads those.
+    const decision: { compact: { id: string; outcome: Outcome }[]; cursor: number | null } = { compact: [], cursor: null };
+    for (let from = 0, size = 1; from < items.length; from += size, size = RETENTION_SCRIPT_MAX) {
+      const part = items.slice(from, from + size);
+      const states = await Promise.all(part.map((entry) => repository.getRequestState(entry.requestId)));
+      const walked = decideCompaction(part.map((entry, i) => {
+        const request = states[i];
+        return {
+          seq: entry.seq, requestId: entry.requestId,
+          request: request ? { status: request.status, finishedAtMs: Date.parse(request.finishedAt ?? ''), chainStatus: request.chain?.status } : null,
+        };
+      }), nowMs, config.retentionLogsMs);
+      const outcomes = new Map(states.flatMap((request) => (request?.outcome ? [[request.id, request.outcome] as const] : [])));
+      decision.compact.push(...walked.compact.map((id) => ({ id, outcome: outcomes.get(id)! })));
+      if (walked.cursor !== null) decision.cursor = walked.cursor;
+      if (walked.cursor !== part[part.length - 1].seq) break;
+    }
     if (decision.cursor === null) return 0;
-    const chunks = chunk(decision.compact.map((id) => ({ id, outcome: requests.get(id)!.outcome! })), RETENTION_SCRIPT_MAX);
+    const chunks = chunk(decision.compact, RETENTION_SCRIPT_MAX);
     if (chunks.length === 0) chunks.push([]);
     let votes = 0;
     // The cursor moves with the last chunk: a run cut short compacts its requests again, which changes nothing.
@@ -101,7 +114,7 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
       const ids = await repository.listFinishedBefore(horizonMs, offset, Math.min(batch, RETENTION_SCRIPT_MAX));
       if (ids.length === 0) break;
       scanned += ids.length;
-      const records = await repository.getRequests(ids);
+      const records = (await Promise.all(ids.map((id) => repository.getRequestState(id)))).filter((r) => r !== null);
       const decision = decideRequestRemoval(records.map(candidateOf), exportedThrough, batch - removed);
       // A request whose record is gone left only its index entries, which the script drops too.
       const found = new Set(records.map((r) => r.id));
@@ -135,6 +148,11 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
     const anchor = await repository.getRoundAnchor();
     const firstKept = anchor ? anchor.round + 1 : 1;
     const latest = await repository.getLatestRoundNumber();
+    const starts = await repository.listRoundStarts(firstKept, Math.min(latest, firstKept + batch - 1));
+    const bounds = { firstKept, latest, starts, batch, horizonMs: nowMs - config.retentionMs };
+    // No round is old enough (a gateway younger than its retention, or a sweep that caught up): what
+    // else holds rounds back is not read (it only ever keeps more).
+    if (!decideRoundRemoval({ ...bounds, oldestNeededRound: null })) return 0;
     const base = await repository.getLedgerBase();
     // The oldest kept entries, and the oldest not exported yet: an export needs their receipts' rounds.
     const exportedThrough = await repository.getExportThrough();
@@ -143,16 +161,12 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
       ...(exportedThrough > base.seq + NEEDED_ROUNDS_PAGE ? (await repository.listLedger(exportedThrough, NEEDED_ROUNDS_PAGE)).items : []),
     ];
     // Requests still on their way need their rounds too: consensus and the sender draw their committee again.
-    const open = await repository.getRequests([
+    const open = await Promise.all([
       ...await repository.listStale('assigned', Number.MAX_SAFE_INTEGER, OPEN_ROUNDS_PAGE),
       ...await repository.listStale('agreed', Number.MAX_SAFE_INTEGER, OPEN_ROUNDS_PAGE),
-    ]);
-    const needed = [...kept.map((e) => e.round), ...open.flatMap((r) => (r.assignment ? [r.assignment.round] : []))];
-    const starts = await repository.listRoundStarts(firstKept, Math.min(latest, firstKept + batch - 1));
-    const range = decideRoundRemoval({
-      firstKept, latest, starts, batch, horizonMs: nowMs - config.retentionMs,
-      oldestNeededRound: needed.length > 0 ? Math.min(...needed) : null,
-    });
+    ].map((id) => repository.getRequestState(id)));
+    const needed = [...kept.map((e) => e.round), ...open.flatMap((r) => (r?.assignment ? [r.assignment.round] : []))];
+    const range = decideRoundRemoval({ ...bounds, oldestNeededRound: needed.length > 0 ? Math.min(...needed) : null });
     if (!range) return 0;
     let removed = 0;
     for (let from = range.from; from <= range.through; from += RETENTION_SCRIPT_MAX) {
@@ -194,12 +208,8 @@ export function tombstoneUntilMs(requestId: string, retentionMs: number, nowMs: 
   return Math.max(hourEnd + 2 * retentionMs, nowMs + retentionMs);
 }
 
-function candidateOf(record: RequestRecord): RemovalCandidate {
+function candidateOf(record: RequestState): RemovalCandidate {
   return { id: record.id, projectId: record.projectId, status: record.status, seq: record.ledger?.seq, chainStatus: record.chain?.status };
-}
-
-function byId(records: readonly RequestRecord[]): Map<string, RequestRecord> {
-  return new Map(records.map((r) => [r.id, r]));
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
