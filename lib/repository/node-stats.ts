@@ -18,22 +18,37 @@ export type NodeStats = Readonly<Record<NodeStatField, number>>;
 /** What one request adds to each of its committee's nodes when its voting closes. */
 export type RequestNodeStats = Readonly<Record<string, Readonly<Partial<Record<'agreed' | 'disagreed' | 'missed', number>>>>>;
 
+/** The request field that marks its counts added: what makes the addition once per request. */
+export const COUNTED_MARK = 'nodeStatsCounted';
+
+/**
+ * Lua: \`addNodeCounts(first, counts)\` adds each table of \`counts\` (\`{field = n}\`, decoded from
+ * RequestNodeStats JSON) to the stats hash KEYS[first], KEYS[first + 1], … in order. Shared by the
+ * settling script below and a closing transition that settles in the same step (requests.ts).
+ */
+export const ADD_NODE_COUNTS_LUA = `
+local function addNodeCounts(first, counts)
+  for i, count in ipairs(counts) do
+    for field, n in pairs(count) do
+      if n ~= 0 then redis.call('HINCRBY', KEYS[first + i - 1], field, n) end
+    end
+  end
+end`;
+
 // KEYS: request, the bucket's due-time index, then the stats hash of each node in the request's
 // bucket. ARGV: the request's due entries (members), then the counts of each node (JSON), in KEYS order.
 // Settles a request whose voting closed: its due entries go (always: removing twice changes nothing),
 // and its counts are added. The mark on the request makes the addition once per request: a
 // redelivery, a second consensus or the due sweep after a crash adds nothing more. A request that is
 // gone adds nothing.
-const SETTLE_REQUEST = createScript(`
+const SETTLE_REQUEST = createScript(`${ADD_NODE_COUNTS_LUA}
 redis.call('ZREM', KEYS[2], ARGV[1], ARGV[2])
 if #KEYS == 2 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'nodeStatsCounted', '1') == 0 then return 0 end
-for i = 3, #KEYS do
-  for field, n in pairs(cjson.decode(ARGV[i])) do
-    if n ~= 0 then redis.call('HINCRBY', KEYS[i], field, n) end
-  end
-end
+if redis.call('HSETNX', KEYS[1], '${COUNTED_MARK}', '1') == 0 then return 0 end
+local counts = {}
+for i = 3, #KEYS do counts[#counts + 1] = cjson.decode(ARGV[i]) end
+addNodeCounts(3, counts)
 return 1
 `);
 

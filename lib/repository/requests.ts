@@ -9,8 +9,9 @@ import {
   ASSIGNED_STATUSES, FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
   allowedFrom, canTransition, type RequestStatus, type TransitionTarget,
 } from '../protocol/request-lifecycle.ts';
-import { dueMemberOf, type DueEntry } from './due.ts';
+import { DUE_KINDS, dueMemberOf, type DueEntry } from './due.ts';
 import type { Keys } from './keys.ts';
+import { ADD_NODE_COUNTS_LUA, COUNTED_MARK, type RequestNodeStats } from './node-stats.ts';
 import { createRequestReads, parseVotes, type RequestReads } from './request-reads.ts';
 import { createScript } from './script.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
@@ -88,20 +89,29 @@ return 1
 `;
 
 // KEYS: request, finished idx, then the index of each open status (OPEN_STATUSES order), then the
-// request's votes, then (only with a due entry to add) the due-time index, all in the request's bucket.
+// request's votes, then (only with a due entry to add, or a settling) the due-time index, then (only
+// with a settling) the stats hash of each node the settling counts, all in the request's bucket.
 // ARGV: id, allowed statuses (comma list), new status, now ms, final channel, the number of recorded
 // votes expected ('' = any), this call's move id, '1' to get the votes back ('' = not), the due entry
-// to add with the move (`<dueAtMs> <member>`, kept when present; '' = none), then field/value pairs. Returns {applied, statusBefore, repeat,
-// open, votes...}: `open` is `<projectId> <version>` when the move reached a final status (the caller
-// then releases the admission slot on the control plane, an idempotent step), and the votes as the
-// move left them, when asked and applied (the counted ones are all there are once voting closed).
+// to add with the move (`<dueAtMs> <member>`, kept when present; '' = none), the settling ('' = none:
+// JSON `{"votes": n, "due": [members], "counts": [per node, in KEYS order]}`), then field/value pairs.
+// Returns {applied, statusBefore, repeat, open, settled, votes...}: `open` is `<projectId> <version>`
+// when the move reached a final status (the caller then releases the admission slot on the control
+// plane, an idempotent step); `settled` is '1' when the move settled the request (below); the votes
+// as the move left them, when asked and applied and not settled (the counted ones are all there are
+// once voting closed).
 // A move applies only when the lifecycle allows it from the current status and the caller expects
 // that status (a failure may narrow the list), and, when the caller names it, while the request holds
 // exactly the votes its decision saw. The guard admits one final transition.
+// A move that closes voting may settle the request in the same step (what settleRequest does after
+// it otherwise): when the request holds exactly the `votes` the caller counted from, and was not
+// settled before, its due entries go, the counts are added to its nodes' statistics and the mark
+// that makes them once per request is set with the move. With another number of votes it is left to
+// the caller, who gets the votes back.
 // Each call brings a fresh move id, stored with the move: the same call re-sent after a lost reply
 // finds its own id on the request in the target status, writes nothing and returns {1, status,
-// 'repeat', open} (and the votes, when asked), so the caller goes on as the first run would have.
-const TRANSITION_LUA = `
+// 'repeat', open, ''} (and the votes, when asked), so the caller goes on as the first run would have.
+const TRANSITION_LUA = `${ADD_NODE_COUNTS_LUA}
 local FINAL = ${luaList(FINAL_STATUSES)}
 local OPEN = ${luaList(OPEN_STATUSES)}
 local ALLOWED_FROM = ${luaTransitions}
@@ -111,26 +121,36 @@ local function has(list, value)
 end
 local VOTES = 3 + #OPEN
 -- What a final move gives back (\`open\`) never changes after the request is stored: read with its status.
-local state = redis.call('HMGET', KEYS[1], 'status', 'open')
+local state = redis.call('HMGET', KEYS[1], 'status', 'open', '${COUNTED_MARK}')
 local status = state[1]
-local function applied(reply)
+local function applied(reply, settled)
   reply[4] = has(FINAL, ARGV[3]) and (state[2] or '') or ''
-  if ARGV[8] == '1' then
+  reply[5] = settled and '1' or ''
+  if ARGV[8] == '1' and not settled then
     for _, v in ipairs(redis.call('HVALS', KEYS[VOTES])) do reply[#reply + 1] = v end
   end
   return reply
 end
 if not status then return {0, ''} end
-if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return applied({1, status, 'repeat'}) end
+if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return applied({1, status, 'repeat'}, false) end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
-if ARGV[6] ~= '' and redis.call('HLEN', KEYS[VOTES]) ~= tonumber(ARGV[6]) then return {0, status} end
+local voteCount = nil
+if ARGV[6] ~= '' or ARGV[10] ~= '' then voteCount = redis.call('HLEN', KEYS[VOTES]) end
+if ARGV[6] ~= '' and voteCount ~= tonumber(ARGV[6]) then return {0, status} end
+local settling = ARGV[10] ~= '' and cjson.decode(ARGV[10]) or nil
+local settles = settling ~= nil and not state[3] and voteCount == settling.votes
 local fields = {'status', ARGV[3], 'move', ARGV[7]}
-for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
+if settles then fields[#fields + 1] = '${COUNTED_MARK}'; fields[#fields + 1] = '1' end
+for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[9] ~= '' then
   local space = string.find(ARGV[9], ' ', 1, true)
   redis.call('ZADD', KEYS[VOTES + 1], 'NX', string.sub(ARGV[9], 1, space - 1), string.sub(ARGV[9], space + 1))
+end
+if settles then
+  redis.call('ZREM', KEYS[VOTES + 1], unpack(settling.due))
+  addNodeCounts(VOTES + 2, settling.counts)
 end
 for i, indexed in ipairs(OPEN) do
   if status == indexed then redis.call('ZREM', KEYS[2 + i], ARGV[1]) end
@@ -141,7 +161,7 @@ if has(FINAL, ARGV[3]) then
   -- The finished index holds every final request until retention removes it (its removal order).
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 end
-return applied({1, status, ''})
+return applied({1, status, ''}, settles)
 `;
 
 // KEYS: request, votes, the voter's stats in the request's bucket. ARGV: nodeId, vote JSON without
@@ -213,8 +233,17 @@ const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
  */
 export type TransitionResult = { applied: boolean; statusBefore: RequestStatus | null; isRepeat?: true };
 
-/** A transition that closes voting (agree, fail) can give back the votes as it left them, when applied. */
-export type ClosingResult = TransitionResult & { votes?: StoredVote[] };
+/**
+ * A transition that closes voting (agree, fail) can settle the request in the same step (\`isSettled\`),
+ * or else give back the votes as it left them, when applied.
+ */
+export type ClosingResult = TransitionResult & { votes?: StoredVote[]; isSettled?: true };
+
+/**
+ * What a closing transition may settle with: the node statistics counted from the request's first
+ * \`voteCount\` votes, added (with its due entries removed) only if those are all the votes it holds.
+ */
+export type Settling = { readonly voteCount: number; readonly counts: RequestNodeStats };
 
 /** `recorded`: it counts; `late`: kept after finality, never counted; `not_assigned`: the request was never assigned. */
 export type VoteRecording = {
@@ -265,12 +294,12 @@ export interface RequestStore extends RequestReads {
    * `assigned → agreed` with the outcome. With `voteCount`, only while the request holds exactly that
    * many votes (the ones the outcome was decided from); otherwise not applied, `statusBefore` still `assigned`.
    */
-  agreeRequest(id: string, outcome: Outcome, nowMs: number, options?: { voteCount?: number; withVotes?: boolean }): Promise<ClosingResult>;
+  agreeRequest(id: string, outcome: Outcome, nowMs: number, options?: { voteCount?: number; withVotes?: boolean; settle?: Settling }): Promise<ClosingResult>;
   /**
    * `→ failed` from whichever of `from` the request is in. `from` must be a subset of
    * `allowedFrom('failed')`; any other status is a programming error and rejects with an Error.
    */
-  failRequest(id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number, options?: { withVotes?: boolean }): Promise<ClosingResult>;
+  failRequest(id: string, from: readonly RequestStatus[], failure: Failure, nowMs: number, options?: { withVotes?: boolean; settle?: Settling }): Promise<ClosingResult>;
   /** `agreed → published` with the ledger entry. */
   publishRequest(id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult>;
   /**
@@ -295,7 +324,7 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry } = {}) => {
+  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling } = {}) => {
     const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
     // The request is final (now, or by this very call before its reply was lost): give back its
     // admission slot. A crash before this line leaves the slot taken until admission reconciles it.
@@ -406,24 +435,32 @@ const RECONCILE_BATCH = 100;
 /** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
 async function transition(
   redis: Redis, keys: Keys,
-  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry },
+  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling },
 ): Promise<ClosingResult & { open?: string }> {
-  const { id, to, nowMs, fields, from, voteCount, withVotes, due } = move;
+  const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
   const b = keys.bucketOf(id);
-  // The due-time index is declared only when written (a declared key counts as written, and not every role may write it).
-  const transitionKeys = [keys.request(id), keys.finishedRequests(b), ...OPEN_STATUSES.map((status) => keys.stateIndex(b, status)), keys.requestVotes(id), ...(due ? [keys.due(b)] : [])];
+  // The due-time index and the node statistics are declared only when written (a declared key counts as written, and not every role may write them).
+  const countedNodeIds = settle ? Object.keys(settle.counts) : [];
+  const transitionKeys = [
+    keys.request(id), keys.finishedRequests(b), ...OPEN_STATUSES.map((status) => keys.stateIndex(b, status)), keys.requestVotes(id),
+    ...(due || settle ? [keys.due(b)] : []), ...countedNodeIds.map((nodeId) => keys.nodeStats(b, nodeId)),
+  ];
   // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
   const moveId = randomBytes(8).toString('hex');
   const dueArg = due ? `${due.dueAtMs} ${dueMemberOf(due.kind, due.requestId)}` : '';
-  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', dueArg, ...Object.entries(fields).flat()];
-  const [applied, before, repeat, open, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, string?, ...string[]];
+  const settleArg = settle
+    ? JSON.stringify({ votes: settle.voteCount, due: DUE_KINDS.map((kind) => dueMemberOf(kind, id)), counts: countedNodeIds.map((nodeId) => settle.counts[nodeId]) })
+    : '';
+  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', dueArg, settleArg, ...Object.entries(fields).flat()];
+  const [applied, before, repeat, open, settled, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, string?, string?, ...string[]];
   return {
     applied: applied === 1, statusBefore: (before || null) as RequestStatus | null,
     ...(repeat ? { isRepeat: true as const } : {}),
     ...(open ? { open } : {}),
-    ...(withVotes && applied === 1 ? { votes: parseVotes(votes) } : {}),
+    ...(settled ? { isSettled: true as const } : {}),
+    ...(withVotes && applied === 1 && !settled ? { votes: parseVotes(votes) } : {}),
   };
 }

@@ -179,6 +179,39 @@ describe('repository', function () {
       expect(await repository.settleRequest(id, null)).to.equal(false);
       expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
     });
+
+    it('settles a request with the move that closes its voting while it holds exactly the votes counted from, once, and otherwise gives back the votes', async () => {
+      const stats = () => repository.listNodeStats(['node_a', 'node_b', 'node_c']);
+      const vote = (nodeId: string) => ({ ...VOTE, nodeId });
+      const counts = { node_a: { agreed: 1 }, node_b: { agreed: 1 }, node_c: { missed: 1 } };
+      // Two votes counted, and the closing move finds those two: settled with it, its deadline gone, no votes sent back.
+      const id = nextId();
+      await createRequest(id);
+      await repository.assignRequest(id, ASSIGNMENT, T0 + 1, T0 + 30_000);
+      for (const nodeId of ['node_a', 'node_b']) await repository.recordVote(id, vote(nodeId));
+      expect(await repository.agreeRequest(id, OUTCOME, T0 + 2, { withVotes: true, settle: { voteCount: 2, counts } }))
+        .to.deep.equal({ applied: true, statusBefore: 'assigned', isSettled: true });
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
+      expect(await repository.settleRequest(id, counts)).to.equal(false);
+      expect(await stats()).to.deep.equal([
+        { votes: 1, agreed: 1, disagreed: 0, late: 0, missed: 0 },
+        { votes: 1, agreed: 1, disagreed: 0, late: 0, missed: 0 },
+        { votes: 0, agreed: 0, disagreed: 0, late: 0, missed: 1 },
+      ]);
+      // A third vote came in after the decision: the move applies, settles nothing and gives back the three votes.
+      const other = nextId();
+      await createRequest(other);
+      await repository.assignRequest(other, ASSIGNMENT, T0 + 1, T0 + 30_000);
+      for (const nodeId of ['node_a', 'node_b', 'node_c']) await repository.recordVote(other, vote(nodeId));
+      const moved = await repository.failRequest(other, ['assigned'], { code: 'no_quorum', message: 'm' }, T0 + 3, { withVotes: true, settle: { voteCount: 2, counts: { node_c: { missed: 1 } } } });
+      expect([moved.applied, moved.isSettled, moved.votes?.map((v) => v.nodeId)]).to.deep.equal([true, undefined, ['node_a', 'node_b', 'node_c']]);
+      expect((await repository.listDueEntries(T0 + 60_000, 10)).map((e) => e.requestId)).to.deep.equal([other]);
+      expect((await stats())[2]).to.deep.equal({ votes: 1, agreed: 0, disagreed: 0, late: 0, missed: 1 });
+      // The caller settles from the votes given back.
+      expect(await repository.settleRequest(other, { node_a: { disagreed: 1 } })).to.equal(true);
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
+      expect((await stats())[0]).to.deep.equal({ votes: 2, agreed: 1, disagreed: 1, late: 0, missed: 0 });
+    });
   });
 
   describe('rounds', () => {

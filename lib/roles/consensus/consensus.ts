@@ -30,8 +30,8 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
   const count = (outcome: string) => metrics.handlerOutcomes.inc({ role: 'consensus', handler: 'vote', outcome });
 
   // Redis calls per vote: the record script (which answers with every vote), plus, for the vote that
-  // decides, one transition (which answers with the votes as it closed them), the statistics, the due
-  // entries and the publish job; the request's fixed fields are read once per request and process.
+  // decides, one transition (which settles the statistics and the due entries with it) and the
+  // publish job; the request's fixed fields are read once per request and process.
   async function handleVote({ vote, logs }: Extract<JobPayloads['votes'], { kind: 'vote' }>): Promise<VoteResult> {
     const frame = await frames.get(vote.requestId);
     const signPublicKey = frame ? await signKeyOf(vote.nodeId) : undefined;
@@ -81,11 +81,11 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
         await repository.putDueEntry({ kind: 'grace', requestId: request.id, dueAtMs: clock.now() + config.medianGraceMs });
         return 'grace';
       case 'fail':
-        await finality.fail(request, ['assigned'], effect.failure);
+        await finality.fail({ ...request, votes: recording.votes }, ['assigned'], effect.failure);
         return 'no_quorum';
       case 'agree': {
         const options = { isResume: recording.isAgain, ...(effect.voteCount === undefined ? {} : { voteCount: effect.voteCount }) };
-        const { result } = await finality.agree(request, effect.outcome, options);
+        const { result } = await finality.agree({ ...request, votes: recording.votes }, effect.outcome, options);
         return result === 'pending' ? 'pending' : 'agreed';
       }
     }

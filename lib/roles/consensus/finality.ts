@@ -1,8 +1,9 @@
-// Consensus's writes at finality: apply an agreement or a failure as one guarded transition, then
-// settle the request (its nodes' statistics once, its due entries removed). Shared by the deciding vote and the due sweep.
+// Consensus's writes at finality: apply an agreement or a failure as one guarded transition, which
+// settles the request in the same step (its nodes' statistics once, its due entries removed) when the
+// votes are those the decision saw, and otherwise settle it after. Shared by the deciding vote and the due sweep.
 import { jobIds, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { ClosingResult } from '../../repository/requests.ts';
+import type { ClosingResult, Settling } from '../../repository/requests.ts';
 import type { Assignment, Failure, Outcome, StoredVote } from '../../repository/types.ts';
 import type { RoleBase } from '../../runtime/common.ts';
 import { computeRequestNodeStats } from './decide-node-stats.ts';
@@ -12,8 +13,12 @@ export type FinalityDeps = RoleBase & {
   readonly queues: QueueSet;
 };
 
-/** What finality needs of a request: never its votes (the transition gives back those that counted). */
-export type ClosingRequest = { readonly id: string; readonly createdAt: string; readonly assignment?: Assignment };
+/**
+ * What finality needs of a request, with the votes the decision was taken from: the transition
+ * settles the request with the statistics counted from them while they are all the votes it holds
+ * (otherwise it gives back those that counted, and the statistics are counted from those).
+ */
+export type ClosingRequest = { readonly id: string; readonly createdAt: string; readonly assignment?: Assignment; readonly votes: readonly StoredVote[] };
 
 /** What applying a decision did: `closed` once voting on the request is over (by this call or before). */
 export type Applied = { readonly result: 'agreed' | Failure['code'] | 'pending'; readonly isClosed: boolean };
@@ -41,6 +46,10 @@ export function createFinality(deps: FinalityDeps): Finality {
   const { repository, queues, clock, logger, metrics } = deps;
   const count = (handler: 'agree' | 'fail' | 'publish_job', outcome: string) => metrics.handlerOutcomes.inc({ role: 'consensus', handler, outcome });
 
+  /** What a closing transition settles with, from the votes the decision saw; none for a request never assigned. */
+  const settlingOf = (request: ClosingRequest, outcome?: Outcome): Settling | undefined =>
+    request.assignment ? { voteCount: request.votes.length, counts: computeRequestNodeStats({ assignment: request.assignment, outcome, votes: request.votes }) } : undefined;
+
   /** `votes`: every vote once voting closed (a transition's answer); read again when not given. */
   async function settle(requestId: string, closed?: { assignment?: Assignment; outcome?: Outcome; votes: readonly StoredVote[] }): Promise<void> {
     // After the transition: every counted vote is in (none can be added once voting closed).
@@ -53,7 +62,8 @@ export function createFinality(deps: FinalityDeps): Finality {
 
   async function agree(request: ClosingRequest, outcome: Outcome, options: ApplyOptions = {}): Promise<Applied> {
     const { voteCount, isResume = false } = options;
-    const moved = await repository.agreeRequest(request.id, outcome, clock.now(), { ...(voteCount === undefined ? {} : { voteCount }), withVotes: true });
+    const settling = settlingOf(request, outcome);
+    const moved = await repository.agreeRequest(request.id, outcome, clock.now(), { ...(voteCount === undefined ? {} : { voteCount }), withVotes: true, ...(settling ? { settle: settling } : {}) });
     const { applied, statusBefore } = moved;
     count('agree', outcomeOf(moved));
     // Still assigned: another vote came in since a median's decision; the vote that completes it (or the next sweep) decides again.
@@ -66,12 +76,13 @@ export function createFinality(deps: FinalityDeps): Finality {
         logger.info({ requestId: request.id, round: request.assignment?.round, ok: outcome.ok }, 'request agreed');
       }
     }
-    if (statusBefore !== null) await settle(request.id, moved.votes && { assignment: request.assignment, outcome, votes: moved.votes });
+    if (statusBefore !== null && !moved.isSettled) await settle(request.id, moved.votes && { assignment: request.assignment, outcome, votes: moved.votes });
     return { result: 'agreed', isClosed: statusBefore !== null };
   }
 
   async function fail(request: ClosingRequest, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied> {
-    const moved = await repository.failRequest(request.id, from, failure, clock.now(), { withVotes: true });
+    const settling = settlingOf(request);
+    const moved = await repository.failRequest(request.id, from, failure, clock.now(), { withVotes: true, ...(settling ? { settle: settling } : {}) });
     const { applied, statusBefore } = moved;
     count('fail', outcomeOf(moved));
     if (applied) {
@@ -79,7 +90,7 @@ export function createFinality(deps: FinalityDeps): Finality {
       logger.info({ requestId: request.id, round: request.assignment?.round }, `request failed: ${failure.code.replace('_', ' ')}`);
     }
     // Not applied only when the request left `from` meanwhile: its voting is over either way.
-    if (statusBefore !== null) await settle(request.id, moved.votes && { assignment: request.assignment, votes: moved.votes });
+    if (statusBefore !== null && !moved.isSettled) await settle(request.id, moved.votes && { assignment: request.assignment, votes: moved.votes });
     return { result: failure.code, isClosed: statusBefore !== null };
   }
 
