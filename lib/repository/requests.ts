@@ -123,11 +123,17 @@ local VOTES = 3 + #OPEN
 -- What a final move gives back (\`open\`) never changes after the request is stored: read with its status.
 local state = redis.call('HMGET', KEYS[1], 'status', 'open', '${COUNTED_MARK}')
 local status = state[1]
+-- The votes, read at most once (a move writes none): for a settling's count and for the answer.
+local votes = nil
+local function readVotes()
+  votes = votes or redis.call('HVALS', KEYS[VOTES])
+  return votes
+end
 local function applied(reply, settled)
   reply[4] = has(FINAL, ARGV[3]) and (state[2] or '') or ''
   reply[5] = settled and '1' or ''
   if ARGV[8] == '1' and not settled then
-    for _, v in ipairs(redis.call('HVALS', KEYS[VOTES])) do reply[#reply + 1] = v end
+    for _, v in ipairs(readVotes()) do reply[#reply + 1] = v end
   end
   return reply
 end
@@ -136,7 +142,7 @@ if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then ret
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
 local voteCount = nil
-if ARGV[6] ~= '' or ARGV[10] ~= '' then voteCount = redis.call('HLEN', KEYS[VOTES]) end
+if ARGV[10] ~= '' then voteCount = #readVotes() elseif ARGV[6] ~= '' then voteCount = redis.call('HLEN', KEYS[VOTES]) end
 if ARGV[6] ~= '' and voteCount ~= tonumber(ARGV[6]) then return {0, status} end
 local settling = ARGV[10] ~= '' and cjson.decode(ARGV[10]) or nil
 local settles = settling ~= nil and not state[3] and voteCount == settling.votes
