@@ -61,13 +61,7 @@ export function createDueStore(redis: Redis, keys: Keys): DueStore {
     },
     async listMissingDueEntries(kind, requestIds) {
       // One ZMSCORE per bucket, however many requests.
-      const byBucket = new Map<number, string[]>();
-      for (const id of requestIds) {
-        const b = keys.bucketOf(id);
-        const ids = byBucket.get(b);
-        if (ids) ids.push(id);
-        else byBucket.set(b, [id]);
-      }
+      const byBucket = Map.groupBy(requestIds, (id) => keys.bucketOf(id));
       const missing = new Set<string>();
       await Promise.all([...byBucket].map(async ([b, ids]) => {
         const scores = await redis.zmscore(keys.due(b), ...ids.map((id) => dueMemberOf(kind, id)));

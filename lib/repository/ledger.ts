@@ -2,6 +2,7 @@
 // per batch on the shared connection (appends that queue up while one is written go in the next).
 import type { ChainableCommander, Redis } from 'ioredis';
 import { computeLedgerHash, GENESIS_PREV_HASH, type LedgerFields } from '../protocol/ledger.ts';
+import { createBatchedWriter } from './batched-writer.ts';
 import type { Keys } from './keys.ts';
 import { createScript } from './script.ts';
 import type { LedgerEntry, Page } from './types.ts';
@@ -137,39 +138,15 @@ function createBaseReader(redis: Redis, keys: Keys): (build: BaseRead) => Promis
   };
 }
 
-interface PendingAppend {
-  readonly fields: AppendFields;
-  resolve(entry: LedgerEntry): void;
-  reject(error: unknown): void;
-}
-
 /** Group commit: one batch is written at a time; appends that arrive meanwhile wait for the next. */
 function createLedgerAppender(redis: Redis, keys: Keys): (fields: AppendFields) => Promise<LedgerEntry> {
-  let pending: PendingAppend[] = [];
-  let isWriting = false;
   // The head this appender last saw: right unless another process appended since (then one conflict tells).
   let knownHead = '';
-
-  async function drain(): Promise<void> {
-    isWriting = true;
-    while (pending.length > 0) {
-      const batch = pending.slice(0, MAX_BATCH);
-      pending = pending.slice(batch.length);
-      try {
-        const written = await writeBatch(redis, keys, batch.map((p) => p.fields), knownHead);
-        knownHead = written.head;
-        for (const append of batch) append.resolve(written.entries.get(append.fields.requestId)!);
-      } catch (error) {
-        for (const append of batch) append.reject(error);
-      }
-    }
-    isWriting = false;
-  }
-
-  return (fields) => new Promise<LedgerEntry>((resolve, reject) => {
-    pending.push({ fields, resolve, reject });
-    if (!isWriting) void drain();
-  });
+  return createBatchedWriter(async (batch: readonly AppendFields[]) => {
+    const written = await writeBatch(redis, keys, batch, knownHead);
+    knownHead = written.head;
+    return batch.map((fields) => written.entries.get(fields.requestId)!);
+  }, MAX_BATCH);
 }
 
 /** Writes the entries of a batch that are new, chained from `head`; gives every request's entry, stored or new. */

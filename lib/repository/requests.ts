@@ -9,6 +9,7 @@ import {
   ASSIGNED_STATUSES, FINAL_STATUSES, INITIAL_STATUS, OPEN_STATUSES, REJECTED_STATUS, TRANSITIONS, VOTING_STATUS,
   allowedFrom, canTransition, type RequestStatus, type TransitionTarget,
 } from '../protocol/request-lifecycle.ts';
+import { createBatchedWriter } from './batched-writer.ts';
 import { DUE_KINDS, dueMemberOf, type DueEntry } from './due.ts';
 import type { Keys } from './keys.ts';
 import { ADD_NODE_COUNTS_LUA, COUNTED_MARK, type RequestNodeStats } from './node-stats.ts';
@@ -80,13 +81,21 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 `;
 
-// KEYS: the project's open set, the version's open set. ARGV: request id. What a request leaving the
-// open states gives back (its admission slot, its code version's use); removing twice changes nothing.
+// KEYS: open sets (projects' and versions'). ARGV: per key, how many requests leave it, then their
+// ids. What requests leaving the open states give back (their admission slots, their code versions'
+// use), for a batch of them in one step; removing twice changes nothing.
 const RELEASE_LUA = `
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local at = 1
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  redis.call('ZREM', key, unpack(ARGV, at + 1, at + n))
+  at = at + 1 + n
+end
 return 1
 `;
+
+/** Requests released per script call at most. */
+const MAX_RELEASE_BATCH = 200;
 
 // KEYS: request, finished idx, then the index of each open status (OPEN_STATUSES order), then the
 // request's votes, then (only with a due entry to add, or a settling) the due-time index, then (only
@@ -337,9 +346,15 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     if (open) await releaseOpen(id, open);
     return result;
   };
+  // Releases that arrive while one is written go together in the next (one script call, one ZREM per open set).
+  const release = createBatchedWriter(async (batch: readonly { id: string; projectId: string; version: string }[]) => {
+    const byKey = Map.groupBy(batch.flatMap(({ id, projectId, version }) => [keys.projectOpen(projectId), keys.versionOpen(projectId, version)].map((key) => ({ key, id }))), (r) => r.key);
+    await RELEASE(redis, [...byKey.keys()], [...byKey.values()].flatMap((releases) => [releases.length, ...releases.map((r) => r.id)]));
+    return batch.map(() => undefined);
+  }, MAX_RELEASE_BATCH);
   const releaseOpen = async (id: string, open: string) => {
     const match = /^(\S+) (\S+)$/.exec(open);
-    if (match) await RELEASE(redis, [keys.projectOpen(match[1]), keys.versionOpen(match[1], match[2])], [id]);
+    if (match) await release({ id, projectId: match[1], version: match[2] });
   };
   // Stores the request in its bucket: the second step of an acceptance (ADMIT came first).
   const store = (request: NewRequest & { id: string }, idemKeyName: string) => {
