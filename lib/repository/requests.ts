@@ -18,6 +18,8 @@ import { createScript } from './script.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
+/** The recent list is trimmed back to RECENT_KEPT on about one store in this many (it holds a few more between). */
+const RECENT_TRIM_EVERY = 8;
 const HOUR_MS = 3_600_000;
 
 // The scripts spell the lifecycle's statuses as Lua literals (plain lowercase words, nothing to escape).
@@ -61,7 +63,8 @@ return {1, ARGV[1]}
 
 // STORE runs on the request's bucket. KEYS: request, queued index, recent list, finished index. ARGV: id, base JSON, createdAtMs, failure JSON ('' = a request to run), final channel, createdAt
 // (ISO), `<projectId> <version>` (what a final move releases), the idempotency key's name ('' = none), the tombstones of the hour the
-// id was created in (same bucket; only read, so not declared: the webserver's user may only read them).
+// id was created in (same bucket; only read, so not declared: the webserver's user may only read them),
+// '1' to trim the recent list back to its size ('' = not this time).
 // A request refused for its input is stored as failed at once, so a retried intake finds it.
 // A request stored already (a re-sent call, or an earlier acceptance completed again) is left as it
 // is, and one retention removed stays removed (a retry with its idempotency key gets `410 gone`).
@@ -69,7 +72,7 @@ const STORE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('HEXISTS', ARGV[9], ARGV[1]) == 1 then return 0 end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -${RECENT_KEPT + 1})
+if ARGV[10] == '1' then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -${RECENT_KEPT + 1}) end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'base', ARGV[2], 'status', ${luaString(REJECTED_STATUS)}, 'failure', ARGV[4], 'finishedAt', ARGV[6], 'idem', ARGV[8])
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
@@ -367,6 +370,7 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       [
         request.id, JSON.stringify({ ...rest, createdAt }), createdAtMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt,
         `${request.projectId} ${request.version}`, idemKeyName, keys.gone(b, Math.floor(timeOfId(request.id) / HOUR_MS)),
+        Math.random() < 1 / RECENT_TRIM_EVERY ? '1' : '',
       ],
     );
   };

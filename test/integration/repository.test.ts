@@ -180,6 +180,19 @@ describe('repository', function () {
       expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
     });
 
+    it('keeps the newest 200 requests in the recent list, trimmed back now and then (a few more between)', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 400; i++) {
+        const id = nextId();
+        ids.push(id);
+        await repository.putRequest({ id, projectId: PROJECT.id, version: 1, codeCid: PROJECT.codeCid, source: 'api', input: null, createdAtMs: T0 + i, maxOpen: 1000 });
+      }
+      // Trimmed on about one store in eight: over the last 200 stores, left untrimmed with a chance of (7/8)^200.
+      const kept = await raw().zcard(keys().recentRequests(0));
+      expect(kept).to.be.within(200, 399);
+      expect(await repository.listRecentRequestIds(200)).to.deep.equal(ids.slice(-200).reverse());
+    });
+
     it('settles a request with the move that closes its voting while it holds exactly the votes counted from, once, and otherwise gives back the votes', async () => {
       const stats = () => repository.listNodeStats(['node_a', 'node_b', 'node_c']);
       const vote = (nodeId: string) => ({ ...VOTE, nodeId });
