@@ -238,8 +238,26 @@ return result
 /** The Lua text of the request scripts, built from the lifecycle (a unit test reads the statuses back out of it). */
 export const REQUEST_SCRIPT_SOURCES = { admit: ADMIT_LUA, store: STORE_LUA, transition: TRANSITION_LUA, recordVote: RECORD_VOTE_LUA } as const;
 
+// On one Redis (not a cluster, where the two run on different slots) an acceptance is one script:
+// ADMIT, then STORE when admitted. KEYS: ADMIT's, then STORE's. ARGV: how many of the keys and of the
+// arguments are ADMIT's, ADMIT's arguments, then STORE's. Returns ADMIT's answer; a request admitted
+// ({1, id}) is stored too. One round trip, and no crash can fall between the steps.
+const ACCEPT_LUA = `
+local function admit(KEYS, ARGV)
+${ADMIT_LUA}
+end
+local function store(KEYS, ARGV)
+${STORE_LUA}
+end
+local admitKeys, admitArgs = tonumber(ARGV[1]), tonumber(ARGV[2])
+local admitted = admit({unpack(KEYS, 1, admitKeys)}, {unpack(ARGV, 3, 2 + admitArgs)})
+if admitted[1] == 1 then store({unpack(KEYS, admitKeys + 1, #KEYS)}, {unpack(ARGV, 3 + admitArgs, #ARGV)}) end
+return admitted
+`;
+
 const ADMIT = createScript(ADMIT_LUA);
 const STORE = createScript(STORE_LUA);
+const ACCEPT = createScript(ACCEPT_LUA);
 const RELEASE = createScript(RELEASE_LUA);
 const TRANSITION = createScript(TRANSITION_LUA);
 const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
@@ -359,20 +377,23 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     const match = /^(\S+) (\S+)$/.exec(open);
     if (match) await release({ id, projectId: match[1], version: match[2] });
   };
-  // Stores the request in its bucket: the second step of an acceptance (ADMIT came first).
-  const store = (request: NewRequest & { id: string }, idemKeyName: string) => {
+  // Storing the request in its bucket: the second step of an acceptance (ADMIT came first).
+  const storeCall = (request: NewRequest & { id: string }, idemKeyName: string) => {
     const { idempotencyKey: _key, createdAtMs, maxOpen: _max, rejection, ...rest } = request;
     const createdAt = new Date(createdAtMs).toISOString();
     const b = keys.bucketOf(request.id);
-    return STORE(
-      redis,
-      [keys.request(request.id), keys.stateIndex(b, INITIAL_STATUS), keys.recentRequests(b), keys.finishedRequests(b)],
-      [
+    return {
+      keys: [keys.request(request.id), keys.stateIndex(b, INITIAL_STATUS), keys.recentRequests(b), keys.finishedRequests(b)],
+      args: [
         request.id, JSON.stringify({ ...rest, createdAt }), createdAtMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt,
         `${request.projectId} ${request.version}`, idemKeyName, keys.gone(b, Math.floor(timeOfId(request.id) / HOUR_MS)),
         Math.random() < 1 / RECENT_TRIM_EVERY ? '1' : '',
       ],
-    );
+    };
+  };
+  const store = (request: NewRequest & { id: string }, idemKeyName: string) => {
+    const call = storeCall(request, idemKeyName);
+    return STORE(redis, call.keys, call.args);
   };
   return {
     async putRequest(request) {
@@ -381,15 +402,16 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       const ttlMs = request.source === 'chain' ? 0 : options.idempotencyTtlMs;
       // Only a request under an idempotency key needs a fingerprint: what a later one under the key is compared with.
       const fingerprint = idemKey === undefined ? '' : (request.fingerprint ?? fingerprintOf(request));
-      const [code, value] = (await ADMIT(
-        redis,
-        [keys.projectRequests(request.projectId), keys.projectOpen(request.projectId), keys.versionOpen(request.projectId, request.version), ...(idemKey ? [idemKey] : [])],
-        [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : '', fingerprint],
-      )) as [number, string];
+      const admitKeys = [keys.projectRequests(request.projectId), keys.projectOpen(request.projectId), keys.versionOpen(request.projectId, request.version), ...(idemKey ? [idemKey] : [])];
+      const admitArgs = [request.id, request.createdAtMs, keys.projectVersions(request.projectId), request.version, maxOpen, ttlMs, request.rejection ? '1' : '', fingerprint];
+      const stored = storeCall(request, idemKey ?? '');
+      const [code, value] = (redis.isCluster
+        ? await ADMIT(redis, admitKeys, admitArgs)
+        : await ACCEPT(redis, [...admitKeys, ...stored.keys], [admitKeys.length, admitArgs.length, ...admitArgs, ...stored.args])) as [number, string];
       if (code === -1) return { outcome: 'refused', open: Number(value) };
       if (code === -2) return { outcome: 'no_version' };
       if (code === 1) {
-        await store(request, idemKey ?? '');
+        if (redis.isCluster) await STORE(redis, stored.keys, stored.args);
         return { outcome: 'created', id: request.id };
       }
       // The idempotency key names an earlier acceptance: the same request again, or another one under a

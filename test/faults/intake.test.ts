@@ -78,7 +78,8 @@ describe('faults: re-sent intake writes', function () {
     expect(await bench.direct.repository.putSchedule(schedule, 10)).to.equal(true);
     const fault = bench.proxy.dropReplyOnce(createRequestWrite);
     const [scheduler] = await bench.start(bench.faulty, 'scheduler');
-    const [id] = scriptArgs((await injected(fault)).command)!.argv;
+    // The acceptance script's first request id is the tick's request (ACCEPT on one Redis, STORE on a cluster).
+    const id = scriptArgs((await injected(fault)).command)!.argv.find((arg) => arg.startsWith('req_'))!;
     expect(await finishedJob(bench.direct, 'incoming', jobIds.incoming(id))).to.equal('assigned');
     await bench.waitForStatus(id, 'published');
     await scheduler.stop();

@@ -180,6 +180,16 @@ describe('repository', function () {
       expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
     });
 
+    it('accepts a request in one script call on one Redis: admitted and stored together', async () => {
+      await raw().config('RESETSTAT');
+      const id = nextId();
+      expect(await createRequest(id)).to.deep.equal({ outcome: 'created', id });
+      const stats = await raw().info('commandstats');
+      expect(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1]).to.equal('1');
+      expect((await repository.getRequest(id))?.status).to.equal('queued');
+      expect(await repository.countOpenRequests(PROJECT.id)).to.equal(1);
+    });
+
     it('keeps the newest 200 requests in the recent list, trimmed back now and then (a few more between)', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 400; i++) {

@@ -7,7 +7,7 @@ import { commandOnKey, scriptCall, scriptWithKey, type CommandMatcher, type Inje
 import { waitFor } from '../../support/gateway.ts';
 import { SETTLE_MS, type FaultBench } from './fault-bench.ts';
 
-/** The create script (CREATE in requests.ts): the only one that writes the recent list. */
+/** The script that stores a request (ACCEPT on one Redis, STORE on a cluster; requests.ts): the only one that writes the recent list. */
 export const createRequestWrite: CommandMatcher = scriptWithKey(':recent');
 
 /** A guarded transition (TRANSITION in requests.ts) to `status`: ARGV[3] is the target. */
