@@ -10,6 +10,9 @@ import { isGatewayError } from '../../lib/errors.ts';
 describe('bytes', () => {
   it('encodes u64 big-endian', () => {
     expect(toHex(u64be(1))).to.equal('0000000000000001');
+    expect(toHex(u64be(0x0102030405))).to.equal('0000000102030405');
+    expect(toHex(u64be(Number.MAX_SAFE_INTEGER))).to.equal('001fffffffffffff');
+    expect(toHex(u64be(2 ** 32))).to.equal('0000000100000000');
     expect(toHex(u64be(0x0102030405n))).to.equal('0000000102030405');
     expect(toHex(u64be(2n ** 64n - 1n))).to.equal('ffffffffffffffff');
   });
