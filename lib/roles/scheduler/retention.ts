@@ -131,9 +131,13 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
 
   async function trimLedger(exportedThrough: number): Promise<number> {
     let trimmed = 0;
-    while (trimmed < batch) {
+    // Only exported entries can go, and only from the front: the first look is at one entry, so a
+    // sweep with nothing to trim (no export yet, or the oldest request still kept) reads one entry
+    // or none, not a batch of entries with a check of each request.
+    for (let size = 1; trimmed < batch; size = RETENTION_SCRIPT_MAX) {
       const base = await repository.getLedgerBase();
-      const { items } = await repository.listLedger(base.seq, Math.min(batch - trimmed, RETENTION_SCRIPT_MAX));
+      if (exportedThrough <= base.seq) break;
+      const { items } = await repository.listLedger(base.seq, Math.min(batch - trimmed, size, exportedThrough - base.seq));
       const kept = await repository.haveRequests(items.map((e) => e.requestId));
       const entries = decideLedgerTrim(items.map((e, i) => ({ seq: e.seq, hash: e.hash, requestId: e.requestId, isRequestKept: kept[i] })), exportedThrough, batch - trimmed);
       if (entries.length === 0) break;
