@@ -1,5 +1,6 @@
 // Reads kept per key as promises, for the roles' caches of what rarely or never changes (frozen
-// rounds' committees, assigned requests' vote frames, project settings).
+// rounds' committees, assigned requests' vote frames, project settings and secrets) or may be a
+// moment old (the webserver's count of queued requests).
 import type { Clock } from '../runtime/common.ts';
 
 export interface LoadCacheOptions<K, V> {

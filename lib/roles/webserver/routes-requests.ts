@@ -3,6 +3,7 @@ import type { Router } from '@koa/router';
 import { GatewayError, isGatewayError } from '../../errors.ts';
 import { isFinal } from '../../protocol/request-lifecycle.ts';
 import { acceptRequest } from '../accept-request.ts';
+import { createLoadCache } from '../load-cache.ts';
 import { requireProject } from './auth.ts';
 import { parseRequestBody } from './parse-body.ts';
 import { parseListQuery, parseWaitQuery } from './parse-query.ts';
@@ -49,13 +50,11 @@ export function addRequestRoutes(router: Router, deps: WebDeps): void {
 function addAcceptRoute(router: Router, deps: WebDeps): void {
   const { repository, clock } = deps;
   // Backpressure: a request is refused with 429 while too many wait for a committee. The count is
-  // read at most every 250 ms, so the check costs no Redis call on most requests.
-  let backlog = { count: 0, readAtMs: -Infinity };
-  async function isOverloaded(): Promise<boolean> {
-    const now = clock.now();
-    if (now - backlog.readAtMs > BACKLOG_CHECK_MS) backlog = { count: await repository.countQueued(), readAtMs: now };
-    return backlog.count >= deps.config.maxQueued;
-  }
+  // read at most every 250 ms, and requests that arrive while it is read share the read (they all
+  // read it when each awaited its own: a read per request in flight), so the check costs no Redis
+  // call on most requests; a failed read is not kept.
+  const countQueued = createLoadCache({ load: () => repository.countQueued(), isKept: () => true, maxEntries: 1, ttl: { ms: BACKLOG_CHECK_MS, clock } });
+  const isOverloaded = async (): Promise<boolean> => (await countQueued('queued')) >= deps.config.maxQueued;
 
   router.post('/v1/projects/:id/requests', async (ctx) => {
     requireProject(ctx, ctx.params.id);
