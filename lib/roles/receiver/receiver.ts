@@ -16,6 +16,9 @@ export interface ReceiverDeps extends RoleBase {
   readonly queues: QueueSet;
 }
 
+/** How long one read of the latest round number serves (rounds last GATEWAY_ROUND_MS, 2 s by default). */
+const LATEST_ROUND_MS = 250;
+
 export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   const { repository, queues, config, clock, logger, metrics } = deps;
   const committees = createCommitteeCache(repository, logger);
@@ -23,6 +26,10 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
 
   // A round's seed never changes once the round exists: read once per round (the latest few kept).
   const seedOf = createLoadCache({ load: async (round: number) => (await repository.getRound(round))?.seed, isKept: (seed) => seed !== undefined, maxEntries: 4 });
+  // The latest round number, read at most every LATEST_ROUND_MS and shared by the requests meanwhile:
+  // one assigned in a new round's first moments may take the round before, whose committee (from
+  // the tickets frozen when that round started) is as valid, and whose records are kept.
+  const latestRound = createLoadCache({ load: () => repository.getLatestRoundNumber(), isKept: () => true, maxEntries: 1, ttl: { ms: LATEST_ROUND_MS, clock } });
 
   const deadlineOf = (request: RequestState) => Date.parse(request.createdAt) + config.requestDeadlineMs;
 
@@ -43,7 +50,7 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
     // The latest round does not depend on the request: both reads in one round trip (the record
     // without its votes: a queued request has none, and a redispatch reads them itself).
-    const [request, roundNumber] = await Promise.all([repository.getRequestState(requestId), repository.getLatestRoundNumber()]);
+    const [request, roundNumber] = await Promise.all([repository.getRequestState(requestId), latestRound('latest')]);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
     const [project, selector, seed] = await Promise.all([loadProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
     const decision = decideAssignment({
