@@ -63,14 +63,14 @@ return {1, ARGV[1]}
 
 // STORE runs on the request's bucket. KEYS: request, queued index, recent list, finished index. ARGV: id, base JSON, createdAtMs, failure JSON ('' = a request to run), final channel, createdAt
 // (ISO), `<projectId> <version>` (what a final move releases), the idempotency key's name ('' = none), the tombstones of the hour the
-// id was created in (same bucket; only read, so not declared: the webserver's user may only read them),
-// '1' to trim the recent list back to its size ('' = not this time).
+// id was created in (same bucket; only read, so not declared: the webserver's user may only read them;
+// '' for an id the calling acceptance made itself, which retention cannot have removed), '1' to trim the recent list back to its size ('' = not this time).
 // A request refused for its input is stored as failed at once, so a retried intake finds it.
 // A request stored already (a re-sent call, or an earlier acceptance completed again) is left as it
 // is, and one retention removed stays removed (a retry with its idempotency key gets `410 gone`).
 const STORE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('HEXISTS', ARGV[9], ARGV[1]) == 1 then return 0 end
+if ARGV[9] ~= '' and redis.call('HEXISTS', ARGV[9], ARGV[1]) == 1 then return 0 end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 if ARGV[10] == '1' then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -${RECENT_KEPT + 1}) end
 if ARGV[4] ~= '' then
@@ -377,8 +377,10 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     const match = /^(\S+) (\S+)$/.exec(open);
     if (match) await release({ id, projectId: match[1], version: match[2] });
   };
-  // Storing the request in its bucket: the second step of an acceptance (ADMIT came first).
-  const storeCall = (request: NewRequest & { id: string }, idemKeyName: string) => {
+  // Storing the request in its bucket: the second step of an acceptance (ADMIT came first). Only an
+  // earlier acceptance's id (found under an idempotency key) can have been removed by retention: the
+  // tombstones are read for that one only.
+  const storeCall = (request: NewRequest & { id: string }, idemKeyName: string, isEarlierId = false) => {
     const { idempotencyKey: _key, createdAtMs, maxOpen: _max, rejection, ...rest } = request;
     const createdAt = new Date(createdAtMs).toISOString();
     const b = keys.bucketOf(request.id);
@@ -386,13 +388,13 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       keys: [keys.request(request.id), keys.stateIndex(b, INITIAL_STATUS), keys.recentRequests(b), keys.finishedRequests(b)],
       args: [
         request.id, JSON.stringify({ ...rest, createdAt }), createdAtMs, rejection ? JSON.stringify(rejection) : '', keys.finalChannel, createdAt,
-        `${request.projectId} ${request.version}`, idemKeyName, keys.gone(b, Math.floor(timeOfId(request.id) / HOUR_MS)),
+        `${request.projectId} ${request.version}`, idemKeyName, isEarlierId ? keys.gone(b, Math.floor(timeOfId(request.id) / HOUR_MS)) : '',
         Math.random() < 1 / RECENT_TRIM_EVERY ? '1' : '',
       ],
     };
   };
-  const store = (request: NewRequest & { id: string }, idemKeyName: string) => {
-    const call = storeCall(request, idemKeyName);
+  const store = (request: NewRequest & { id: string }, idemKeyName: string, isEarlierId = false) => {
+    const call = storeCall(request, idemKeyName, isEarlierId);
     return STORE(redis, call.keys, call.args);
   };
   return {
@@ -423,7 +425,7 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
         await store(request, idemKey ?? '');
         return { outcome: 'created', id: storedId };
       }
-      if ((await redis.exists(keys.request(storedId))) === 0) await store({ ...request, id: storedId }, idemKey ?? '');
+      if ((await redis.exists(keys.request(storedId))) === 0) await store({ ...request, id: storedId }, idemKey ?? '', true);
       return { outcome: 'existing', id: storedId };
     },
     assignRequest: (id, assignment, nowMs, deadlineAtMs) =>
