@@ -15,6 +15,8 @@ export interface RequestReads {
   getRequest(id: string): Promise<RequestRecord | null>;
   /** The record without its votes, in one HGETALL (for a reader that needs no vote). */
   getRequestState(id: string): Promise<RequestState | null>;
+  /** getRequestState of each id, in one round trip: null where a request is gone (in the ids' order). */
+  getRequestStates(ids: readonly string[]): Promise<(RequestState | null)[]>;
   /** Whether the node's vote on the request is recorded (one HEXISTS: no vote is read). */
   hasVoted(id: string, nodeId: string): Promise<boolean>;
   /** The accepted fields and the assignment, in one HMGET: no votes, nothing that changes after the assignment. */
@@ -40,6 +42,10 @@ export interface RequestReads {
 export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
   // One command per key, sent together: requests live in different buckets (slots), so no pipeline
   // or MULTI may span them; auto-pipelining still sends them in one write per Redis node.
+  async function getRequestState(id: string): Promise<RequestState | null> {
+    const hash = await redis.hgetall(keys.request(id));
+    return hash.base ? toState(hash) : null;
+  }
   async function getRequests(ids: readonly string[]): Promise<RequestRecord[]> {
     const replies = await Promise.all(ids.map((id) => Promise.all([redis.hgetall(keys.request(id)), redis.hvals(keys.requestVotes(id))])));
     return replies.filter(([hash]) => hash.base).map(([hash, votes]) => toRecord(hash, votes));
@@ -64,10 +70,8 @@ export function createRequestReads(redis: Redis, keys: Keys): RequestReads {
       if (!hash.base) return null;
       return toRecord(hash, votes);
     },
-    async getRequestState(id) {
-      const hash = await redis.hgetall(keys.request(id));
-      return hash.base ? toState(hash) : null;
-    },
+    getRequestState,
+    getRequestStates: (ids) => Promise.all(ids.map(getRequestState)),
     // The votes hash is keyed by node id (requests.ts RECORD_VOTE).
     hasVoted: async (id, nodeId) => (await redis.hexists(keys.requestVotes(id), nodeId)) === 1,
     async getRequestHead(id) {

@@ -26,7 +26,7 @@ const NEEDED_ROUNDS_PAGE = 1000;
 const OPEN_ROUNDS_PAGE = 100;
 
 export type RetentionRepository = Pick<Repository,
-  | 'getCompactionCursor' | 'compactRequests' | 'listLedger' | 'getRequestState' | 'listFinishedBefore' | 'getExportThrough' | 'removeRequests'
+  | 'getCompactionCursor' | 'compactRequests' | 'listLedger' | 'getRequestStates' | 'listFinishedBefore' | 'getExportThrough' | 'removeRequests'
   | 'getLedgerBase' | 'haveRequests' | 'trimLedger' | 'getRoundAnchor' | 'getLatestRoundNumber' | 'listRoundStarts' | 'removeRounds' | 'listStale'>;
 
 export interface RetentionDeps {
@@ -73,16 +73,16 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
   const batch = config.retentionBatch;
 
   async function compact(nowMs: number): Promise<number> {
-    const cursor = await repository.getCompactionCursor();
-    const { items } = await repository.listLedger(cursor, batch);
-    // The walk stops at the first request not due yet, so the requests are read a part at a time, the
-    // first part one entry long: while nothing is due (the first hour of traffic, or a sweep that
-    // caught up) a sweep reads one record, not a batch. Records without their votes: the compaction
-    // script reads those.
+    // The walk stops at the first request not due yet, so the ledger and its requests are read a part
+    // at a time, the first part one entry long: while nothing is due (the first hour of traffic, or a
+    // sweep that caught up) a sweep reads one entry and one record, not a batch. Records without their
+    // votes: the compaction script reads those.
     const decision: { compact: { id: string; outcome: Outcome }[]; cursor: number | null } = { compact: [], cursor: null };
-    for (let from = 0, size = 1; from < items.length; from += size, size = RETENTION_SCRIPT_MAX) {
-      const part = items.slice(from, from + size);
-      const states = await Promise.all(part.map((entry) => repository.getRequestState(entry.requestId)));
+    let after = await repository.getCompactionCursor();
+    for (let read = 0, size = 1; read < batch; read += size, size = RETENTION_SCRIPT_MAX) {
+      const { items: part } = await repository.listLedger(after, Math.min(size, batch - read));
+      if (part.length === 0) break;
+      const states = await repository.getRequestStates(part.map((entry) => entry.requestId));
       const walked = decideCompaction(part.map((entry, i) => {
         const request = states[i];
         return {
@@ -93,7 +93,8 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
       const outcomes = new Map(states.flatMap((request) => (request?.outcome ? [[request.id, request.outcome] as const] : [])));
       decision.compact.push(...walked.compact.map((id) => ({ id, outcome: outcomes.get(id)! })));
       if (walked.cursor !== null) decision.cursor = walked.cursor;
-      if (walked.cursor !== part[part.length - 1].seq) break;
+      after = part[part.length - 1].seq;
+      if (walked.cursor !== after) break;
     }
     if (decision.cursor === null) return 0;
     const chunks = chunk(decision.compact, RETENTION_SCRIPT_MAX);
@@ -114,7 +115,7 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
       const ids = await repository.listFinishedBefore(horizonMs, offset, Math.min(batch, RETENTION_SCRIPT_MAX));
       if (ids.length === 0) break;
       scanned += ids.length;
-      const records = (await Promise.all(ids.map((id) => repository.getRequestState(id)))).filter((r) => r !== null);
+      const records = (await repository.getRequestStates(ids)).filter((r) => r !== null);
       const decision = decideRequestRemoval(records.map(candidateOf), exportedThrough, batch - removed);
       // A request whose record is gone left only its index entries, which the script drops too.
       const found = new Set(records.map((r) => r.id));
@@ -165,10 +166,10 @@ export function createRetentionSweep(deps: RetentionDeps, isLeader: () => boolea
       ...(exportedThrough > base.seq + NEEDED_ROUNDS_PAGE ? (await repository.listLedger(exportedThrough, NEEDED_ROUNDS_PAGE)).items : []),
     ];
     // Requests still on their way need their rounds too: consensus and the sender draw their committee again.
-    const open = await Promise.all([
+    const open = await repository.getRequestStates([
       ...await repository.listStale('assigned', Number.MAX_SAFE_INTEGER, OPEN_ROUNDS_PAGE),
       ...await repository.listStale('agreed', Number.MAX_SAFE_INTEGER, OPEN_ROUNDS_PAGE),
-    ].map((id) => repository.getRequestState(id)));
+    ]);
     const needed = [...kept.map((e) => e.round), ...open.flatMap((r) => (r?.assignment ? [r.assignment.round] : []))];
     const range = decideRoundRemoval({ ...bounds, oldestNeededRound: needed.length > 0 ? Math.min(...needed) : null });
     if (!range) return 0;
