@@ -1,6 +1,6 @@
 // Warm isolates per code and memory limit, one run each at a time: recycled after a number of runs or
 // past a share of their heap, and at most 64 kept idle (least recently used go first). An idle
-// isolate makes its next run's context while it waits.
+// isolate gets its next run's context made once the run that left it has answered.
 import ivm from 'isolated-vm';
 import { BOOTSTRAP_SCRIPT } from './bootstrap.ts';
 import type { IsolateCode } from './compile.ts';
@@ -18,20 +18,20 @@ export interface IsolateEntry {
   readonly compiled: IsolateCode;
   runs: number;
   /**
-   * A context made for the next run while the isolate waited idle (off this thread): take it with
-   * takeContext. Untouched until then; it goes with the isolate when that is disposed.
+   * A context made for the next run while the isolate waited idle: take it with takeContext.
+   * Untouched until then; it goes with the isolate when that is disposed.
    */
-  nextContext?: Promise<ivm.Context | undefined>;
+  nextContext?: ivm.Context;
 }
 
 /**
  * A fresh context for a run of this busy isolate: the one made while it was idle, or a new one
  * made now on this thread (no user code runs in either).
  */
-export async function takeContext(entry: IsolateEntry): Promise<ivm.Context> {
+export function takeContext(entry: IsolateEntry): ivm.Context {
   const made = entry.nextContext;
   entry.nextContext = undefined;
-  return (made && (await made)) ?? entry.isolate.createContextSync();
+  return made ?? entry.isolate.createContextSync();
 }
 
 export interface IsolateCache {
@@ -106,11 +106,24 @@ function release(state: CacheState, entry: IsolateEntry, isReusable: boolean): v
     state.recycled++;
     return dispose(entry);
   }
-  // The next run's context is made now, in an isolate task: a run taking this isolate skips the
-  // largest part of its set-up (a V8 context costs about as much as the rest of a short run).
-  entry.nextContext = entry.isolate.createContext().catch(() => undefined);
   state.idle.push(entry);
   if (state.idle.length > MAX_IDLE_ISOLATES) dispose(state.idle.shift()!);
+  // The next run's context is made once this turn of the event loop is over (the run that released
+  // the isolate has answered by then), so a run that takes it skips the largest part of its set-up
+  // (a V8 context costs about as much as the rest of a short run). It is made on this thread: the
+  // isolate is idle and no user code runs, and an isolate task (createContext) would cost two thread
+  // hand-offs more, which measured about a fifth of a short run's CPU on a busy machine.
+  setImmediate(() => prepareContext(state, entry));
+}
+
+// Skipped when the isolate was taken meanwhile (its run makes its own) or is gone.
+function prepareContext(state: CacheState, entry: IsolateEntry): void {
+  if (entry.nextContext || entry.isolate.isDisposed || state.busy.has(entry)) return;
+  try {
+    entry.nextContext = entry.isolate.createContextSync();
+  } catch {
+    // disposed meanwhile: the next run, if any, finds no isolate to use
+  }
 }
 
 function isWorn(state: CacheState, entry: IsolateEntry): boolean {

@@ -262,7 +262,7 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
     state.handles.push(handle);
     return handle;
   };
-  const context = keep(await takeContext(entry));
+  const context = keep(takeContext(entry));
   const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
   const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
   // Called with applyIgnored by the bootstrap, one line (a string) per call; lines past the caps are not kept.

@@ -303,23 +303,38 @@ describe('sandbox runner', () => {
     expect(runner.stats().recycled).to.be.at.least(3);
   });
 
-  it('makes an idle isolate\'s next context while it waits, untouched, and a run takes it', async () => {
+  it('makes an idle isolate\'s next context once the releasing turn is over, untouched, and a run takes it', async () => {
     const cache = createIsolateCache();
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     try {
       const entry = cache.acquire(32, 'k', 'code');
       expect(entry.nextContext).to.equal(undefined);
-      const first = await takeContext(entry);
+      const first = takeContext(entry);
       await first.global.set('leftover', 1);
       cache.release(entry, true);
-      const made = await entry.nextContext;
+      // Not in the releasing turn (the run answers first), in the next one.
+      expect(entry.nextContext).to.equal(undefined);
+      await nextTurn();
+      const made = entry.nextContext;
       expect(made).to.be.instanceOf(ivm.Context);
       expect(cache.acquire(32, 'k', 'code')).to.equal(entry);
-      const second = await takeContext(entry);
+      const second = takeContext(entry);
       expect(second).to.equal(made);
       expect(entry.nextContext).to.equal(undefined);
       expect(await second.eval('typeof leftover')).to.equal('undefined');
       // Taken already: the next one is made on the spot.
-      expect(await takeContext(entry)).to.be.instanceOf(ivm.Context).and.not.equal(second);
+      expect(takeContext(entry)).to.be.instanceOf(ivm.Context).and.not.equal(second);
+      // Taken again before its next turn: no context is made for a busy isolate.
+      cache.release(entry, true);
+      expect(cache.acquire(32, 'k', 'code')).to.equal(entry);
+      await nextTurn();
+      expect(entry.nextContext).to.equal(undefined);
+      // Disposed while idle (the cache closed): nothing is made and nothing throws.
+      cache.release(entry, true);
+      cache.close();
+      await nextTurn();
+      expect(entry.nextContext).to.equal(undefined);
+      expect(entry.isolate.isDisposed).to.equal(true);
     } finally {
       cache.close();
     }
