@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { GatewayError } from './errors.ts';
+import { parseAllowList } from './sandbox/address-guard.ts';
 
 type Parser<T> = (raw: string) => T;
 
@@ -50,6 +51,12 @@ const gasPrice: Parser<string> = (raw) => {
   return raw;
 };
 const list: Parser<string[]> = (raw) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+// Checked as the sandbox reads it, so a bad entry stops the start instead of failing every fetch.
+const allowList: Parser<string[]> = (raw) => {
+  const entries = list(raw);
+  parseAllowList(entries);
+  return entries;
+};
 const level: Parser<string> = (raw) => {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) throw new Error('must be a pino level');
   return raw;
@@ -87,7 +94,7 @@ export const SETTINGS = {
   nodeKeyFile: { env: 'NODE_KEY_FILE', parse: text, description: "an executor's 32-byte node seed (created if missing)" },
   nodeName: { env: 'GATEWAY_NODE_NAME', parse: text, description: 'display name an executor registers with' },
   nodeAutoRegister: { env: 'GATEWAY_NODE_AUTO_REGISTER', parse: boolean, fallback: 'true', description: '`npm start` registers its local nodes on start (an executor process never registers itself)' },
-  fetchAllow: { env: 'GATEWAY_FETCH_ALLOW', parse: list, fallback: '', description: 'comma-separated hosts/CIDRs that `ctx.fetch` may reach despite the private-address guard' },
+  fetchAllow: { env: 'GATEWAY_FETCH_ALLOW', parse: allowList, fallback: '', description: 'comma-separated hosts/CIDRs that `ctx.fetch` may reach despite the private-address guard' },
   logLevel: { env: 'GATEWAY_LOG_LEVEL', parse: level, fallback: 'info', description: 'pino log level' },
   bodyLimitBytes: { env: 'GATEWAY_BODY_LIMIT_BYTES', parse: integer(1024, 64 * 1024 * 1024), fallback: '1048576', description: 'largest accepted HTTP request body' },
   requestDeadlineMs: { env: 'GATEWAY_REQUEST_DEADLINE_MS', parse: integer(100, 3_600_000), fallback: '30000', description: 'time from acceptance until a request not yet agreed fails with `timeout` (a `median` request with `q` ok numeric votes finalizes then instead)' },

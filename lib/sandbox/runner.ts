@@ -75,9 +75,11 @@ export class SandboxLostError extends Error {
 
 // One run: its handles (released in reverse), its fetch answer function, its wall-clock limit, a
 // way to fail it, and the fetch answers still being delivered (the isolate is busy until they end).
+// What only a fetch needs (the signal that ends its exchanges with the run, the guarded fetch) is
+// made at the run's first fetch call: most runs make none.
 interface RunState {
   readonly handles: Array<{ release(): void }>;
-  readonly signal: AbortSignal;
+  runEnd?: AbortController;
   readonly timeoutMs: number;
   deliver?: ivm.Reference;
   /** The lines the run logged so far, as the bootstrap sends them: what a run the host ends keeps. */
@@ -167,8 +169,7 @@ async function runJob(isolates: IsolateCache, records: CodeRecords, job: Sandbox
   const failed = (error: string): SandboxOutcome => failedOutcome(error, performance.now() - startedMs, capLogs(state.logs, job.limits));
   const record = recordOf(records, job);
   const entry = isolates.acquire(job.limits.memoryMb, job.codeKey, job.code);
-  const runEnd = new AbortController();
-  const state: RunState = { handles: [], signal: runEnd.signal, timeoutMs, logs: [], isDone: false, deliveries: 0, fail: () => undefined };
+  const state: RunState = { handles: [], timeoutMs, logs: [], isDone: false, deliveries: 0, fail: () => undefined };
   const watch = watchLimits(entry, state, cpuMs);
   const cpuStartNs = usage ? entry.isolate.cpuTime : 0n;
   let isReusable = true;
@@ -188,8 +189,8 @@ async function runJob(isolates: IsolateCache, records: CodeRecords, job: Sandbox
   } finally {
     state.isDone = true;
     watch.stop();
-    // With a reason of its own: abort() without one builds a DOMException each run (1.3% of a sandbox process's CPU).
-    runEnd.abort(RUN_ENDED);
+    // With a reason of its own: abort() without one builds a DOMException.
+    state.runEnd?.abort(RUN_ENDED);
     if (usage && !entry.isolate.isDisposed) {
       try {
         usage.cpuMs = Number(entry.isolate.cpuTime - cpuStartNs) / 1e6;
@@ -263,8 +264,9 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
     return handle;
   };
   const context = keep(takeContext(entry));
-  const fetch = job.fetch ?? (job.fetchPolicy ? createGuardedFetch(job.fetchPolicy, { signal: state.signal }) : undefined);
-  const fetchRef = fetch ? keep(new ivm.Reference(bridgeFetch(fetch, state))) : undefined;
+  const { fetchPolicy } = job;
+  const fetchOf = job.fetch ? () => job.fetch! : fetchPolicy ? lazily(() => createGuardedFetch(fetchPolicy, { signal: runSignal(state) })) : undefined;
+  const fetchRef = fetchOf ? keep(new ivm.Reference(bridgeFetch(fetchOf, state))) : undefined;
   // Called with applyIgnored by the bootstrap, one line (a string) per call; lines past the caps are not kept.
   const logRef = keep(new ivm.Reference((line: unknown) => {
     if (!state.isDone && typeof line === 'string' && state.logs.length <= job.limits.logLines) state.logs.push(line);
@@ -302,18 +304,28 @@ function configJson(job: SandboxJob): string {
   return JSON.stringify(config);
 }
 
+// The signal that aborts the run's fetch exchanges when the run ends (made at its first fetch).
+function runSignal(state: RunState): AbortSignal {
+  return (state.runEnd ??= new AbortController()).signal;
+}
+
+function lazily<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
 type FetchRequest = { url: string; method?: string; headers?: Record<string, string>; body?: string };
 
 // The isolate calls this with applyIgnored, so it must never reject: a host rejection nobody awaits
 // would crash the process. It answers through `deliver`, a task of this run (its CPU time
 // counts like any other slice): a continuation that throws, loops or exhausts memory fails this run only.
-function bridgeFetch(fetch: SandboxFetch, state: RunState) {
+function bridgeFetch(fetchOf: () => SandboxFetch, state: RunState) {
   return async (callId: number, request: FetchRequest): Promise<void> => {
     if (state.isDone) return;
     let reply: { status: number; headers: Record<string, string>; body: string } | { error: string };
     try {
       const init = { method: request.method, headers: request.headers ? { ...request.headers } : undefined, body: request.body };
-      const response = await fetch(request.url, init, state.signal);
+      const response = await fetchOf()(request.url, init, runSignal(state));
       reply = { status: response.status, headers: { ...response.headers }, body: response.body };
     } catch (error) {
       reply = { error: error instanceof Error ? error.message : String(error) };

@@ -14,6 +14,19 @@ describe('config', () => {
     expect(config.redisUrl).to.equal(undefined);
   });
 
+  it('refuses a fetch allow-list entry the sandbox could not read, at start', () => {
+    expect(loadConfig({ GATEWAY_FETCH_ALLOW: ' example.test, 10.0.0.0/8 ' }).fetchAllow).to.deep.equal(['example.test', '10.0.0.0/8']);
+    try {
+      loadConfig({ GATEWAY_FETCH_ALLOW: 'example.test,10.0.0.1/8' });
+      expect.fail('expected invalid_config');
+    } catch (error) {
+      expect(isGatewayError(error, 'invalid_config')).to.equal(true);
+      expect((error as GatewayError).details).to.deep.equal([
+        'GATEWAY_FETCH_ALLOW: invalid fetch allow-list entry "10.0.0.1/8": the address has bits set beyond the prefix (got "example.test,10.0.0.1/8")',
+      ]);
+    }
+  });
+
   it('lists every bad variable at once and never echoes a secret', () => {
     try {
       loadConfig({ GATEWAY_PORT: 'eighty', GATEWAY_ROUND_MS: '-1', GATEWAY_MASTER_KEY: 'super-secret-but-short', GATEWAY_NODE_AUTO_REGISTER: 'maybe' });
