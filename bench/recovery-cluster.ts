@@ -72,21 +72,27 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
     return started;
   };
   writeFileSync(join(dir, 'admin.password'), 'bench-password', { mode: 0o600 });
-  for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler'] as const) {
+  const waitForWebserver = async () => {
+    for (;;) {
+      try {
+        if ((await fetch(`${url}/readyz`)).status === 200) return;
+      } catch { /* not up yet */ }
+      await sleep(100);
+    }
+  };
+  const spawnService = (role: 'webserver' | 'receiver' | 'consensus' | 'sender' | 'scheduler') => {
     const { username, password } = users.credentials(role);
     spawnRole({ name: role, entrypoint: role, tail: [], env: { ...base, ...login(role, username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) } });
-  }
+  };
+  // The webserver holds its port before the other roles start: their health servers take any free
+  // port (HEALTH_PORT=0), which could otherwise be the one chosen for the webserver.
+  spawnService('webserver');
+  await waitForWebserver();
+  for (const role of ['receiver', 'consensus', 'sender', 'scheduler'] as const) spawnService(role);
   const cluster: Cluster = {
     url, redis, prefix, nodeIds: [],
     pids: () => [...processes.values()].map(({ child }) => child.pid!),
-    async waitForWebserver() {
-      for (;;) {
-        try {
-          if ((await fetch(`${url}/readyz`)).status === 200) return;
-        } catch { /* not up yet */ }
-        await sleep(100);
-      }
-    },
+    waitForWebserver,
     async killAndRestart(name) {
       const p = processes.get(name)!;
       const exited = new Promise((resolve) => p.child.once('exit', resolve));
