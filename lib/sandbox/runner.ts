@@ -264,9 +264,7 @@ async function execute(entry: IsolateEntry, record: CodeRecord, job: SandboxJob,
     return handle;
   };
   const context = keep(takeContext(entry));
-  const { fetchPolicy } = job;
-  const fetchOf = job.fetch ? () => job.fetch! : fetchPolicy ? lazily(() => createGuardedFetch(fetchPolicy, { signal: runSignal(state) })) : undefined;
-  const fetchRef = fetchOf ? keep(new ivm.Reference(bridgeFetch(fetchOf, state))) : undefined;
+  const fetchRef = job.fetch || job.fetchPolicy ? keep(new ivm.Reference(bridgeFetch(job, state))) : undefined;
   // Called with applyIgnored by the bootstrap, one line (a string) per call; lines past the caps are not kept.
   const logRef = keep(new ivm.Reference((line: unknown) => {
     if (!state.isDone && typeof line === 'string' && state.logs.length <= job.limits.logLines) state.logs.push(line);
@@ -309,23 +307,21 @@ function runSignal(state: RunState): AbortSignal {
   return (state.runEnd ??= new AbortController()).signal;
 }
 
-function lazily<T>(make: () => T): () => T {
-  let made: { value: T } | undefined;
-  return () => (made ??= { value: make() }).value;
-}
-
 type FetchRequest = { url: string; method?: string; headers?: Record<string, string>; body?: string };
 
 // The isolate calls this with applyIgnored, so it must never reject: a host rejection nobody awaits
 // would crash the process. It answers through `deliver`, a task of this run (its CPU time
 // counts like any other slice): a continuation that throws, loops or exhausts memory fails this run only.
-function bridgeFetch(fetchOf: () => SandboxFetch, state: RunState) {
+// The guarded fetch of a job with a fetch policy is made at the run's first fetch call.
+function bridgeFetch(job: Pick<SandboxJob, 'fetch' | 'fetchPolicy'>, state: RunState) {
+  let fetch = job.fetch;
   return async (callId: number, request: FetchRequest): Promise<void> => {
     if (state.isDone) return;
     let reply: { status: number; headers: Record<string, string>; body: string } | { error: string };
     try {
       const init = { method: request.method, headers: request.headers ? { ...request.headers } : undefined, body: request.body };
-      const response = await fetchOf()(request.url, init, runSignal(state));
+      fetch ??= createGuardedFetch(job.fetchPolicy!, { signal: runSignal(state) });
+      const response = await fetch(request.url, init, runSignal(state));
       reply = { status: response.status, headers: { ...response.headers }, body: response.body };
     } catch (error) {
       reply = { error: error instanceof Error ? error.message : String(error) };
