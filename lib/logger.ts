@@ -48,10 +48,21 @@ export interface BufferedOutput {
 
 export function createBufferedOutput(fd: number): BufferedOutput {
   const destination = pino.destination({ dest: fd, sync: true, minLength: LOG_BUFFER_BYTES });
+  // Whether a line came since the last write: the timer writes nothing otherwise (sonic-boom's flush
+  // of an empty buffer is still a write call: ten a second in an idle process).
+  let hasLines = false;
+  const stream: pino.DestinationStream = {
+    write(line: string) {
+      hasLines = true;
+      destination.write(line);
+    },
+  };
   // The timer and warn lines write what is buffered (\`flush()\`, a synchronous write here); only the
   // exit uses \`flushSync()\`, which fsyncs the descriptor as well: every 100 ms that was a disk flush
   // of a log file on the event loop (1.6% of a loaded one-process gateway's samples).
   const write = (end: 'flush' | 'flushSync') => () => {
+    if (end === 'flush' && !hasLines) return;
+    hasLines = false;
     try {
       destination[end]();
     } catch {
@@ -61,7 +72,7 @@ export function createBufferedOutput(fd: number): BufferedOutput {
   const flush = write('flush');
   setInterval(flush, LOG_FLUSH_MS).unref();
   process.once('exit', write('flushSync'));
-  return { stream: destination, flush };
+  return { stream, flush };
 }
 
 // One buffered stdout per process, shared by its loggers: stdout is the process's own, and two

@@ -2,11 +2,12 @@
 // in a child logger's bindings; the logged object itself is left as it was.
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createBufferedOutput, createLogger, errorForLog, redactSecrets } from '../../lib/logger.ts';
+import { createBufferedOutput, createLogger, errorForLog, LOG_FLUSH_MS, redactSecrets } from '../../lib/logger.ts';
 import { waitFor } from '../support/gateway.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
@@ -66,6 +67,36 @@ describe('logger output', () => {
       // The flush timer writes it within LOG_FLUSH_MS.
       expect(await waitFor(async () => (messages(file).length === 3 ? messages(file) : undefined), 5000, 'the buffered line')).to.deep.equal(['first', 'trouble', 'later']);
     } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('makes no write call while no line comes: the flush timer skips an empty buffer', async () => {
+    // sonic-boom calls writeSync on node's fs module object at the time of each write.
+    const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'gw-log-'));
+    const file = join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    const realWriteSync = fs.writeSync;
+    let writes = 0;
+    fs.writeSync = ((...args: Parameters<typeof fs.writeSync>) => {
+      if (args[0] === fd) writes++;
+      return realWriteSync(...args);
+    }) as typeof fs.writeSync;
+    try {
+      const logger = createLogger('test', 'info', createBufferedOutput(fd));
+      logger.info('only line');
+      expect(await waitFor(async () => (messages(file).length === 1 ? messages(file) : undefined), 5000, 'the buffered line')).to.deep.equal(['only line']);
+      const writesForTheLine = writes;
+      expect(writesForTheLine).to.be.greaterThan(0);
+      // Five timer periods with nothing to write (before, each was an empty write call).
+      await new Promise((resolve) => setTimeout(resolve, 5 * LOG_FLUSH_MS));
+      expect(writes).to.equal(writesForTheLine);
+      logger.info('another');
+      expect(await waitFor(async () => (messages(file).length === 2 ? messages(file) : undefined), 5000, 'the next line')).to.deep.equal(['only line', 'another']);
+    } finally {
+      fs.writeSync = realWriteSync;
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
