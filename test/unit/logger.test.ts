@@ -2,8 +2,8 @@
 // in a child logger's bindings; the logged object itself is left as it was.
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
