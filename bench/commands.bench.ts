@@ -61,7 +61,7 @@ async function measure(system: BenchSystem): Promise<{ commands: Map<string, num
 console.log(`bench:commands — ${LAYOUT}, ${REQUESTS} requests from ${CONCURRENCY} clients, load average at start ${readLoadAverage()}`);
 const results: Record<'gateway' | 'floor', Awaited<ReturnType<typeof measure>>> = {} as never;
 for (const name of ['gateway', 'floor'] as const) {
-  const system = name === 'gateway' ? await startGatewaySystem(LAYOUT, { GATEWAY_LOG_LEVEL: 'info', ...GATEWAY_ENV }) : await startFloorSystem(LAYOUT, LAYOUT === 'one process' ? 'gw' : 'bench');
+  const system = name === 'gateway' ? await startGatewaySystem(LAYOUT, { GATEWAY_LOG_LEVEL: 'info', ...GATEWAY_ENV }) : await startFloorSystem(LAYOUT);
   try {
     results[name] = await measure(system);
   } finally {

@@ -23,10 +23,13 @@ export interface GatewayProcess {
  * with the AOF and one ACL user per role and node, three local executor nodes; `env` over the
  * benchmark's admin token, loopback port and key prefix. Its output goes to a file in the data folder.
  */
+/** The key prefix of the one-process gateway the benches start. */
+export const GATEWAY_PROCESS_PREFIX = 'gw';
+
 export async function startGatewayProcess(env: Record<string, string> = {}): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-all-'));
   const port = await findFreePort();
-  const prefix = 'gw';
+  const prefix = GATEWAY_PROCESS_PREFIX;
   const logFile = join(dir, 'gateway.log');
   const log = openSync(logFile, 'w', 0o600);
   const { REDIS_URL: _ignored, ...inherited } = process.env;

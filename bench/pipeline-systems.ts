@@ -10,9 +10,9 @@ import { findFreePort, startEmbeddedRedis } from '../lib/embedded-redis.ts';
 import { closeRedis, createRedis } from '../lib/redis.ts';
 import { createRepository } from '../lib/repository/index.ts';
 import { createKeys } from '../lib/repository/keys.ts';
-import { BENCH_ADMIN_TOKEN, startGatewayProcess } from './gateway-process.ts';
+import { BENCH_ADMIN_TOKEN, GATEWAY_PROCESS_PREFIX, startGatewayProcess } from './gateway-process.ts';
 import { FLOOR_ROLES, publishedKey } from './floor.ts';
-import { startCluster } from './recovery-cluster.ts';
+import { CLUSTER_PREFIX, startCluster } from './recovery-cluster.ts';
 
 export type Layout = 'one process' | 'processes';
 
@@ -87,8 +87,12 @@ export async function startGatewaySystem(layout: Layout, env: Record<string, str
   }
 }
 
-/** The floor (floor.ts) in `layout`: all its roles in one process, or each role in its own. */
-export async function startFloorSystem(layout: Layout, prefix: string): Promise<BenchSystem> {
+/**
+ * The floor (floor.ts) in `layout`: all its roles in one process, or each role in its own, on the
+ * key prefix of the gateway it stands beside in that layout.
+ */
+export async function startFloorSystem(layout: Layout): Promise<BenchSystem> {
+  const prefix = layout === 'one process' ? GATEWAY_PROCESS_PREFIX : CLUSTER_PREFIX;
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-floor-'));
   const server = await startEmbeddedRedis({ dir: join(dir, 'redis'), password: 'bench-password', appendOnly: true });
   const port = await findFreePort();

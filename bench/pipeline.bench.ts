@@ -140,11 +140,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function runOnce(name: SystemName, layout: Layout): Promise<Sample> {
-  // The floor uses the key prefix of the gateway it stands beside (recovery-cluster.ts's for the processes).
-  const prefix = layout === 'one process' ? 'gw' : 'bench';
   running = name === 'gateway'
     ? startGatewaySystem(layout, { GATEWAY_LOG_LEVEL: LOG_LEVEL, ...GATEWAY_ENV })
-    : startFloorSystem(layout, prefix);
+    : startFloorSystem(layout);
   const system = await running;
   try {
     return await measure(system);

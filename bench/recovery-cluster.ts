@@ -42,10 +42,13 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** The key prefix of the roles-as-processes gateway the benches start. */
+export const CLUSTER_PREFIX = 'bench';
+
 export async function startCluster(settings: Record<string, string>): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-recovery-'));
   const redis = await startEmbeddedRedis({ dir: join(dir, 'redis'), password: 'bench-password', appendOnly: true });
-  const prefix = 'bench';
+  const prefix = CLUSTER_PREFIX;
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
   const base = {

@@ -131,7 +131,7 @@ async function measure(system: BenchSystem, firstN: number): Promise<Moments[]> 
 async function run(name: 'gateway' | 'floor', layout: Layout, firstN: number): Promise<Moments[]> {
   const system = name === 'gateway'
     ? await startGatewaySystem(layout, { GATEWAY_LOG_LEVEL: 'info', ...GATEWAY_ENV })
-    : await startFloorSystem(layout, layout === 'one process' ? 'gw' : 'bench');
+    : await startFloorSystem(layout);
   try {
     return await measure(system, firstN);
   } finally {
