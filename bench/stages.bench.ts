@@ -36,11 +36,12 @@ const MOMENTS: ReadonlyArray<readonly [key: string, label: string]> = [
   ['publish taken', 'publish job taken (sender)'],
   ['published', 'published'],
 ];
-const HOLDS: ReadonlyArray<readonly [label: string, from: string, to: string]> = [
-  ['receiver: request taken → run jobs added', 'incoming taken', 'exec added'],
-  ['executor: run taken → its vote added (median member)', 'exec taken each', 'vote added each'],
-  ['consensus: deciding vote taken → publish added', 'deciding vote taken', 'publish added'],
-  ['sender: publish taken → published', 'publish taken', 'published'],
+/** How long a role held one request, from its moments. */
+const HOLDS: ReadonlyArray<readonly [label: string, held: (m: Moments) => number]> = [
+  ['receiver: request taken → run jobs added', (m) => m['exec added']! - m['incoming taken']!],
+  ['executor: run taken → its vote added (median member)', (m) => m['executor hold']!],
+  ['consensus: deciding vote taken → publish added', (m) => m['publish added']! - m['deciding vote taken']!],
+  ['sender: publish taken → published', (m) => m.published! - m['publish taken']!],
 ];
 
 function hopOf(queue: string): Hop | undefined {
@@ -139,7 +140,7 @@ async function run(name: 'gateway' | 'floor', layout: Layout, firstN: number): P
   }
 }
 
-const medianOf = (samples: Moments[], key: string) => median(samples.map((m) => m[key]!).filter(Number.isFinite));
+const medianOf = (samples: Moments[], value: (m: Moments) => number) => median(samples.map(value).filter(Number.isFinite));
 
 console.log(`bench:stages — node ${process.version}, ${availableParallelism()} cores, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`per run ${WARMUP} warm-up, then ${REQUESTS} at ${RATE}/s (the first ${SKIPPED} left out); medians in ms since acceptance (job times have 1 ms steps)`);
@@ -151,11 +152,8 @@ for (const layout of LAYOUTS) {
   firstN += WARMUP + REQUESTS;
   console.log(`\n${layout} (${gateway.length} / ${floor.length} requests read):`);
   const row = (label: string, g: number, f: number) => [label, format(g, 1), format(f, 1), format(g - f, 1)];
-  printMarkdownTable(['moment', 'gateway', 'floor', 'gateway − floor'], MOMENTS.map(([key, label]) => row(label, medianOf(gateway, key), medianOf(floor, key))));
+  printMarkdownTable(['moment', 'gateway', 'floor', 'gateway − floor'], MOMENTS.map(([key, label]) => row(label, medianOf(gateway, (m) => m[key]!), medianOf(floor, (m) => m[key]!))));
   console.log('');
-  printMarkdownTable(['held by', 'gateway', 'floor', 'gateway − floor'], HOLDS.map(([label, from, to]) => {
-    const hold = (samples: Moments[]) => (from === 'exec taken each' ? medianOf(samples, 'executor hold') : median(samples.map((m) => m[to]! - m[from]!)));
-    return row(label, hold(gateway), hold(floor));
-  }));
+  printMarkdownTable(['held by', 'gateway', 'floor', 'gateway − floor'], HOLDS.map(([label, held]) => row(label, medianOf(gateway, held), medianOf(floor, held))));
 }
 console.log(`\nload average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
