@@ -10,6 +10,7 @@ const HEX = /^[0-9a-f]+$/;
 const isId = (value: unknown) => typeof value === 'string' && ID.test(value);
 const isOptionalId = (value: unknown) => value === undefined || isId(value);
 const isRound = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isOptionalTimeMs = (value: unknown) => value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0);
 const isHex = (length: number) => (value: unknown) => typeof value === 'string' && value.length === length && HEX.test(value);
 const isVote = (value: unknown): boolean => {
   if (typeof value !== 'object' || value === null) return false;
@@ -21,7 +22,7 @@ const isLogs = (value: unknown) => value === undefined || (Array.isArray(value) 
 
 // Per queue and kind: the fields a payload must have, each with its check.
 const SHAPES: { readonly [K in QueueKind]: { readonly [P in JobPayloads[K]['kind']]: Shape } } = {
-  incoming: { request: { requestId: isId } },
+  incoming: { request: { requestId: isId, projectId: isOptionalId, acceptedAtMs: isOptionalTimeMs } },
   exec: { run: { requestId: isId, projectId: isOptionalId } },
   ticketRequests: { ticket: { round: isRound } },
   votes: { vote: { vote: isVote, logs: isLogs } },

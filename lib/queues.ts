@@ -6,8 +6,12 @@ import type { Vote } from './protocol/vote.ts';
 
 /** Payload of every job, per queue: a union discriminated by `kind`. Job ids are deterministic and never contain ':'. */
 export interface JobPayloads {
-  /** webserver/scheduler → receiver: a request persisted as `queued`. */
-  incoming: { kind: 'request'; requestId: string };
+  /**
+   * webserver/scheduler → receiver: a request persisted as `queued`. `projectId` and `acceptedAtMs`:
+   * hints only (anyone with queue access writes payloads); an assignment made from them applies only
+   * when the stored request has that project and acceptance time.
+   */
+  incoming: { kind: 'request'; requestId: string; projectId?: string; acceptedAtMs?: number };
   /** receiver → one executor node: run a request. */
   /** `projectId`: the request's project, a hint only (the executor reads its secrets alongside the request, and uses them only when the request names that project). */
   exec: { kind: 'run'; requestId: string; projectId?: string };

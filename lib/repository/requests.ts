@@ -106,7 +106,9 @@ const MAX_RELEASE_BATCH = 200;
 // ARGV: id, allowed statuses (comma list), new status, now ms, final channel, the number of recorded
 // votes expected ('' = any), this call's move id, '1' to get the votes back ('' = not), the due entry
 // to add with the move (`<dueAtMs> <member>`, kept when present; '' = none), the settling ('' = none:
-// JSON `{"votes": n, "due": [members], "counts": [per node, in KEYS order]}`), then field/value pairs.
+// JSON `{"votes": n, "due": [members], "counts": [per node, in KEYS order]}`), what the caller expects
+// of a request still in the initial status (`<projectId> <acceptedAtMs>`: its project, and its score
+// in that status's index, which is its acceptance time; '' = nothing), then field/value pairs.
 // Returns {applied, statusBefore, repeat, open, settled, votes...}: `open` is `<projectId> <version>`
 // when the move reached a final status (the caller then releases the admission slot on the control
 // plane, an idempotent step); `settled` is '1' when the move settled the request (below); the votes
@@ -114,7 +116,9 @@ const MAX_RELEASE_BATCH = 200;
 // once voting closed).
 // A move applies only when the lifecycle allows it from the current status and the caller expects
 // that status (a failure may narrow the list), and, when the caller names it, while the request holds
-// exactly the votes its decision saw. The guard admits one final transition.
+// exactly the votes its decision saw, and, when the caller names them, while the request has the
+// project and acceptance time it expects (a caller that decided from hints rather than from the
+// record). The guard admits one final transition.
 // A move that closes voting may settle the request in the same step (what settleRequest does after
 // it otherwise): when the request holds exactly the `votes` the caller counted from, and was not
 // settled before, its due entries go, the counts are added to its nodes' statistics and the mark
@@ -132,6 +136,7 @@ local function has(list, value)
   return false
 end
 local VOTES = 3 + #OPEN
+local INITIAL = ${luaString(INITIAL_STATUS)}
 -- What a final move gives back (\`open\`) never changes after the request is stored: read with its status.
 local state = redis.call('HMGET', KEYS[1], 'status', 'open', '${COUNTED_MARK}')
 local status = state[1]
@@ -153,6 +158,16 @@ if not status then return {0, ''} end
 if status == ARGV[3] and redis.call('HGET', KEYS[1], 'move') == ARGV[7] then return applied({1, status, 'repeat'}, false) end
 if not has(ALLOWED_FROM[ARGV[3]] or {}, status) then return {0, status} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then return {0, status} end
+if ARGV[11] ~= '' then
+  local space = string.find(ARGV[11], ' ', 1, true)
+  local project = string.sub(ARGV[11], 1, space)
+  if status ~= INITIAL or string.sub(state[2] or '', 1, #project) ~= project then return {0, status} end
+  local acceptedAt = nil
+  for i, indexed in ipairs(OPEN) do
+    if indexed == INITIAL then acceptedAt = tonumber(redis.call('ZSCORE', KEYS[2 + i], ARGV[1])) end
+  end
+  if acceptedAt ~= tonumber(string.sub(ARGV[11], space + 1)) then return {0, status} end
+end
 local voteCount = nil
 if ARGV[10] ~= '' then voteCount = #readVotes() elseif ARGV[6] ~= '' then voteCount = redis.call('HLEN', KEYS[VOTES]) end
 if ARGV[6] ~= '' and voteCount ~= tonumber(ARGV[6]) then return {0, status} end
@@ -160,7 +175,7 @@ local settling = ARGV[10] ~= '' and cjson.decode(ARGV[10]) or nil
 local settles = settling ~= nil and not state[3] and voteCount == settling.votes
 local fields = {'status', ARGV[3], 'move', ARGV[7]}
 if settles then fields[#fields + 1] = '${COUNTED_MARK}'; fields[#fields + 1] = '1' end
-for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[9] ~= '' then
   local space = string.find(ARGV[9], ' ', 1, true)
@@ -290,6 +305,9 @@ export type VoteRecording = {
   votes: StoredVote[];
 };
 
+/** What a caller that has not read a request expects of it: its project and acceptance time (ms). */
+export type AcceptedAs = { readonly projectId: string; readonly acceptedAtMs: number };
+
 /** A request as accepted: the immutable fields, its acceptance time and optional idempotency key. */
 export type NewRequest = Pick<RequestRecord, 'id' | 'projectId' | 'version' | 'codeCid' | 'source' | 'input' | 'origin'> & {
   readonly createdAtMs: number;
@@ -323,9 +341,11 @@ export interface RequestStore extends RequestReads {
   /**
    * `queued → assigned` with the committee, and, given `deadlineAtMs`, the request's deadline in the
    * due-time index (kept when the request has one: see putDueEntry) in the same step; not applied (and
-   * `statusBefore` says why) from any other status.
+   * `statusBefore` says why) from any other status. With `expected`, only while the request has that
+   * project and acceptance time (otherwise not applied, `statusBefore` still `queued`): an assignment
+   * decided from a job's hints, not from the record.
    */
-  assignRequest(id: string, assignment: Assignment, nowMs: number, deadlineAtMs?: number): Promise<TransitionResult>;
+  assignRequest(id: string, assignment: Assignment, nowMs: number, deadlineAtMs?: number, expected?: AcceptedAs): Promise<TransitionResult>;
   /**
    * `assigned → agreed` with the outcome. With `voteCount`, only while the request holds exactly that
    * many votes (the ones the outcome was decided from); otherwise not applied, `statusBefore` still `assigned`.
@@ -360,7 +380,7 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling } = {}) => {
+  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs } = {}) => {
     const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
     // The request is final (now, or by this very call before its reply was lost): give back its
     // admission slot. A crash before this line leaves the slot taken until admission reconciles it.
@@ -428,8 +448,11 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       if ((await redis.exists(keys.request(storedId))) === 0) await store({ ...request, id: storedId }, idemKey ?? '', true);
       return { outcome: 'existing', id: storedId };
     },
-    assignRequest: (id, assignment, nowMs, deadlineAtMs) =>
-      move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }, deadlineAtMs === undefined ? {} : { due: { kind: 'deadline', requestId: id, dueAtMs: deadlineAtMs } }),
+    assignRequest: (id, assignment, nowMs, deadlineAtMs, expected) =>
+      move(id, 'assigned', nowMs, { assignment: JSON.stringify(assignment) }, {
+        ...(deadlineAtMs === undefined ? {} : { due: { kind: 'deadline', requestId: id, dueAtMs: deadlineAtMs } }),
+        ...(expected ? { expected } : {}),
+      }),
     agreeRequest: (id, outcome, nowMs, options = {}) => move(id, 'agreed', nowMs, { outcome: JSON.stringify(outcome) }, options),
     failRequest: (id, from, failure, nowMs, options = {}) =>
       move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, { ...options, from }),
@@ -484,9 +507,9 @@ const RECONCILE_BATCH = 100;
 /** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
 async function transition(
   redis: Redis, keys: Keys,
-  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling },
+  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs },
 ): Promise<ClosingResult & { open?: string }> {
-  const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle } = move;
+  const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle, expected } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
@@ -503,7 +526,8 @@ async function transition(
   const settleArg = settle
     ? JSON.stringify({ votes: settle.voteCount, due: DUE_KINDS.map((kind) => dueMemberOf(kind, id)), counts: countedNodeIds.map((nodeId) => settle.counts[nodeId]) })
     : '';
-  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', dueArg, settleArg, ...Object.entries(fields).flat()];
+  const expectedArg = expected ? `${expected.projectId} ${expected.acceptedAtMs}` : '';
+  const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', dueArg, settleArg, expectedArg, ...Object.entries(fields).flat()];
   const [applied, before, repeat, open, settled, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, string?, string?, ...string[]];
   return {
     applied: applied === 1, statusBefore: (before || null) as RequestStatus | null,

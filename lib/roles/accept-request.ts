@@ -88,6 +88,7 @@ export async function acceptRequest(deps: AcceptDeps, accept: AcceptInput): Prom
     throw new GatewayError('rate_limited', `project ${project.id} has ${result.open} requests in flight, the most allowed is ${deps.config.projectMaxInFlight}; retry shortly`, { retryAfterSeconds: 1 });
   }
   const created = result.outcome === 'created';
-  if (created && !problem) await deps.queues.add('incoming', jobIds.incoming(result.id), { kind: 'request', requestId: result.id });
+  // The project and acceptance time ride along as hints: the receiver assigns from them without reading the request.
+  if (created && !problem) await deps.queues.add('incoming', jobIds.incoming(result.id), { kind: 'request', requestId: result.id, projectId: project.id, acceptedAtMs: deps.nowMs });
   return { id: result.id, created, isRejected: created && problem !== null };
 }

@@ -97,6 +97,9 @@ describe('pipeline hand-offs', function () {
     return createCommitteeSelector(tickets.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta) }))).select(requestId, k);
   }
 
+  /** gateway_handler_outcomes_total{role="receiver",handler="incoming_hints"} by outcome. */
+  const hintOutcomes = async () => Object.fromEntries((await ctx.metrics.handlerOutcomes.get()).values.filter((v) => v.labels.handler === 'incoming_hints').map((v) => [v.labels.outcome, v.value]));
+
   const assigned = (id: string) => waitFor(async () => {
     const request = await ctx.repository.getRequest(id);
     return request?.status === 'assigned' ? request : undefined;
@@ -134,6 +137,27 @@ describe('pipeline hand-offs', function () {
     }
     const due = await ctx.connection.zrange(createKeys(ctx.config.keyPrefix).due(0), '0', '-1', 'WITHSCORES');
     expect(due).to.deep.equal([`deadline.${id}`, String(Date.parse(request.createdAt) + 20_000)]);
+    // The incoming job named the project and the acceptance time, and the assignment was made from them.
+    expect((await getJob('incoming', jobIds.incoming(id)))?.data).to.deep.equal({ kind: 'request', requestId: id, projectId: project.id, acceptedAtMs: Date.parse(request.createdAt) });
+    expect(await hintOutcomes()).to.deep.equal({ used: 1 });
+  });
+
+  it('an incoming job whose hints name another project and an earlier time is assigned from the record: its own committee rule and deadline', async () => {
+    await seedFrozenRound(ctx, nodes);
+    const project = await putProject();
+    const other = await putProject({ committee: { size: 5, quorum: 3 } });
+    const id = await accept(project);
+    const { createdAt } = (await ctx.repository.getRequest(id))!;
+    // Anyone with queue access can write a payload: this one replaces the webserver's.
+    await (await getJob('incoming', jobIds.incoming(id)))!.remove();
+    await ctx.queues.add('incoming', jobIds.incoming(id), { kind: 'request', requestId: id, projectId: other.id, acceptedAtMs: Date.parse(createdAt) - 10_000 });
+    await start('receiver');
+    const request = await assigned(id);
+    expect(await jobResult(ctx, 'incoming', jobIds.incoming(id))).to.equal('assigned');
+    expect(request.assignment).to.deep.include({ quorum: 2, committee: await committeeFor(id, 3) });
+    const due = await ctx.connection.zrange(createKeys(ctx.config.keyPrefix).due(0), '0', '-1', 'WITHSCORES');
+    expect(due).to.deep.equal([`deadline.${id}`, String(Date.parse(createdAt) + 20_000)]);
+    expect(await hintOutcomes()).to.deep.equal({ refused: 1 });
   });
 
   it('a redelivered incoming job leaves the assignment and the jobs as they were', async () => {

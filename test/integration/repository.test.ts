@@ -109,6 +109,21 @@ describe('repository', function () {
       expect(await repository.countFinishedSince(T0)).to.equal(1);
     });
 
+    it('assigns from what the caller expects only while the record has that project and acceptance time', async () => {
+      const id = nextId();
+      await createRequest(id);
+      // Another project whose id begins with this one's, a time 1 ms off, neither: not applied, nothing written.
+      for (const expected of [{ projectId: 'prj_0000000000otherprojectxx', acceptedAtMs: T0 }, { projectId: PROJECT.id.slice(0, -1), acceptedAtMs: T0 }, { projectId: PROJECT.id, acceptedAtMs: T0 - 1 }]) {
+        expect(await repository.assignRequest(id, ASSIGNMENT, T0 + 1, T0 + 30_000, expected), JSON.stringify(expected)).to.deep.equal({ applied: false, statusBefore: 'queued' });
+      }
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
+      expect(await repository.assignRequest(id, ASSIGNMENT, T0 + 1, T0 + 30_000, { projectId: PROJECT.id, acceptedAtMs: T0 })).to.deep.equal({ applied: true, statusBefore: 'queued' });
+      expect((await repository.getRequestState(id))?.assignment).to.deep.equal(ASSIGNMENT);
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([{ kind: 'deadline', requestId: id, dueAtMs: T0 + 30_000 }]);
+      // Once assigned, the same expectation no longer matches a queued request.
+      expect(await repository.assignRequest(id, ASSIGNMENT, T0 + 2, T0 + 30_000, { projectId: PROJECT.id, acceptedAtMs: T0 })).to.deep.equal({ applied: false, statusBefore: 'assigned' });
+    });
+
     it('records a vote once per node, counted while assigned and kept as late once the request left the voting status', async () => {
       const id = nextId();
       await createRequest(id);

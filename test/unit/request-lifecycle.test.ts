@@ -97,8 +97,13 @@ describe('request scripts built from the lifecycle', () => {
   });
 
   it('TRANSITION names no status outside the tables built from the lifecycle', () => {
-    const rest = transition.split('\n').filter((line) => !/^local (FINAL|OPEN|ALLOWED_FROM) = /.test(line)).join('\n');
+    const rest = transition.split('\n').filter((line) => !/^local (FINAL|OPEN|ALLOWED_FROM|INITIAL) = /.test(line)).join('\n');
     expect(statusLiterals(rest)).to.deep.equal([]);
+  });
+
+  it('TRANSITION checks what a caller expects of a request (project, acceptance time) only in the initial status', () => {
+    expect(quoted(/^local INITIAL = (.*)$/m.exec(transition)?.[1] ?? '')).to.deep.equal([INITIAL_STATUS]);
+    expect(transition).to.include('if status ~= INITIAL or ');
   });
 
   it('RECORD_VOTE records only in the status the lifecycle records votes in', () => {

@@ -11,8 +11,8 @@ export interface DrawContext {
 }
 
 export interface AssignmentInput extends DrawContext {
-  /** The request without its votes (no decision here depends on them). */
-  readonly request: RequestState;
+  /** What the decision reads of the request (no decision here depends on its votes). */
+  readonly request: Pick<RequestState, 'id' | 'status' | 'assignment' | 'createdAt'>;
   readonly project: Project | null;
   readonly nowMs: number;
   /** `nowMs` as an ISO timestamp (the assignment's `assignedAt`). */

@@ -1,9 +1,11 @@
 // Receiver: turns a queued request into an assignment (round, committee from the frozen tickets
 // of the previous round), writes its deadline into the due-time index and sends one run job to each member.
+// A first delivery is one write and the run jobs: the job's hints stand in for a read of the record.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { jobIds, type JobPayloads, type JobResults, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { RequestState } from '../../repository/request-reads.ts';
+import type { AcceptedAs } from '../../repository/requests.ts';
 import type { Assignment } from '../../repository/types.ts';
 import { decideAssignment } from './decide-assignment.ts';
 import { createCommitteeCache } from '../committee-cache.ts';
@@ -31,14 +33,14 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
   // the tickets frozen when that round started) is as valid, and whose records are kept.
   const latestRound = createLoadCache({ load: () => repository.getLatestRoundNumber(), isKept: () => true, maxEntries: 1, ttl: { ms: LATEST_ROUND_MS, clock } });
 
-  const deadlineOf = (request: RequestState) => Date.parse(request.createdAt) + config.requestDeadlineMs;
+  const deadlineOf = (request: Pick<RequestState, 'createdAt'>) => Date.parse(request.createdAt) + config.requestDeadlineMs;
 
   /**
    * Sends a run job to each member that has not voted. The deadline is in the due-time index first, so
    * no member runs a request without one: written with the assignment, and again (idempotent: an entry
    * keeps its time) on a redispatch; consensus checks it against the request's accepted-at time before applying it.
    */
-  async function dispatch(request: RequestState, assignment: Assignment, isRedispatch: boolean): Promise<void> {
+  async function dispatch(request: Pick<RequestState, 'id' | 'projectId' | 'createdAt'>, assignment: Assignment, isRedispatch: boolean): Promise<void> {
     // A first dispatch follows the assignment, before any vote; a redispatch asks which members voted.
     const hasVoted = isRedispatch ? await Promise.all(assignment.committee.map((nodeId) => repository.hasVoted(request.id, nodeId))) : [];
     if (isRedispatch) await repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: deadlineOf(request) });
@@ -47,16 +49,51 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
       .map((nodeId) => queues.add('exec', jobIds.run(request.id, nodeId), { kind: 'run', requestId: request.id, projectId: request.projectId }, { nodeId })));
   }
 
-  async function assign({ requestId }: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
-    // The latest round does not depend on the request: both reads in one round trip (the record
-    // without its votes: a queued request has none, and a redispatch reads them itself).
-    const [request, roundNumber] = await Promise.all([repository.getRequestState(requestId), latestRound('latest')]);
-    if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
-    const [project, selector, seed] = await Promise.all([loadProject(request.projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
+  /** The draw for a request of `projectId` (the project, the previous round's committee and the round's seed come from caches, mostly). */
+  async function decide(request: Pick<RequestState, 'id' | 'status' | 'assignment' | 'createdAt'>, projectId: string, roundNumber: number) {
+    const [project, selector, seed] = await Promise.all([loadProject(projectId), committees.get(roundNumber - 1), seedOf(roundNumber)]);
     const decision = decideAssignment({
       request, project, selector, nowMs: clock.now(), nowIso: new Date(clock.now()).toISOString(), assignWaitMs: config.assignWaitMs, roundMs: config.roundMs,
       round: seed === undefined ? null : { number: roundNumber, seed },
     });
+    return { decision, eligible: selector?.eligible ?? 0 };
+  }
+
+  /**
+   * A request's first delivery names its project and acceptance time (hints: anyone with queue access
+   * writes payloads), so the draw needs no read of the record: the assignment is one guarded write,
+   * applied only while the record is queued with that project and acceptance time. Anything else (a
+   * job without hints, another decision, a write that did not apply) goes the whole way, from the record.
+   */
+  async function assignFromHints({ requestId, projectId, acceptedAtMs }: JobPayloads['incoming']): Promise<'assigned' | undefined> {
+    if (projectId === undefined || acceptedAtMs === undefined) return undefined;
+    const hinted = { id: requestId, projectId, status: 'queued' as const, createdAt: new Date(acceptedAtMs).toISOString() };
+    const { decision } = await decide(hinted, projectId, await latestRound('latest'));
+    const hints = (outcome: 'used' | 'refused' | 'unused') => metrics.handlerOutcomes.inc({ role: 'receiver', handler: 'incoming_hints', outcome });
+    if (decision.kind !== 'assign') return void hints('unused');
+    const result = await applyAssignment(hinted, decision.assignment, { projectId, acceptedAtMs });
+    hints(result === 'assigned' ? 'used' : 'refused');
+    return result === 'assigned' ? result : undefined;
+  }
+
+  /** The assignment's guarded write (with the deadline), then the run jobs: `raced` when the write did not apply. */
+  async function applyAssignment(request: Pick<RequestState, 'id' | 'projectId' | 'createdAt'>, assignment: Assignment, expected?: AcceptedAs): Promise<'assigned' | 'raced'> {
+    const { applied } = await repository.assignRequest(request.id, assignment, clock.now(), deadlineOf(request), expected);
+    if (!applied) return 'raced';
+    await dispatch(request, assignment, false);
+    logger.info({ requestId: request.id, round: assignment.round, committee: assignment.committee }, 'request assigned');
+    return 'assigned';
+  }
+
+  async function assign(payload: JobPayloads['incoming'], job: Job<JobPayloads['incoming']>, token?: string): Promise<JobResults['incoming']> {
+    const fromHints = await assignFromHints(payload);
+    if (fromHints) return fromHints;
+    const { requestId } = payload;
+    // The latest round does not depend on the request: both reads in one round trip (the record
+    // without its votes: a queued request has none, and a redispatch reads them itself).
+    const [request, roundNumber] = await Promise.all([repository.getRequestState(requestId), latestRound('latest')]);
+    if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
+    const { decision, eligible } = await decide(request, request.projectId, roundNumber);
     switch (decision.kind) {
       case 'skip':
         return `already ${decision.status}` as const;
@@ -72,17 +109,12 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
         const { applied } = await repository.failRequest(requestId, ['queued'], decision.failure, clock.now());
         if (applied) {
           metrics.failures.inc({ code: decision.failure.code });
-          if (decision.failure.code === 'no_nodes') logger.warn({ requestId, round: roundNumber, eligible: selector?.eligible ?? 0 }, 'request failed: no nodes');
+          if (decision.failure.code === 'no_nodes') logger.warn({ requestId, round: roundNumber, eligible }, 'request failed: no nodes');
         }
         return decision.failure.code;
       }
-      case 'assign': {
-        const { applied } = await repository.assignRequest(requestId, decision.assignment, clock.now(), deadlineOf(request));
-        if (!applied) return 'raced';
-        await dispatch(request, decision.assignment, false);
-        logger.info({ requestId, round: decision.assignment.round, committee: decision.assignment.committee }, 'request assigned');
-        return 'assigned';
-      }
+      case 'assign':
+        return applyAssignment(request, decision.assignment);
     }
   }
 
