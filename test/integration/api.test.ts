@@ -109,7 +109,7 @@ describe('HTTP API', function () {
     const queue = new Queue('incoming', { connection: ctx.connection, prefix: queuePrefix(ctx.config.keyPrefix, 'incoming') });
     const job = await queue.getJob(reply.body.id);
     await queue.close();
-    expect(job?.data).to.deep.equal({ kind: 'request', requestId: reply.body.id });
+    expect(job?.data).to.deep.equal({ kind: 'request', requestId: reply.body.id, projectId: project.id, acceptedAtMs: Date.parse(stored!.createdAt) });
   });
 
   it('returns the same id for the same Idempotency-Key', async () => {
