@@ -10,7 +10,9 @@ const HEX = /^[0-9a-f]+$/;
 const isId = (value: unknown) => typeof value === 'string' && ID.test(value);
 const isOptionalId = (value: unknown) => value === undefined || isId(value);
 const isRound = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-const isOptionalTimeMs = (value: unknown) => value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0);
+/** The latest time a Date holds (ms since the epoch): a later one has no ISO form. */
+const MAX_DATE_MS = 8.64e15;
+const isOptionalTimeMs = (value: unknown) => value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_DATE_MS);
 const isHex = (length: number) => (value: unknown) => typeof value === 'string' && value.length === length && HEX.test(value);
 const isVote = (value: unknown): boolean => {
   if (typeof value !== 'object' || value === null) return false;

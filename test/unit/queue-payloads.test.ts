@@ -20,6 +20,7 @@ describe('job payloads', () => {
   it('accepts every well-formed kind', () => {
     const good: Array<[QueueKind, unknown]> = [
       ['incoming', { kind: 'request', requestId: 'req_1' }],
+      ['incoming', { kind: 'request', requestId: 'req_1', projectId: 'prj_1', acceptedAtMs: 1_796_321_456_407 }],
       ['exec', { kind: 'run', requestId: 'req_1' }],
       ['exec', { kind: 'run', requestId: 'req_1', projectId: 'prj_1' }],
       ['ticketRequests', { kind: 'ticket', round: 4 }],
@@ -39,6 +40,9 @@ describe('job payloads', () => {
     ['an inherited kind', 'exec', { kind: 'toString', requestId: 'req_1' }, 'malformed exec job: unknown kind'],
     ['an id with a colon', 'exec', { kind: 'run', requestId: 'req:1' }, 'malformed exec job: bad requestId'],
     ['a project hint that is no id', 'exec', { kind: 'run', requestId: 'req_1', projectId: { toString: 'x' } }, 'malformed exec job: bad projectId'],
+    ['an acceptance time past the last a Date holds', 'incoming', { kind: 'request', requestId: 'req_1', acceptedAtMs: 8.64e15 + 1 }, 'malformed incoming job: bad acceptedAtMs'],
+    ['a fractional acceptance time', 'incoming', { kind: 'request', requestId: 'req_1', acceptedAtMs: 1.5 }, 'malformed incoming job: bad acceptedAtMs'],
+    ['a project hint in an incoming job that is no id', 'incoming', { kind: 'request', requestId: 'req_1', projectId: 'a b' }, 'malformed incoming job: bad projectId'],
     ['a huge id', 'publish', { kind: 'publish', requestId: 'r'.repeat(500) }, 'malformed publish job: bad requestId'],
     ['a fractional round', 'ticketRequests', { kind: 'ticket', round: 1.5 }, 'malformed ticketRequests job: bad round'],
     ['a vote without a signature', 'votes', { kind: 'vote', vote: { ...VOTE, signature: undefined } }, 'malformed votes job: bad vote'],
