@@ -504,6 +504,11 @@ export function fingerprintOf(request: { readonly version: number | null; readon
 /** Admitted requests looked at per reconciliation at most. */
 const RECONCILE_BATCH = 100;
 
+// Move ids: 64 random bits per process, then a count (one random draw per process, not per move).
+const MOVE_ID_PREFIX = randomBytes(8).toString('hex');
+let moves = 0;
+const nextMoveId = () => `${MOVE_ID_PREFIX}.${(moves++).toString(36)}`;
+
 /** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
 async function transition(
   redis: Redis, keys: Keys,
@@ -521,7 +526,7 @@ async function transition(
     ...(due || settle ? [keys.due(b)] : []), ...countedNodeIds.map((nodeId) => keys.nodeStats(b, nodeId)),
   ];
   // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
-  const moveId = randomBytes(8).toString('hex');
+  const moveId = nextMoveId();
   const dueArg = due ? `${due.dueAtMs} ${dueMemberOf(due.kind, due.requestId)}` : '';
   const settleArg = settle
     ? JSON.stringify({ votes: settle.voteCount, due: DUE_KINDS.map((kind) => dueMemberOf(kind, id)), counts: countedNodeIds.map((nodeId) => settle.counts[nodeId]) })
