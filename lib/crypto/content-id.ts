@@ -10,17 +10,28 @@ export function computeContentId(bytes: Uint8Array): string {
   return CID.create(1, raw.code, Digest.create(multihashSha256.code, sha256(bytes))).toString();
 }
 
+// Valid content ids parsed lately: a vote's binding parses its request's code id on every run and
+// every check, and a gateway runs few code versions. Emptied when full; a copy goes out each time.
+const parsed = new Map<string, Uint8Array>();
+const PARSED_LIMIT = 256;
+
 /**
  * Parses a content id string; returns the SHA-256 it commits to, or null if it is not a
  * CIDv1 with the raw codec and a sha2-256 multihash.
  */
 export function parseContentId(text: string): Uint8Array | null {
+  const known = parsed.get(text);
+  if (known) return new Uint8Array(known);
+  let digest: Uint8Array;
   try {
     const cid = CID.parse(text);
     if (cid.version !== 1 || cid.code !== raw.code || cid.multihash.code !== multihashSha256.code) return null;
     if (cid.toString() !== text) return null;
-    return cid.multihash.digest;
+    digest = cid.multihash.digest;
   } catch {
     return null;
   }
+  if (parsed.size >= PARSED_LIMIT) parsed.clear();
+  parsed.set(text, new Uint8Array(digest));
+  return new Uint8Array(digest);
 }

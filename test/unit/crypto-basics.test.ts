@@ -108,6 +108,18 @@ describe('content ids', () => {
     expect(parseContentId('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')).to.equal(null);
   });
 
+  it('gives the same digest again from its cache, a copy each time, and keeps refusing what it refused', () => {
+    const id = computeContentId(utf8('export default () => 2'));
+    const first = parseContentId(id)!;
+    first.fill(0);
+    const again = parseContentId(id)!;
+    expect(toHex(again)).to.equal(createHash('sha256').update('export default () => 2').digest('hex'));
+    expect(again).to.not.equal(parseContentId(id));
+    // An upper-case spelling parses to the same CID but is not its canonical text: refused every time.
+    expect(parseContentId(id.toUpperCase())).to.equal(null);
+    expect(parseContentId(id.toUpperCase())).to.equal(null);
+  });
+
   it('concatenates byte strings in order', () => {
     expect(toHex(concatBytes(utf8('ab'), new Uint8Array(0), Uint8Array.of(1)))).to.equal('616201');
   });
