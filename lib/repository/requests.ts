@@ -166,7 +166,7 @@ if ARGV[11] ~= '' then
   for i, indexed in ipairs(OPEN) do
     if indexed == INITIAL then acceptedAt = tonumber(redis.call('ZSCORE', KEYS[2 + i], ARGV[1])) end
   end
-  if acceptedAt ~= tonumber(string.sub(ARGV[11], space + 1)) then return {0, status} end
+  if acceptedAt == nil or acceptedAt ~= tonumber(string.sub(ARGV[11], space + 1)) then return {0, status} end
 end
 local voteCount = nil
 if ARGV[10] ~= '' then voteCount = #readVotes() elseif ARGV[6] ~= '' then voteCount = redis.call('HLEN', KEYS[VOTES]) end
