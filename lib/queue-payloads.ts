@@ -9,10 +9,11 @@ const ID = /^[A-Za-z0-9_.-]{1,128}$/;
 const HEX = /^[0-9a-f]+$/;
 const isId = (value: unknown) => typeof value === 'string' && ID.test(value);
 const isOptionalId = (value: unknown) => value === undefined || isId(value);
-const isRound = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isWholeNumber = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isRound = isWholeNumber;
 /** The latest time a Date holds (ms since the epoch): a later one has no ISO form. */
 const MAX_DATE_MS = 8.64e15;
-const isOptionalTimeMs = (value: unknown) => value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_DATE_MS);
+const isOptionalTimeMs = (value: unknown) => value === undefined || (isWholeNumber(value) && value <= MAX_DATE_MS);
 const isHex = (length: number) => (value: unknown) => typeof value === 'string' && value.length === length && HEX.test(value);
 const isVote = (value: unknown): boolean => {
   if (typeof value !== 'object' || value === null) return false;

@@ -380,7 +380,7 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
-  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: { from?: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs } = {}) => {
+  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: Partial<MoveOptions> = {}) => {
     const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
     // The request is final (now, or by this very call before its reply was lost): give back its
     // admission slot. A crash before this line leaves the slot taken until admission reconciles it.
@@ -509,10 +509,13 @@ const MOVE_ID_PREFIX = randomBytes(8).toString('hex');
 let moves = 0;
 const nextMoveId = () => `${MOVE_ID_PREFIX}.${(moves++).toString(36)}`;
 
+/** How a move is guarded and what it writes beside the record (see TRANSITION_LUA); `from` defaults to every status the lifecycle allows. */
+type MoveOptions = { from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs };
+
 /** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
 async function transition(
   redis: Redis, keys: Keys,
-  move: { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs },
+  move: MoveOptions & { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string> },
 ): Promise<ClosingResult & { open?: string }> {
   const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle, expected } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.

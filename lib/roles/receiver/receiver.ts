@@ -59,6 +59,8 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     return { decision, eligible: selector?.eligible ?? 0 };
   }
 
+  const hints = (outcome: 'used' | 'refused' | 'unused') => metrics.handlerOutcomes.inc({ role: 'receiver', handler: 'incoming_hints', outcome });
+
   /**
    * A request's first delivery names its project and acceptance time (hints: anyone with queue access
    * writes payloads), so the draw needs no read of the record: the assignment is one guarded write,
@@ -69,7 +71,6 @@ export async function startReceiver(deps: ReceiverDeps): Promise<RoleHandle> {
     if (projectId === undefined || acceptedAtMs === undefined) return undefined;
     const hinted = { id: requestId, projectId, status: 'queued' as const, createdAt: new Date(acceptedAtMs).toISOString() };
     const { decision } = await decide(hinted, projectId, await latestRound('latest'));
-    const hints = (outcome: 'used' | 'refused' | 'unused') => metrics.handlerOutcomes.inc({ role: 'receiver', handler: 'incoming_hints', outcome });
     if (decision.kind !== 'assign') return void hints('unused');
     const result = await applyAssignment(hinted, decision.assignment, { projectId, acceptedAtMs });
     hints(result === 'assigned' ? 'used' : 'refused');
