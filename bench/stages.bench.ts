@@ -5,9 +5,10 @@
 // was added, `processedOn` when a worker took it, `finishedOn` when it completed; milliseconds, as
 // the roles' clocks wrote them): the median of each moment since acceptance, and the time each role
 // holds a request. A diagnostic beside bench:pipeline's p50 ratio: it shows which hop the difference is in.
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { format, median, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
 import { startFloorSystem, startGatewaySystem, type BenchSystem, type Layout } from './pipeline-systems.ts';
+import { readLoadAverage } from './process-cpu.ts';
 
 const env = process.env;
 const RATE = Number(env.BENCH_RATE ?? 20);
@@ -142,7 +143,7 @@ async function run(name: 'gateway' | 'floor', layout: Layout, firstN: number): P
 
 const medianOf = (samples: Moments[], value: (m: Moments) => number) => median(samples.map(value).filter(Number.isFinite));
 
-console.log(`bench:stages — node ${process.version}, ${availableParallelism()} cores, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`bench:stages — node ${process.version}, ${availableParallelism()} cores, load average at start ${readLoadAverage()}`);
 console.log(`per run ${WARMUP} warm-up, then ${REQUESTS} at ${RATE}/s (the first ${SKIPPED} left out); medians in ms since acceptance (job times have 1 ms steps)`);
 let firstN = 0;
 for (const layout of LAYOUTS) {
@@ -156,4 +157,4 @@ for (const layout of LAYOUTS) {
   console.log('');
   printMarkdownTable(['held by', 'gateway', 'floor', 'gateway − floor'], HOLDS.map(([label, held]) => row(label, medianOf(gateway, held), medianOf(floor, held))));
 }
-console.log(`\nload average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`\nload average at end ${readLoadAverage()}`);
