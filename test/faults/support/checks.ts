@@ -72,19 +72,21 @@ export async function expectNoOpenRequests(bench: FaultBench): Promise<void> {
 }
 
 /**
- * Every committee seat counted once in its node's statistics, however its vote came: one vote
- * (counted or late), and one of agreed, disagreed or missed when voting closed.
+ * Every committee seat of the requests counted once in its node's statistics, however its vote came:
+ * one vote (counted or late), and one of agreed, disagreed or missed when voting closed.
  */
-export async function expectSeatsCountedOnce(bench: FaultBench, request: RequestRecord): Promise<void> {
-  const committee = request.assignment!.committee;
+export async function expectSeatsCountedOnce(bench: FaultBench, ...requests: RequestRecord[]): Promise<void> {
+  const seats = new Map<string, number>();
+  for (const request of requests) for (const nodeId of request.assignment!.committee) seats.set(nodeId, (seats.get(nodeId) ?? 0) + 1);
+  const committee = [...seats.keys()];
   const stats = await waitFor(async () => {
     const all = await bench.direct.repository.listNodeStats(committee);
-    return all.every((s) => s.votes + s.late === 1 && s.agreed + s.disagreed + s.missed === 1) ? all : undefined;
+    return all.every((s, i) => s.votes + s.late === seats.get(committee[i]!) && s.agreed + s.disagreed + s.missed === seats.get(committee[i]!)) ? all : undefined;
   }, SETTLE_MS, 'every seat counted');
-  for (const s of stats) {
+  stats.forEach((s, i) => {
     expect(s.agreed + s.disagreed, 'a counted vote agrees or disagrees').to.equal(s.votes);
-    expect(s.missed, 'a seat without a counted vote is missed').to.equal(1 - s.votes);
-  }
+    expect(s.missed, 'a seat without a counted vote is missed').to.equal(seats.get(committee[i]!)! - s.votes);
+  });
 }
 
 /** The number of observations of a histogram (the metrics of one process). */
