@@ -250,6 +250,45 @@ for _, v in ipairs(votes) do result[#result + 1] = v end
 return result
 `;
 
+// The deciding vote's record and the agreement it brings, in one script: RECORD_VOTE, then TRANSITION
+// (to \`agreed\`) only when the vote was stored just now, in the voting status, beside exactly the votes
+// of the nodes the caller named: then the votes are those the caller decided the agreement from
+// (a node's stored vote never changes, and none is late while the request is voting). Both scripts touch
+// only the request's slot. KEYS: RECORD_VOTE's three, then TRANSITION's. ARGV: how many node ids
+// follow, the node ids' openings (\`{"nodeId":"…",\`), RECORD_VOTE's three arguments, then TRANSITION's.
+// Returns RECORD_VOTE's outcome, status and again, the number of votes, the votes, then TRANSITION's
+// answer when it ran. Re-sent after a lost reply, the record finds its vote stored (again) and the
+// request carrying this call's move id: the transition runs to answer 'repeat', writing nothing, so
+// the caller goes on as the first run would have. Any other vote stored before (a redelivered job,
+// with a move id of its own) runs no transition: the caller finishes as for any redelivered vote.
+const RECORD_AND_AGREE_LUA = `
+local function record(KEYS, ARGV)
+${RECORD_VOTE_LUA}
+end
+local function transition(KEYS, ARGV)
+${TRANSITION_LUA}
+end
+local expected = tonumber(ARGV[1])
+local recorded = record({KEYS[1], KEYS[2], KEYS[3]}, {ARGV[expected + 2], ARGV[expected + 3], ARGV[expected + 4]})
+-- A vote stored just now is the last one of the answer; the ones before it must be those named.
+local matches = recorded[1] == 'recorded' and recorded[3] == '' and #recorded - 4 == expected
+for i = 4, #recorded - 1 do
+  local named = false
+  for j = 2, expected + 1 do
+    if string.sub(recorded[i], 1, #ARGV[j]) == ARGV[j] then named = true end
+  end
+  matches = matches and named
+end
+local transitionArgs = {unpack(ARGV, expected + 5, #ARGV)}
+local isOwnRepeat = recorded[1] == 'recorded' and recorded[3] == '1' and redis.call('HGET', KEYS[1], 'move') == transitionArgs[7]
+local reply = {recorded[1], recorded[2], recorded[3], #recorded - 3}
+for i = 4, #recorded do reply[#reply + 1] = recorded[i] end
+if matches or isOwnRepeat then
+  for _, v in ipairs(transition({unpack(KEYS, 4, #KEYS)}, transitionArgs)) do reply[#reply + 1] = v end
+end
+return reply
+`;
+
 /** The Lua text of the request scripts, built from the lifecycle (a unit test reads the statuses back out of it). */
 export const REQUEST_SCRIPT_SOURCES = { admit: ADMIT_LUA, store: STORE_LUA, transition: TRANSITION_LUA, recordVote: RECORD_VOTE_LUA } as const;
 
@@ -276,6 +315,7 @@ const ACCEPT = createScript(ACCEPT_LUA);
 const RELEASE = createScript(RELEASE_LUA);
 const TRANSITION = createScript(TRANSITION_LUA);
 const RECORD_VOTE = createScript(RECORD_VOTE_LUA);
+const RECORD_AND_AGREE = createScript(RECORD_AND_AGREE_LUA);
 
 /**
  * What a guarded transition did: `statusBefore` is null when the request does not exist. `isRepeat`:
@@ -303,6 +343,24 @@ export type VoteRecording = {
   /** This very vote was stored already (a redelivered job, or the same script re-sent): nothing was written. */
   isAgain: boolean;
   votes: StoredVote[];
+  /** The stored votes' length in characters (what a cache of them holds). */
+  votesLength: number;
+  /** With an agreement asked for: the transition's result, when it ran (the votes were those named). */
+  agreement?: ClosingResult;
+};
+
+/**
+ * An agreement the record of a vote applies in the same step (one script): decided by the caller from
+ * the votes it last saw (`priorNodeIds`' votes, then this one), and applied only if those are exactly
+ * the votes the request holds once this one is stored.
+ */
+export type PredictedAgreement = {
+  readonly priorNodeIds: readonly string[];
+  readonly outcome: Outcome;
+  readonly nowMs: number;
+  /** With a median value: the number of votes it was taken from (see agreeRequest). */
+  readonly voteCount?: number;
+  readonly settle?: Settling;
 };
 
 /** What a caller that has not read a request expects of it: its project and acceptance time (ms). */
@@ -360,9 +418,11 @@ export interface RequestStore extends RequestReads {
   publishRequest(id: string, ledger: { seq: number; hash: string }, nowMs: number): Promise<TransitionResult>;
   /**
    * Records a vote once per node: counted while the request is in the voting status (`assigned`), kept
-   * as `late` once it left it after an assignment; returns every vote so far, in arrival order.
+   * as `late` once it left it after an assignment; returns every vote so far, in arrival order. With
+   * `agreement`, a vote stored just now beside exactly the votes of `priorNodeIds` also moves the
+   * request `assigned → agreed` in the same step (as agreeRequest would, without `withVotes`).
    */
-  recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>): Promise<VoteRecording>;
+  recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>, agreement?: PredictedAgreement): Promise<VoteRecording>;
   /**
    * Gives back the admission slots that no open request holds any more: requests admitted before
    * `admittedBeforeMs` that are final (their release was cut off) or were never stored (their
@@ -458,14 +518,24 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
       move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, { ...options, from }),
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
-    async recordVote(requestId, vote) {
+    async recordVote(requestId, vote, agreement) {
       // The node id first, so the script finds the node's stored vote by the text's opening.
-      const opening = `{"nodeId":${JSON.stringify(vote.nodeId)},`;
       const { nodeId, ...fields } = vote;
       const text = JSON.stringify({ nodeId, ...fields });
-      const reply = (await RECORD_VOTE(redis, [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(keys.bucketOf(requestId), vote.nodeId)], [vote.nodeId, text, opening])) as string[];
-      const [outcome, status, again, ...votes] = reply;
-      return { outcome: outcome as VoteRecording['outcome'], status, isAgain: again === '1', votes: parseVotes(votes) };
+      const recordKeys = [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(keys.bucketOf(requestId), vote.nodeId)];
+      const recordArgs = [vote.nodeId, text, openingOf(vote.nodeId)];
+      if (!agreement) {
+        const [outcome, status, again, ...votes] = (await RECORD_VOTE(redis, recordKeys, recordArgs)) as string[];
+        return recordingOf(outcome, status, again, votes);
+      }
+      const { priorNodeIds, outcome: agreed, nowMs, ...options } = agreement;
+      const call = transitionCall(keys, { id: requestId, to: 'agreed', nowMs, fields: { outcome: JSON.stringify(agreed) }, from: allowedFrom('agreed'), ...options });
+      const [outcome, status, again, count, ...rest] = (await RECORD_AND_AGREE(redis, [...recordKeys, ...call.keys], [
+        priorNodeIds.length, ...priorNodeIds.map(openingOf), ...recordArgs, ...call.args,
+      ])) as [string, string, string, number, ...(string | number)[]];
+      const recording = recordingOf(outcome, status, again, rest.slice(0, count) as string[]);
+      // An agreement never gives back an admission slot (\`agreed\` is not final): nothing to release.
+      return rest.length > count ? { ...recording, agreement: transitionResultOf(rest.slice(count) as TransitionReply, false) } : recording;
     },
     async reconcileOpenRequests(projectId, admittedBeforeMs) {
       const ids = await redis.zrangebyscore(keys.projectOpen(projectId), '-inf', `(${admittedBeforeMs}`, 'LIMIT', 0, RECONCILE_BATCH);
@@ -512,11 +582,26 @@ const nextMoveId = () => `${MOVE_ID_PREFIX}.${(moves++).toString(36)}`;
 /** How a move is guarded and what it writes beside the record (see TRANSITION_LUA); `from` defaults to every status the lifecycle allows. */
 type MoveOptions = { from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs };
 
+// A vote's stored text begins with its node id (recordVote writes it first): the script finds a node's vote by it.
+const openingOf = (nodeId: string) => `{"nodeId":${JSON.stringify(nodeId)},`;
+
+function recordingOf(outcome: string, status: string, again: string, votes: string[]): VoteRecording {
+  const votesLength = votes.reduce((length, vote) => length + vote.length, 0);
+  return { outcome: outcome as VoteRecording['outcome'], status, isAgain: again === '1', votes: parseVotes(votes), votesLength };
+}
+
+type Move = MoveOptions & { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string> };
+/** TRANSITION's answer: applied, the status before, 'repeat', what a final move gives back, settled, then the votes when asked. */
+type TransitionReply = [number, string, string?, string?, string?, ...string[]];
+
 /** Moves a request to `to` if it is in one of `from`; `open` says what a final move gives back. */
-async function transition(
-  redis: Redis, keys: Keys,
-  move: MoveOptions & { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string> },
-): Promise<ClosingResult & { open?: string }> {
+async function transition(redis: Redis, keys: Keys, move: Move): Promise<ClosingResult & { open?: string }> {
+  const call = transitionCall(keys, move);
+  return transitionResultOf((await TRANSITION(redis, call.keys, call.args)) as TransitionReply, move.withVotes === true);
+}
+
+/** TRANSITION's keys and arguments for a move (each call a fresh move id). */
+function transitionCall(keys: Keys, move: Move): { keys: string[]; args: (string | number)[] } {
   const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle, expected } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
@@ -536,7 +621,11 @@ async function transition(
     : '';
   const expectedArg = expected ? `${expected.projectId} ${expected.acceptedAtMs}` : '';
   const args = [id, from.join(','), to, nowMs, keys.finalChannel, voteCount ?? '', moveId, withVotes ? '1' : '', dueArg, settleArg, expectedArg, ...Object.entries(fields).flat()];
-  const [applied, before, repeat, open, settled, ...votes] = (await TRANSITION(redis, transitionKeys, args)) as [number, string, string?, string?, string?, ...string[]];
+  return { keys: transitionKeys, args };
+}
+
+function transitionResultOf(reply: TransitionReply, withVotes: boolean): ClosingResult & { open?: string } {
+  const [applied, before, repeat, open, settled, ...votes] = reply;
   return {
     applied: applied === 1, statusBefore: (before || null) as RequestStatus | null,
     ...(repeat ? { isRepeat: true as const } : {}),

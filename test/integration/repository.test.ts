@@ -143,6 +143,40 @@ describe('repository', function () {
       expect((await repository.recordVote(nextId(), VOTE)).outcome).to.equal('missing');
     });
 
+    it('applies an agreement with the record of the deciding vote only beside exactly the votes the caller named', async () => {
+      const id = nextId();
+      await createRequest(id);
+      await repository.assignRequest(id, ASSIGNMENT, T0 + 1, T0 + 30_000);
+      const agreement = (priorNodeIds: string[]) => ({
+        priorNodeIds, outcome: OUTCOME, nowMs: T0 + 2, settle: { voteCount: priorNodeIds.length + 1, counts: { node_a: { agreed: 1 }, node_b: { agreed: 1 }, node_c: { missed: 1 } } },
+      });
+      expect((await repository.recordVote(id, VOTE)).outcome).to.equal('recorded');
+      // Named: none (node_a's vote is stored), or node_a and one that never voted: recorded, nothing agreed.
+      const unnamed = await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' }, agreement([]));
+      expect(unnamed).to.deep.include({ outcome: 'recorded', status: 'assigned', isAgain: false });
+      expect(unnamed).to.not.have.property('agreement');
+      expect(unnamed.votes.map((v) => v.nodeId)).to.deep.equal(['node_a', 'node_b']);
+      const stranger = await repository.recordVote(id, { ...VOTE, nodeId: 'node_c' }, agreement(['node_a', 'node_x']));
+      expect(stranger).to.deep.include({ outcome: 'recorded' });
+      expect(stranger).to.not.have.property('agreement');
+      // node_b's vote again, even naming the votes exactly: a vote stored before runs no transition.
+      const again = await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' }, agreement(['node_a', 'node_c']));
+      expect(again).to.deep.include({ outcome: 'recorded', isAgain: true });
+      expect(again).to.not.have.property('agreement');
+      expect((await repository.getRequestState(id))?.status).to.equal('assigned');
+      // Exactly the three stored votes named: the fourth vote's record agrees and settles in the same step.
+      const deciding = await repository.recordVote(id, { ...VOTE, nodeId: 'node_d' }, agreement(['node_c', 'node_a', 'node_b']));
+      expect(deciding).to.deep.include({ outcome: 'recorded', status: 'assigned', isAgain: false, agreement: { applied: true, statusBefore: 'assigned', isSettled: true } });
+      expect(deciding.votes.map((v) => [v.nodeId, v.seq])).to.deep.equal([['node_a', 0], ['node_b', 1], ['node_c', 2], ['node_d', 3]]);
+      expect(await repository.getRequestState(id)).to.deep.include({ status: 'agreed', outcome: OUTCOME });
+      expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
+      expect((await repository.listNodeStats(['node_a', 'node_b', 'node_c'])).map((s) => [s.votes, s.agreed, s.missed])).to.deep.equal([[1, 1, 0], [1, 1, 0], [1, 0, 1]]);
+      // Voting closed: a later vote is late, and no agreement runs again.
+      const late = await repository.recordVote(id, { ...VOTE, nodeId: 'node_e' }, agreement(['node_a', 'node_b', 'node_c', 'node_d']));
+      expect(late).to.deep.include({ outcome: 'late', status: 'agreed' });
+      expect(late).to.not.have.property('agreement');
+    });
+
     it('finds a node\'s vote stored with its fields in another order (the write is guarded, not only the scan)', async () => {
       const id = nextId();
       await createRequest(id);
