@@ -3,19 +3,17 @@
 // real roles and asserts one effect: one assignment with its run jobs, one counted vote per node,
 // one agreement, each seat once in its node's statistics, one ledger entry per request in a ledger that verifies, one outbox entry.
 import { expect } from 'chai';
+import { createId } from '../../lib/ids.ts';
 import { jobIds } from '../../lib/queues.ts';
-import type { RequestRecord } from '../../lib/repository/types.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { scriptArgs } from '../support/fault-proxy.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
-import { seedFrozenRound } from '../support/gateway.ts';
-import { openFaultBench, type FaultBench } from './support/fault-bench.ts';
+import { seedAgreedRequest, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { SETTLE_MS, openFaultBench, type FaultBench } from './support/fault-bench.ts';
 import {
-  expectNoOpenRequests, expectSeatsCountedOnce, finishedJob, histogramCount, injected, ledgerAppendWrite, nodeStatsWrite, outboxWrite, recordVoteWrite, transitionTo,
+  expectNoOpenRequests, expectSeatsCountedOnce, finishedJob, handlerOutcomes, histogramCount, injected, ledgerAppendWrite, nodeStatsWrite, outboxWrite, recordAndAgreeWrite,
+  recordVoteWrite, transitionTo, votingNodeOf,
 } from './support/checks.ts';
-
-/** Requests the statistics case sends at most while waiting for the vote timing it faults (each takes that path most of the time). */
-const MAX_REQUESTS_FOR_A_RACE = 20;
 
 describe('faults: re-sent pipeline writes', function () {
   this.timeout(60_000);
@@ -52,20 +50,44 @@ describe('faults: re-sent pipeline writes', function () {
     await expectNoOpenRequests(bench);
   });
 
-  it('vote record: a re-sent vote counts once and still decides the request', async () => {
-    // One seat: the vote whose reply is lost is the one that decides.
-    const project = await bench.putProject({ committee: { size: 1, quorum: 1 } });
+  it('vote record: a re-sent vote counts once, and the request is still decided and published once', async () => {
+    // The first vote of a 2-of-3 request decides nothing: consensus records it alone.
     await bench.startNodes();
     await bench.start(bench.direct, 'receiver', 'sender');
     const fault = bench.proxy.dropReplyOnce(recordVoteWrite);
     await bench.start(bench.faulty, 'consensus');
+    const id = await bench.accept(await bench.putProject());
+    const faulted = scriptArgs((await injected(fault)).command)!;
+    const member = votingNodeOf(faulted.argv, faulted.keys);
+    expect(bench.nodes.map((n) => n.nodeId)).to.include(member);
+    const request = await bench.waitForStatus(id, 'published');
+    expect(request.votes.filter((v) => v.nodeId === member)).to.have.length(1);
+    expect(request.votes.map((v) => v.seq)).to.deep.equal(request.votes.map((_, i) => i));
+    expect(await histogramCount(bench.faulty, 'acceptedToAgreed'), 'agreements consensus counted').to.equal(1);
+    await bench.expectLedgerVerifies(1);
+    await expectSeatsCountedOnce(bench, request);
+    await expectNoOpenRequests(bench);
+  });
+
+  it('vote record with its agreement: a re-sent record of the deciding vote is one vote, one agreement and one publication', async () => {
+    // One seat: the first vote decides, and consensus foresees it, so its record applies the agreement in the same script.
+    const project = await bench.putProject({ committee: { size: 1, quorum: 1 } });
+    await bench.startNodes();
+    await bench.start(bench.direct, 'receiver', 'sender');
+    const fault = bench.proxy.dropReplyOnce(recordAndAgreeWrite);
+    await bench.start(bench.faulty, 'consensus');
     const id = await bench.accept(project);
-    const [member] = scriptArgs((await injected(fault)).command)!.argv;
+    const faulted = scriptArgs((await injected(fault)).command)!;
+    const member = votingNodeOf(faulted.argv, faulted.keys);
     expect(bench.nodes.map((n) => n.nodeId)).to.include(member);
     expect(await finishedJob(bench.direct, 'votes', jobIds.vote(id, member), member)).to.equal('agreed');
     const request = await bench.waitForStatus(id, 'published');
     expect(request.votes.map((v) => ({ nodeId: v.nodeId, seq: v.seq, late: v.late }))).to.deep.equal([{ nodeId: member, seq: 0, late: undefined }]);
     expect((await bench.direct.repository.listNodeStats([member]))[0]).to.deep.equal({ votes: 1, agreed: 1, disagreed: 0, late: 0, missed: 0 });
+    // The re-sent script found this very call's agreement: counted as a repeat, and the agreement observed once.
+    expect(await histogramCount(bench.faulty, 'acceptedToAgreed'), 'agreements consensus counted').to.equal(1);
+    expect(await handlerOutcomes(bench.faulty, 'consensus', 'agree')).to.deep.equal({ repeat: 1 });
+    expect(await handlerOutcomes(bench.faulty, 'consensus', 'publish_job')).to.deep.equal({ added: 1 });
     await bench.expectLedgerVerifies(1);
     await expectNoOpenRequests(bench);
   });
@@ -85,26 +107,20 @@ describe('faults: re-sent pipeline writes', function () {
   });
 
   it('node statistics: a re-sent addition counts each committee seat once', async () => {
-    await bench.startNodes();
-    await bench.start(bench.direct, 'receiver', 'sender');
-    const fault = bench.proxy.dropReplyOnce(nodeStatsWrite);
-    let isFaulted = false;
-    void fault.then(() => { isFaulted = true; });
-    await bench.start(bench.faulty, 'consensus');
-    // The statistics get a call of their own (not the agreement's) when the third vote is recorded
-    // between the deciding vote's record and the agreement, which the vote timing decides: requests
-    // go one at a time, each published and counted, until one of them took that path.
+    // The statistics get a call of their own only when voting closed without them (a consensus that
+    // stopped between its agreement and the settling): the due sweep's settling. The request is agreed
+    // as such a consensus leaves it, with a deadline entry due now.
     const project = await bench.putProject();
-    const requests: RequestRecord[] = [];
-    for (let n = 1; n <= MAX_REQUESTS_FOR_A_RACE && !isFaulted; n++) {
-      const id = await bench.accept(project, { a: n, b: 1 });
-      requests.push(await bench.waitForStatus(id, 'published'));
-      await expectSeatsCountedOnce(bench, ...requests);
-    }
-    const faulted = (await injected(fault)).command.args;
-    expect(requests.filter((r) => faulted.includes(bench.keys.request(r.id)))).to.have.length(1);
-    await expectSeatsCountedOnce(bench, ...requests);
-    await bench.expectLedgerVerifies(requests.length);
+    const request = await seedAgreedRequest(bench.direct, bench.nodes, {
+      id: createId('req', Date.now()), projectId: project.id, version: 1, codeCid: project.codeCid, source: 'api', input: null, value: 5, committeeSize: 3, quorum: 2,
+    });
+    await bench.direct.repository.putDueEntry({ kind: 'deadline', requestId: request.id, dueAtMs: Date.now() });
+    const fault = bench.proxy.dropReplyOnce(nodeStatsWrite);
+    await bench.start(bench.faulty, 'consensus');
+    expect((await injected(fault)).command.args).to.include(bench.keys.request(request.id));
+    await expectSeatsCountedOnce(bench, request);
+    expect(await bench.direct.repository.listNodeStats(request.assignment!.committee)).to.deep.equal(request.assignment!.committee.map(() => ({ votes: 1, agreed: 1, disagreed: 0, late: 0, missed: 0 })));
+    await waitFor(async () => ((await bench.direct.repository.listDueEntries(Date.now() + 1_000, 10)).length === 0 ? true : undefined), SETTLE_MS, 'the due entry removed');
   });
 
   it('ledger append: a re-sent append writes each request once, and the ledger verifies', async () => {

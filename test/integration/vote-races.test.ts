@@ -124,9 +124,57 @@ describe('vote races: one agreement and one publication per request, whatever th
     expect(seqs).to.not.include(null);
   }
 
+  /** Stops the second consensus: every vote goes to the first, which sees each recorded. */
+  async function oneConsensus(): Promise<void> {
+    await handles.pop()!.stop();
+  }
+
   for (const aggregation of ['exact', 'median'] as const) {
     // Exact: all three agree (the third is counted or late); median: three numbers, the k-th decides.
     const valueOf = (seat: number) => (aggregation === 'exact' ? 7 : seat + 1);
+
+    it(`${aggregation}: one consensus, votes one after another: each deciding vote's record applies the agreement in the same script`, async () => {
+      await oneConsensus();
+      const project = await putProject(aggregation);
+      const requests: RequestRecord[] = [];
+      for (const [i, order] of ORDERS.entries()) {
+        const request = await assigned(project, i);
+        const results = [];
+        for (const seat of order) results.push(await (await sendVote(request, seat, valueOf(seat)))());
+        // Exact: the second vote decides; median: the third (the grace period outlasts the test).
+        expect(results).to.deep.equal(aggregation === 'exact' ? ['pending', 'agreed', 'late'] : ['pending', 'grace', 'agreed']);
+        requests.push(request);
+      }
+      await expectOnceEach(requests);
+      expect(await outcomes('consensus', 'agree_with_record')).to.deep.equal({ applied: ORDERS.length });
+      // The statistics were settled with the agreement: every seat counted, agreed or not.
+      const final = await published(requests.map((r) => r.id));
+      expect(final.every((r) => r.outcome?.supporters.length === (aggregation === 'exact' ? 2 : 3))).to.equal(true);
+    });
+
+    it(`${aggregation}: a deciding vote whose store holds a vote this consensus never saw is decided from the stored votes`, async () => {
+      await oneConsensus();
+      const project = await putProject(aggregation);
+      const request = await assigned(project, 0);
+      const [first, unseen, last] = [0, 1, 2];
+      expect(await (await sendVote(request, first, valueOf(first)))()).to.equal('pending');
+      // Another consensus (here: the store directly) recorded the second seat's vote, with another value.
+      const unseenNode = nodes.find((n) => n.nodeId === request.assignment!.committee[unseen])!;
+      const otherValue = aggregation === 'exact' ? 8 : 20;
+      const { requestId: _id, ...vote } = createVote(createSigner(unseenNode.keys.signSecretKey), {
+        requestId: request.id, nodeId: unseenNode.nodeId, round: request.assignment!.round, ok: true, value: otherValue,
+      }, computeVoteBinding(request, request.assignment!));
+      expect((await ctx.repository.recordVote(request.id, vote)).outcome).to.equal('recorded');
+      // Foreseen from the first vote alone (exact: 7 twice; median: not yet), refused by the script for exact, then decided from all three.
+      expect(await (await sendVote(request, last, valueOf(last)))()).to.equal('agreed');
+      const [final] = await published([request.id]);
+      expect(await outcomes('consensus', 'agree_with_record')).to.deep.equal(aggregation === 'exact' ? { missed: 1 } : {});
+      expect(await outcomes('consensus', 'agree'), 'agree transitions').to.deep.equal({ applied: 1 });
+      const expectedValue = aggregation === 'exact' ? 7 : 3;
+      expect(final.outcome?.value).to.equal(expectedValue);
+      const stats = await ctx.repository.listNodeStats([unseenNode.nodeId]);
+      expect(stats[0], 'the unseen vote counted with the agreement').to.deep.include(aggregation === 'exact' ? { votes: 1, disagreed: 1 } : { votes: 1, agreed: 1 });
+    });
     it(`${aggregation}: votes one after another, in each of the six orders`, async () => {
       const project = await putProject(aggregation);
       const requests: RequestRecord[] = [];

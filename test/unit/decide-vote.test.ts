@@ -35,7 +35,7 @@ describe('decideVote', () => {
   const good = voteBy(a, { price: 1 });
   const refuse = (reason: string) => ({ kind: 'refuse', reason });
   const cases: Array<[string, VoteInput, unknown]> = [
-    ['records a valid vote from a committee member', input(good), { kind: 'record' }],
+    ['records a valid vote from a committee member, with its result\'s size as JSON', input(good), { kind: 'record', valueBytes: 11 }],
     ['refuses a vote for an unknown request', input(good, { request: null }), refuse('unknown_request')],
     ['refuses a vote for a request not assigned yet', input(good, { request: request({ status: 'queued', assignment: undefined }) }), refuse('unknown_request')],
     ['refuses a vote for another request', input(voteBy(a, 1, { requestId: 'req_2' })), refuse('wrong_request')],
@@ -46,13 +46,15 @@ describe('decideVote', () => {
     ['refuses a value that does not match its hash', input({ ...good, value: { price: 2 } }), refuse('hash_mismatch')],
     ['refuses a vote signed for other code (a swapped blob)', input(createVote(createSigner(a.keys.signSecretKey), { requestId: 'req_1', nodeId: a.nodeId, round: 5, ok: true, value: { price: 1 } }, { ...BINDING, codeHash: new Uint8Array(32) })), refuse('bad_signature')],
     ['refuses a vote when the request cannot be bound', input(good, { binding: undefined }), refuse('unknown_request')],
-    ['records a vote after agreement that passes every check (the store keeps it as late)', input(good, { request: request({ status: 'agreed' }) }), { kind: 'record' }],
-    ['records a vote after failure or publication the same way', input(good, { request: request({ status: 'published' }) }), { kind: 'record' }],
+    ['records a vote after agreement that passes every check (the store keeps it as late)', input(good, { request: request({ status: 'agreed' }) }), { kind: 'record', valueBytes: 11 }],
+    ['records a vote after failure or publication the same way', input(good, { request: request({ status: 'published' }) }), { kind: 'record', valueBytes: 11 }],
     ['still refuses a late vote signed by another key', input(good, { request: request({ status: 'failed' }), signPublicKey: keyOf(b) }), refuse('bad_signature')],
     ['still refuses a late vote from outside the committee', input(voteBy(outsider, 1), { request: request({ status: 'agreed' }) }), refuse('not_member')],
     ['refuses a result above the output ceiling', input(voteBy(a, 'x'.repeat(2000))), refuse('oversized')],
+    ['records a result at the output ceiling (its JSON, quotes included, in UTF-8 bytes)', input(voteBy(a, 'é'.repeat(511))), { kind: 'record', valueBytes: 1024 }],
     ['refuses an error message longer than the 4 KiB cut', input(voteBy(a, { error: 'e'.repeat(5000) }, { ok: false })), refuse('oversized')],
-    ['records an error at the cut', input(voteBy(a, { error: `${'e'.repeat(4096)}…` }, { ok: false })), { kind: 'record' }],
+    ['records an error at the cut (its message\'s size)', input(voteBy(a, { error: `${'e'.repeat(4096)}…` }, { ok: false })), { kind: 'record', valueBytes: 4099 }],
+    ['refuses an error vote without a message', input(voteBy(a, { error: 7 }, { ok: false })), refuse('oversized')],
   ];
   for (const [name, given, expected] of cases) it(name, () => expect(decideVote(given)).to.deep.equal(expected));
 });

@@ -5,12 +5,14 @@
 import type { Vote } from '../../protocol/vote.ts';
 import type { JobPayloads, JobResults, QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { VoteRecording } from '../../repository/requests.ts';
+import type { ClosingResult, PredictedAgreement, VoteRecording } from '../../repository/requests.ts';
+import type { Outcome, StoredVote } from '../../repository/types.ts';
 import { capLogs } from '../../sandbox/outcome.ts';
 import { decideVote, decideVoteEffect, type RefusalReason } from './decide-vote.ts';
 import { startDueSweep } from './due-sweep.ts';
 import { createFinality } from './finality.ts';
 import { createVoteFrames, type VoteFrame } from './vote-frames.ts';
+import { createVoteForesight } from './vote-foresight.ts';
 import { createSignKeyCache } from '../sign-keys.ts';
 import { once, startPerNodeWorkers, type RoleBase, type RoleHandle } from '../../runtime/common.ts';
 
@@ -21,6 +23,12 @@ export interface ConsensusDeps extends RoleBase {
 }
 
 type VoteResult = JobResults['votes'];
+/** An agreement foreseen: the votes the store will hold with this one, and the outcome they agree on. */
+type Prediction = { readonly votes: StoredVote[]; readonly outcome: Outcome; readonly agreement: PredictedAgreement };
+
+/** Voting requests whose votes a consensus process keeps in view, and their weight at most. */
+const FORESEEN_REQUESTS = 1_000;
+const FORESEEN_BYTES = 16 * 1024 * 1024;
 
 export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
   const { repository, logger, config, clock, metrics } = deps;
@@ -28,19 +36,27 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
   const signKeyOf = createSignKeyCache(repository, logger);
   const finality = createFinality(deps);
   const count = (outcome: string) => metrics.handlerOutcomes.inc({ role: 'consensus', handler: 'vote', outcome });
+  const countPrediction = (outcome: 'applied' | 'not_applied' | 'missed') => metrics.handlerOutcomes.inc({ role: 'consensus', handler: 'agree_with_record', outcome });
+  const foresight = createVoteForesight({ maxRequests: FORESEEN_REQUESTS, maxBytes: FORESEEN_BYTES });
 
   // Redis calls per vote: the record script (which answers with every vote), plus, for the vote that
   // decides, one transition (which settles the statistics and the due entries with it) and the
-  // publish job; the request's fixed fields are read once per request and process.
+  // publish job; the request's fixed fields are read once per request and process. When the votes
+  // this process knows of make this one the deciding vote on an agreement, its record applies the
+  // agreement in the same script (if the store holds exactly those votes), with no transition call.
   async function handleVote({ vote, logs }: Extract<JobPayloads['votes'], { kind: 'vote' }>): Promise<VoteResult> {
     const frame = await frames.get(vote.requestId);
     const signPublicKey = frame ? await signKeyOf(vote.nodeId) : undefined;
     const decision = decideVote({ vote, request: frame?.request ?? null, committee: frame?.committee ?? [], binding: frame?.binding, signPublicKey, maxOutputBytes: config.maxOutputBytes });
     if (decision.kind === 'refuse') return refuse(decision.reason, vote);
-    const recording = await repository.recordVote(vote.requestId, {
+    const stored = {
       nodeId: vote.nodeId, round: vote.round, ok: vote.ok, resultHash: vote.resultHash, value: vote.value, signature: vote.signature,
       ...(logs ? { logs: capLogs(logs, { logLines: config.maxLogLines, logBytes: config.maxLogBytes }) } : {}),
-    });
+    };
+    const foreseen = foresight.sending(vote.requestId, stored, decision.valueBytes);
+    const predicted = foreseen && predictAgreement(frame!, foreseen, vote.nodeId);
+    const recording = await repository.recordVote(vote.requestId, stored, predicted?.agreement);
+    foresight.recorded(vote.requestId, recording);
     switch (recording.outcome) {
       case 'missing':
       case 'not_assigned':
@@ -61,11 +77,36 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
           metrics.votes.inc({ result: 'accepted', reason: '' });
           logger.info({ requestId: vote.requestId, nodeId: vote.nodeId, round: vote.round }, 'vote accepted');
         }
-        const result = await applyVote(frame!, recording, vote.nodeId);
+        if (predicted && !recording.agreement) countPrediction('missed');
+        const result = recording.agreement
+          ? await applyAgreement(frame!, recording, vote.nodeId, predicted!, recording.agreement)
+          : await applyVote(frame!, recording, vote.nodeId);
+        if (result === 'agreed' || result === 'no_quorum') foresight.forget(vote.requestId);
         count(recording.isAgain ? `redelivered_${result}` : result);
         return result;
       }
     }
+  }
+
+  /**
+   * The agreement this vote brings if the store holds just the foreseen votes once it is recorded (this
+   * one last); none when they do not make it the deciding vote on an agreement. What the record then
+   * applies is what applyVote would decide from the same votes.
+   */
+  function predictAgreement(frame: VoteFrame, votes: StoredVote[], nodeId: string): Prediction | undefined {
+    const nowMs = clock.now();
+    const effect = decideVoteEffect(frame.request.assignment, votes, nodeId, new Date(nowMs).toISOString());
+    if (effect.kind !== 'agree') return undefined;
+    return { votes, outcome: effect.outcome, agreement: finality.agreementFor({ ...frame.request, votes }, effect.outcome, nowMs, effect.voteCount) };
+  }
+
+  /** The record ran the predicted agreement's transition: finish as agree would (or, not applied, decide as any vote does). */
+  async function applyAgreement(frame: VoteFrame, recording: VoteRecording, nodeId: string, predicted: Prediction, moved: ClosingResult): Promise<VoteResult> {
+    countPrediction(moved.applied ? 'applied' : 'not_applied');
+    if (!moved.applied) return applyVote(frame, recording, nodeId);
+    // Applied in one step with the record: the votes are the recording's (none can come between).
+    await finality.agreed({ ...frame.request, votes: predicted.votes }, predicted.outcome, { ...moved, votes: recording.votes });
+    return 'agreed';
   }
 
   /** Only the vote that decides the request applies the decision; a redelivered one finishes what its first run began. */

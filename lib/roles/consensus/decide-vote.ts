@@ -29,7 +29,7 @@ export type VoteDecision =
    * that node as a duplicate), then see whether it decides; the store keeps it as `late` (never counted)
    * when voting closed meanwhile or before.
    */
-  | { readonly kind: 'record' };
+  | { readonly kind: 'record'; readonly valueBytes: number };
 
 /**
  * Decides what to do with a vote: refuse it (bad signature, not a member, too large…) or record it.
@@ -52,7 +52,8 @@ export function decideVote(input: VoteInput): VoteDecision {
     binding: input.binding,
   }, vote);
   if (refusal) return refuse(refusal);
-  return isOversized(vote, input.maxOutputBytes) ? refuse('oversized') : { kind: 'record' };
+  const valueBytes = storedValueBytes(vote);
+  return valueBytes === undefined || valueBytes > (vote.ok ? input.maxOutputBytes : MAX_ERROR_BYTES + utf8Length('…')) ? refuse('oversized') : { kind: 'record', valueBytes };
 }
 
 export type VoteEffect =
@@ -114,16 +115,18 @@ export function decideFinality(assignment: Assignment, votes: readonly StoredVot
   return { kind: 'agree', outcome: { ok, value, resultHash, supporters, agreedAt }, ...(isMedianValue ? { voteCount: counted.length } : {}) };
 }
 
-// A result above the operator's output ceiling, or an error message above the cut every sandbox
-// applies (4,096 bytes and the ellipsis): a vote carries user output, and nothing larger is stored.
-function isOversized(vote: Vote, maxOutputBytes: number): boolean {
+// What a vote's output weighs: an ok vote's result as JSON, an error vote's message (UTF-8 bytes); a
+// vote carries user output, and none above the operator's output ceiling, or an error message above
+// the cut every sandbox applies (4,096 bytes and the ellipsis), is stored. Undefined: nothing to store
+// (an error without a message, or a result that does not serialize: nested too deep).
+function storedValueBytes(vote: Vote): number | undefined {
   try {
     if (!vote.ok) {
       const message = (vote.value as { error?: unknown } | null)?.error;
-      return typeof message !== 'string' || utf8Length(message) > MAX_ERROR_BYTES + utf8Length('…');
+      return typeof message === 'string' ? utf8Length(message) : undefined;
     }
-    return utf8Length(JSON.stringify(vote.value) ?? '') > maxOutputBytes;
+    return utf8Length(JSON.stringify(vote.value) ?? '');
   } catch {
-    return true; // not serializable (nested too deep): nothing to store
+    return undefined;
   }
 }

@@ -3,7 +3,7 @@
 // votes are those the decision saw, and otherwise settle it after. Shared by the deciding vote and the due sweep.
 import { jobIds, type QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
-import type { ClosingResult, Settling } from '../../repository/requests.ts';
+import type { ClosingResult, PredictedAgreement, Settling } from '../../repository/requests.ts';
 import type { Assignment, Failure, Outcome, StoredVote } from '../../repository/types.ts';
 import type { RoleBase } from '../../runtime/common.ts';
 import { computeRequestNodeStats } from './decide-node-stats.ts';
@@ -36,6 +36,10 @@ export interface ApplyOptions {
 export interface Finality {
   /** `assigned → agreed`, then the publish job: added once, by the call whose transition applied (or a resume). */
   agree(request: ClosingRequest, outcome: Outcome, options?: ApplyOptions): Promise<Applied>;
+  /** The agreement a deciding vote's record may apply in the same step (recordVote's), as agree would apply it. */
+  agreementFor(request: ClosingRequest, outcome: Outcome, nowMs: number, voteCount?: number): PredictedAgreement;
+  /** What follows an agreement's transition run by such a record: agree's steps after its own transition. */
+  agreed(request: ClosingRequest, outcome: Outcome, moved: ClosingResult): Promise<Applied>;
   /** `→ failed` from `from`. */
   fail(request: ClosingRequest, from: readonly ('queued' | 'assigned')[], failure: Failure): Promise<Applied>;
   /** Adds the request's node statistics (once per request) and removes its due entries, in one step: after the effect, never before. */
@@ -64,6 +68,18 @@ export function createFinality(deps: FinalityDeps): Finality {
     const { voteCount, isResume = false } = options;
     const settling = settlingOf(request, outcome);
     const moved = await repository.agreeRequest(request.id, outcome, clock.now(), { ...(voteCount === undefined ? {} : { voteCount }), withVotes: true, ...(settling ? { settle: settling } : {}) });
+    return agreed(request, outcome, moved, isResume);
+  }
+
+  function agreementFor(request: ClosingRequest, outcome: Outcome, nowMs: number, voteCount?: number): PredictedAgreement {
+    const settling = settlingOf(request, outcome);
+    // The votes before the deciding one (the last): those the store must hold beside it.
+    const priorNodeIds = request.votes.slice(0, -1).map((vote) => vote.nodeId);
+    return { priorNodeIds, outcome, nowMs, ...(voteCount === undefined ? {} : { voteCount }), ...(settling ? { settle: settling } : {}) };
+  }
+
+  /** After an agreement's transition (`moved`): the publish job when it applied (or on a resume), and the settling when it did not settle. */
+  async function agreed(request: ClosingRequest, outcome: Outcome, moved: ClosingResult, isResume = false): Promise<Applied> {
     const { applied, statusBefore } = moved;
     count('agree', outcomeOf(moved));
     // Still assigned: another vote came in since a median's decision; the vote that completes it (or the next sweep) decides again.
@@ -94,5 +110,5 @@ export function createFinality(deps: FinalityDeps): Finality {
     return { result: failure.code, isClosed: statusBefore !== null };
   }
 
-  return { agree, fail, settle: (requestId) => settle(requestId) };
+  return { agree, agreementFor, agreed: (request, outcome, moved) => agreed(request, outcome, moved), fail, settle: (requestId) => settle(requestId) };
 }

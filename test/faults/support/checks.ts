@@ -10,13 +10,32 @@ import { SETTLE_MS, type FaultBench } from './fault-bench.ts';
 /** The script that stores a request (ACCEPT on one Redis, STORE on a cluster; requests.ts): the only one that writes the recent list. */
 export const createRequestWrite: CommandMatcher = scriptWithKey(':recent');
 
-/** A guarded transition (TRANSITION in requests.ts) to `status`: ARGV[3] is the target. */
-export function transitionTo(status: RequestRecord['status']): CommandMatcher {
-  return scriptCall((keys, argv) => keys.some((key) => key.endsWith(':finished')) && argv[2] === status);
+/** RECORD_VOTE's keys: request, its votes, the voter's statistics. */
+const isRecordVote = (keys: readonly string[]) => keys.length >= 3 && keys[1].endsWith(':votes') && keys[2].includes(':node-stats:');
+
+/** RECORD_VOTE alone (a vote that brings no agreement this process foresaw). */
+export const recordVoteWrite: CommandMatcher = scriptCall((keys) => keys.length === 3 && isRecordVote(keys));
+
+/** RECORD_AND_AGREE (requests.ts): RECORD_VOTE's keys, then TRANSITION's; ARGV: the count of prior node ids, those, RECORD_VOTE's three, then TRANSITION's. */
+export const recordAndAgreeWrite: CommandMatcher = scriptCall((keys) => keys.length > 3 && isRecordVote(keys));
+
+/** The node id whose vote a RECORD_VOTE or RECORD_AND_AGREE call records. */
+export function votingNodeOf(argv: readonly string[], keys: readonly string[]): string {
+  return keys.length === 3 ? argv[0] : argv[Number(argv[0]) + 1];
 }
 
-/** RECORD_VOTE: request, its votes, the voter's statistics. */
-export const recordVoteWrite: CommandMatcher = scriptCall((keys) => keys.length === 3 && keys[1].endsWith(':votes') && keys[2].includes(':node-stats:'));
+/**
+ * A guarded transition (TRANSITION in requests.ts) to `status`: ARGV[3] is the target. An agreement
+ * may also be written by the deciding vote's record (RECORD_AND_AGREE), whose TRANSITION arguments
+ * follow the record's.
+ */
+export function transitionTo(status: RequestRecord['status']): CommandMatcher {
+  return scriptCall((keys, argv) => {
+    if (!keys.some((key) => key.endsWith(':finished'))) return false;
+    const transitionArgv = keys.length > 3 && isRecordVote(keys) ? argv.slice(Number(argv[0]) + 4) : argv;
+    return transitionArgv[2] === status;
+  });
+}
 
 /** SETTLE_REQUEST (node-stats.ts): the request, the due-time index, then the statistics of each committee member. */
 export const nodeStatsWrite: CommandMatcher = scriptCall((keys) => keys.length >= 3 && keys[1].endsWith(':due') && keys.slice(2).every((key) => key.includes(':node-stats:')));
@@ -99,4 +118,13 @@ export async function histogramCount(ctx: ProcessContext, name: 'acceptedToAgree
 export async function counterValue(ctx: ProcessContext, name: 'admissionRefused', labels: Record<string, string>): Promise<number> {
   const { values } = await ctx.metrics[name].get();
   return values.find((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, unknown>)[k] === value))?.value ?? 0;
+}
+
+/** gateway_handler_outcomes_total of one role's handler, by outcome. */
+export async function handlerOutcomes(ctx: ProcessContext, role: string, handler: string): Promise<Record<string, number>> {
+  const sums: Record<string, number> = {};
+  for (const { labels, value } of (await ctx.metrics.handlerOutcomes.get()).values) {
+    if (labels.role === role && labels.handler === handler) sums[String(labels.outcome)] = value;
+  }
+  return sums;
 }
