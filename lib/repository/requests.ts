@@ -252,15 +252,17 @@ return result
 
 // The deciding vote's record and the agreement it brings, in one script: RECORD_VOTE, then TRANSITION
 // (to \`agreed\`) only when the vote was stored just now, in the voting status, beside exactly the votes
-// of the nodes the caller named: then the votes are those the caller decided the agreement from
-// (a node's stored vote never changes, and none is late while the request is voting). Both scripts touch
-// only the request's slot. KEYS: RECORD_VOTE's three, then TRANSITION's. ARGV: how many node ids
-// follow, the node ids' openings (\`{"nodeId":"…",\`), RECORD_VOTE's three arguments, then TRANSITION's.
-// Returns RECORD_VOTE's outcome, status and again, the number of votes, the votes, then TRANSITION's
-// answer when it ran. Re-sent after a lost reply, the record finds its vote stored (again) and the
-// request carrying this call's move id: the transition runs to answer 'repeat', writing nothing, so
-// the caller goes on as the first run would have. Any other vote stored before (a redelivered job,
-// with a move id of its own) runs no transition: the caller finishes as for any redelivered vote.
+// the caller decided the agreement from: each stored vote before it must begin with one named head
+// (node id, round, verdict and result hash: what the tally reads, the value being bound to its hash)
+// and end with that vote's arrival number, so the same votes in the same order (none is late while the
+// request votes). Both scripts touch only the request's slot. KEYS: RECORD_VOTE's three, then
+// TRANSITION's. ARGV: how many votes are named, then per vote its head (\`{"nodeId":…,"round":…,"ok":…,"resultHash":"…",\`)
+// and its end (\`,"seq":<n>}\`), RECORD_VOTE's three arguments, then TRANSITION's. Returns RECORD_VOTE's
+// outcome, status and again, the number of votes, the votes, then TRANSITION's answer when it ran.
+// Re-sent after a lost reply, the record finds its vote stored (again) and the request carrying this
+// call's move id: the transition runs to answer 'repeat', writing nothing, so the caller goes on as the
+// first run would have. Any other vote stored before (a redelivered job, with a move id of its own)
+// runs no transition: the caller finishes as for any redelivered vote.
 const RECORD_AND_AGREE_LUA = `
 local function record(KEYS, ARGV)
 ${RECORD_VOTE_LUA}
@@ -269,19 +271,21 @@ local function transition(KEYS, ARGV)
 ${TRANSITION_LUA}
 end
 local expected = tonumber(ARGV[1])
-local recorded = record({KEYS[1], KEYS[2], KEYS[3]}, {ARGV[expected + 2], ARGV[expected + 3], ARGV[expected + 4]})
--- A vote stored just now is the last one of the answer; the ones before it must be those named.
+local at = 2 * expected + 2
+local recorded = record({KEYS[1], KEYS[2], KEYS[3]}, {ARGV[at], ARGV[at + 1], ARGV[at + 2]})
+-- A vote stored just now is the last one of the answer; each one before it must be a named vote.
 local matches = recorded[1] == 'recorded' and recorded[3] == '' and #recorded - 4 == expected
 for i = 4, #recorded - 1 do
   local named = false
-  for j = 2, expected + 1 do
-    if string.sub(recorded[i], 1, #ARGV[j]) == ARGV[j] then named = true end
+  for j = 0, expected - 1 do
+    local head, tail = ARGV[2 + 2 * j], ARGV[3 + 2 * j]
+    if string.sub(recorded[i], 1, #head) == head and string.sub(recorded[i], -#tail) == tail then named = true end
   end
   matches = matches and named
 end
-local transitionArgs = {unpack(ARGV, expected + 5, #ARGV)}
+local transitionArgs = {unpack(ARGV, at + 3, #ARGV)}
 local isOwnRepeat = recorded[1] == 'recorded' and recorded[3] == '1' and redis.call('HGET', KEYS[1], 'move') == transitionArgs[7]
-local reply = {recorded[1], recorded[2], recorded[3], #recorded - 3}
+local reply = {recorded[1], recorded[2], recorded[3] or '', math.max(#recorded - 3, 0)}
 for i = 4, #recorded do reply[#reply + 1] = recorded[i] end
 if matches or isOwnRepeat then
   for _, v in ipairs(transition({unpack(KEYS, 4, #KEYS)}, transitionArgs)) do reply[#reply + 1] = v end
@@ -349,13 +353,16 @@ export type VoteRecording = {
   agreement?: ClosingResult;
 };
 
+/** What the tally reads of a vote (its value is bound to its result hash), and its arrival number. */
+export type VoteHead = Pick<StoredVote, 'nodeId' | 'round' | 'ok' | 'resultHash' | 'seq'>;
+
 /**
  * An agreement the record of a vote applies in the same step (one script): decided by the caller from
- * the votes it last saw (`priorNodeIds`' votes, then this one), and applied only if those are exactly
- * the votes the request holds once this one is stored.
+ * the votes it foresaw (`priorVotes`, then this one), and applied only if the votes the request holds
+ * before this one are those, in that order.
  */
 export type PredictedAgreement = {
-  readonly priorNodeIds: readonly string[];
+  readonly priorVotes: readonly VoteHead[];
   readonly outcome: Outcome;
   readonly nowMs: number;
   /** With a median value: the number of votes it was taken from (see agreeRequest). */
@@ -419,7 +426,7 @@ export interface RequestStore extends RequestReads {
   /**
    * Records a vote once per node: counted while the request is in the voting status (`assigned`), kept
    * as `late` once it left it after an assignment; returns every vote so far, in arrival order. With
-   * `agreement`, a vote stored just now beside exactly the votes of `priorNodeIds` also moves the
+   * `agreement`, a vote stored just now after exactly the votes of `priorVotes` also moves the
    * request `assigned → agreed` in the same step (as agreeRequest would, without `withVotes`).
    */
   recordVote(requestId: string, vote: Omit<StoredVote, 'seq'>, agreement?: PredictedAgreement): Promise<VoteRecording>;
@@ -519,19 +526,19 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
     async recordVote(requestId, vote, agreement) {
-      // The node id first, so the script finds the node's stored vote by the text's opening.
-      const { nodeId, ...fields } = vote;
-      const text = JSON.stringify({ nodeId, ...fields });
+      // The vote's head first (the node id leading), so the scripts find the node's stored vote by its opening and RECORD_AND_AGREE compares heads.
+      const { nodeId, round, ok, resultHash, ...fields } = vote;
+      const text = JSON.stringify({ nodeId, round, ok, resultHash, ...fields });
       const recordKeys = [keys.request(requestId), keys.requestVotes(requestId), keys.nodeStats(keys.bucketOf(requestId), vote.nodeId)];
       const recordArgs = [vote.nodeId, text, openingOf(vote.nodeId)];
       if (!agreement) {
         const [outcome, status, again, ...votes] = (await RECORD_VOTE(redis, recordKeys, recordArgs)) as string[];
         return recordingOf(outcome, status, again, votes);
       }
-      const { priorNodeIds, outcome: agreed, nowMs, ...options } = agreement;
+      const { priorVotes, outcome: agreed, nowMs, ...options } = agreement;
       const call = transitionCall(keys, { id: requestId, to: 'agreed', nowMs, fields: { outcome: JSON.stringify(agreed) }, from: allowedFrom('agreed'), ...options });
       const [outcome, status, again, count, ...rest] = (await RECORD_AND_AGREE(redis, [...recordKeys, ...call.keys], [
-        priorNodeIds.length, ...priorNodeIds.map(openingOf), ...recordArgs, ...call.args,
+        priorVotes.length, ...priorVotes.flatMap((prior) => [headOf(prior), `,"seq":${prior.seq}}`]), ...recordArgs, ...call.args,
       ])) as [string, string, string, number, ...(string | number)[]];
       const recording = recordingOf(outcome, status, again, rest.slice(0, count) as string[]);
       // An agreement never gives back an admission slot (\`agreed\` is not final): nothing to release.
@@ -582,8 +589,9 @@ const nextMoveId = () => `${MOVE_ID_PREFIX}.${(moves++).toString(36)}`;
 /** How a move is guarded and what it writes beside the record (see TRANSITION_LUA); `from` defaults to every status the lifecycle allows. */
 type MoveOptions = { from: readonly RequestStatus[]; voteCount?: number; withVotes?: boolean; due?: DueEntry; settle?: Settling; expected?: AcceptedAs };
 
-// A vote's stored text begins with its node id (recordVote writes it first): the script finds a node's vote by it.
+// A vote's stored text begins with its head, node id first (recordVote writes them first): the scripts find a node's vote by its opening.
 const openingOf = (nodeId: string) => `{"nodeId":${JSON.stringify(nodeId)},`;
+const headOf = ({ nodeId, round, ok, resultHash }: VoteHead) => `${JSON.stringify({ nodeId, round, ok, resultHash }).slice(0, -1)},`;
 
 function recordingOf(outcome: string, status: string, again: string, votes: string[]): VoteRecording {
   const votesLength = votes.reduce((length, vote) => length + vote.length, 0);

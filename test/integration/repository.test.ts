@@ -8,6 +8,7 @@ import { closeRedis, createRedis } from '../../lib/redis.ts';
 import { createRepository, type Repository } from '../../lib/repository/index.ts';
 import { createKeys } from '../../lib/repository/keys.ts';
 import type { AppendFields } from '../../lib/repository/ledger.ts';
+import type { VoteRecording } from '../../lib/repository/requests.ts';
 import type { Assignment, LedgerEntry, NodeRecord, Outcome, Project } from '../../lib/repository/types.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import { buildNode } from '../support/builders.ts';
@@ -143,38 +144,48 @@ describe('repository', function () {
       expect((await repository.recordVote(nextId(), VOTE)).outcome).to.equal('missing');
     });
 
-    it('applies an agreement with the record of the deciding vote only beside exactly the votes the caller named', async () => {
+    it('applies an agreement with the record of the deciding vote only after exactly the votes the caller named, in their order', async () => {
       const id = nextId();
       await createRequest(id);
       await repository.assignRequest(id, ASSIGNMENT, T0 + 1, T0 + 30_000);
-      const agreement = (priorNodeIds: string[]) => ({
-        priorNodeIds, outcome: OUTCOME, nowMs: T0 + 2, settle: { voteCount: priorNodeIds.length + 1, counts: { node_a: { agreed: 1 }, node_b: { agreed: 1 }, node_c: { missed: 1 } } },
+      const head = (nodeId: string, seq: number, resultHash = VOTE.resultHash) => ({ nodeId, round: VOTE.round, ok: VOTE.ok, resultHash, seq });
+      const agreement = (priorVotes: ReturnType<typeof head>[]) => ({
+        priorVotes, outcome: OUTCOME, nowMs: T0 + 2, settle: { voteCount: priorVotes.length + 1, counts: { node_a: { agreed: 1 }, node_b: { agreed: 1 }, node_c: { missed: 1 } } },
       });
+      const refused = async (nodeId: string, priorVotes: ReturnType<typeof head>[], expected: Partial<VoteRecording>) => {
+        const recording = await repository.recordVote(id, { ...VOTE, nodeId }, agreement(priorVotes));
+        expect(recording, JSON.stringify(priorVotes)).to.deep.include(expected);
+        expect(recording, JSON.stringify(priorVotes)).to.not.have.property('agreement');
+        expect((await repository.getRequestState(id))?.status).to.equal('assigned');
+        return recording;
+      };
+      // node_b votes for another result than the one foreseen: its head differs.
       expect((await repository.recordVote(id, VOTE)).outcome).to.equal('recorded');
-      // Named: none (node_a's vote is stored), or node_a and one that never voted: recorded, nothing agreed.
-      const unnamed = await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' }, agreement([]));
-      expect(unnamed).to.deep.include({ outcome: 'recorded', status: 'assigned', isAgain: false });
-      expect(unnamed).to.not.have.property('agreement');
-      expect(unnamed.votes.map((v) => v.nodeId)).to.deep.equal(['node_a', 'node_b']);
-      const stranger = await repository.recordVote(id, { ...VOTE, nodeId: 'node_c' }, agreement(['node_a', 'node_x']));
-      expect(stranger).to.deep.include({ outcome: 'recorded' });
-      expect(stranger).to.not.have.property('agreement');
-      // node_b's vote again, even naming the votes exactly: a vote stored before runs no transition.
-      const again = await repository.recordVote(id, { ...VOTE, nodeId: 'node_b' }, agreement(['node_a', 'node_c']));
-      expect(again).to.deep.include({ outcome: 'recorded', isAgain: true });
-      expect(again).to.not.have.property('agreement');
-      expect((await repository.getRequestState(id))?.status).to.equal('assigned');
-      // Exactly the three stored votes named: the fourth vote's record agrees and settles in the same step.
-      const deciding = await repository.recordVote(id, { ...VOTE, nodeId: 'node_d' }, agreement(['node_c', 'node_a', 'node_b']));
+      expect((await repository.recordVote(id, { ...VOTE, nodeId: 'node_b', resultHash: '22'.repeat(32) })).outcome).to.equal('recorded');
+      // None named (two are stored), one missing, a node that never voted, node_b's other result, the right votes out of order: recorded, nothing agreed.
+      const unnamed = await refused('node_c', [], { outcome: 'recorded', status: 'assigned', isAgain: false });
+      expect(unnamed.votes.map((v) => v.nodeId)).to.deep.equal(['node_a', 'node_b', 'node_c']);
+      await refused('node_d', [head('node_a', 0), head('node_b', 1, '22'.repeat(32))], { outcome: 'recorded' });
+      await refused('node_e', [head('node_a', 0), head('node_b', 1, '22'.repeat(32)), head('node_c', 2), head('node_x', 3)], { outcome: 'recorded' });
+      await refused('node_f', [head('node_a', 0), head('node_b', 1), head('node_c', 2), head('node_d', 3), head('node_e', 4)], { outcome: 'recorded' });
+      const inOrder = [head('node_a', 0), head('node_b', 1, '22'.repeat(32)), head('node_c', 2), head('node_d', 3), head('node_e', 4), head('node_f', 5)];
+      await refused('node_g', [inOrder[1], inOrder[0], ...inOrder.slice(2)].map((h, i) => ({ ...h, seq: i })), { outcome: 'recorded' });
+      // node_g's vote again, even naming the votes before it exactly: a vote stored before runs no transition.
+      await refused('node_g', inOrder, { outcome: 'recorded', isAgain: true });
+      // Exactly the seven stored votes named, in order: the eighth vote's record agrees and settles in the same step.
+      const all = [...inOrder, head('node_g', 6)];
+      const deciding = await repository.recordVote(id, { ...VOTE, nodeId: 'node_h' }, agreement(all));
       expect(deciding).to.deep.include({ outcome: 'recorded', status: 'assigned', isAgain: false, agreement: { applied: true, statusBefore: 'assigned', isSettled: true } });
-      expect(deciding.votes.map((v) => [v.nodeId, v.seq])).to.deep.equal([['node_a', 0], ['node_b', 1], ['node_c', 2], ['node_d', 3]]);
+      expect(deciding.votes.map((v) => [v.nodeId, v.seq])).to.deep.equal([...all, head('node_h', 7)].map((h) => [h.nodeId, h.seq]));
       expect(await repository.getRequestState(id)).to.deep.include({ status: 'agreed', outcome: OUTCOME });
       expect(await repository.listDueEntries(T0 + 60_000, 10)).to.deep.equal([]);
       expect((await repository.listNodeStats(['node_a', 'node_b', 'node_c'])).map((s) => [s.votes, s.agreed, s.missed])).to.deep.equal([[1, 1, 0], [1, 1, 0], [1, 0, 1]]);
       // Voting closed: a later vote is late, and no agreement runs again.
-      const late = await repository.recordVote(id, { ...VOTE, nodeId: 'node_e' }, agreement(['node_a', 'node_b', 'node_c', 'node_d']));
+      const late = await repository.recordVote(id, { ...VOTE, nodeId: 'node_i' }, agreement([...all, head('node_h', 7)]));
       expect(late).to.deep.include({ outcome: 'late', status: 'agreed' });
       expect(late).to.not.have.property('agreement');
+      // A request that does not exist: its answer as RECORD_VOTE's.
+      expect(await repository.recordVote(nextId(), VOTE, agreement([]))).to.deep.include({ outcome: 'missing', isAgain: false, votes: [] });
     });
 
     it('finds a node\'s vote stored with its fields in another order (the write is guarded, not only the scan)', async () => {

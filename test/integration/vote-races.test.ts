@@ -147,9 +147,15 @@ describe('vote races: one agreement and one publication per request, whatever th
       }
       await expectOnceEach(requests);
       expect(await outcomes('consensus', 'agree_with_record')).to.deep.equal({ applied: ORDERS.length });
-      // The statistics were settled with the agreement: every seat counted, agreed or not.
       const final = await published(requests.map((r) => r.id));
-      expect(final.every((r) => r.outcome?.supporters.length === (aggregation === 'exact' ? 2 : 3))).to.equal(true);
+      expect(final.map((r) => r.outcome?.supporters.length)).to.deep.equal(requests.map(() => (aggregation === 'exact' ? 2 : 3)));
+      // The statistics were settled with the agreement: every seat counted once, the exact requests' late third vote as late.
+      const committee = [...new Set(requests.flatMap((r) => r.assignment!.committee))];
+      const stats = await ctx.repository.listNodeStats(committee);
+      const seats = committee.map((nodeId) => requests.filter((r) => r.assignment!.committee.includes(nodeId)).length);
+      expect(stats.map((s) => s.votes + s.late)).to.deep.equal(seats);
+      expect(stats.map((s) => s.agreed + s.missed)).to.deep.equal(seats);
+      expect(stats.reduce((sum, s) => sum + s.late, 0)).to.equal(aggregation === 'exact' ? ORDERS.length : 0);
     });
 
     it(`${aggregation}: a deciding vote whose store holds a vote this consensus never saw is decided from the stored votes`, async () => {

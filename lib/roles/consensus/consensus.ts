@@ -26,9 +26,13 @@ type VoteResult = JobResults['votes'];
 /** An agreement foreseen: the votes the store will hold with this one, and the outcome they agree on. */
 type Prediction = { readonly votes: StoredVote[]; readonly outcome: Outcome; readonly agreement: PredictedAgreement };
 
-/** Voting requests whose votes a consensus process keeps in view, and their weight at most. */
+/**
+ * Voting requests whose votes a consensus process keeps in view, and their weight at most, as the
+ * votes' JSON (parsed, they take a few times that); a request whose votes weigh more than a sixteenth
+ * of it (256 KiB) is not foreseen.
+ */
 const FORESEEN_REQUESTS = 1_000;
-const FORESEEN_BYTES = 16 * 1024 * 1024;
+const FORESEEN_BYTES = 4 * 1024 * 1024;
 
 export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
   const { repository, logger, config, clock, metrics } = deps;
@@ -55,7 +59,10 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     };
     const foreseen = foresight.sending(vote.requestId, stored, decision.valueBytes);
     const predicted = foreseen && predictAgreement(frame!, foreseen, vote.nodeId);
-    const recording = await repository.recordVote(vote.requestId, stored, predicted?.agreement);
+    const recording = await repository.recordVote(vote.requestId, stored, predicted?.agreement).catch((error: unknown) => {
+      foresight.forget(vote.requestId); // whether it was stored is unknown: foresee nothing more for the request
+      throw error;
+    });
     foresight.recorded(vote.requestId, recording);
     switch (recording.outcome) {
       case 'missing':

@@ -73,9 +73,8 @@ export function createFinality(deps: FinalityDeps): Finality {
 
   function agreementFor(request: ClosingRequest, outcome: Outcome, nowMs: number, voteCount?: number): PredictedAgreement {
     const settling = settlingOf(request, outcome);
-    // The votes before the deciding one (the last): those the store must hold beside it.
-    const priorNodeIds = request.votes.slice(0, -1).map((vote) => vote.nodeId);
-    return { priorNodeIds, outcome, nowMs, ...(voteCount === undefined ? {} : { voteCount }), ...(settling ? { settle: settling } : {}) };
+    // The votes before the deciding one (the last): those the store must hold before it.
+    return { priorVotes: request.votes.slice(0, -1), outcome, nowMs, ...(voteCount === undefined ? {} : { voteCount }), ...(settling ? { settle: settling } : {}) };
   }
 
   /** After an agreement's transition (`moved`): the publish job when it applied (or on a resume), and the settling when it did not settle. */

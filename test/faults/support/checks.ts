@@ -16,12 +16,12 @@ const isRecordVote = (keys: readonly string[]) => keys.length >= 3 && keys[1].en
 /** RECORD_VOTE alone (a vote that brings no agreement this process foresaw). */
 export const recordVoteWrite: CommandMatcher = scriptCall((keys) => keys.length === 3 && isRecordVote(keys));
 
-/** RECORD_AND_AGREE (requests.ts): RECORD_VOTE's keys, then TRANSITION's; ARGV: the count of prior node ids, those, RECORD_VOTE's three, then TRANSITION's. */
+/** RECORD_AND_AGREE (requests.ts): RECORD_VOTE's keys, then TRANSITION's; ARGV: the count of named votes, two per vote, RECORD_VOTE's three, then TRANSITION's. */
 export const recordAndAgreeWrite: CommandMatcher = scriptCall((keys) => keys.length > 3 && isRecordVote(keys));
 
 /** The node id whose vote a RECORD_VOTE or RECORD_AND_AGREE call records. */
 export function votingNodeOf(argv: readonly string[], keys: readonly string[]): string {
-  return keys.length === 3 ? argv[0] : argv[Number(argv[0]) + 1];
+  return keys.length === 3 ? argv[0] : argv[2 * Number(argv[0]) + 1];
 }
 
 /**
@@ -32,7 +32,7 @@ export function votingNodeOf(argv: readonly string[], keys: readonly string[]): 
 export function transitionTo(status: RequestRecord['status']): CommandMatcher {
   return scriptCall((keys, argv) => {
     if (!keys.some((key) => key.endsWith(':finished'))) return false;
-    const transitionArgv = keys.length > 3 && isRecordVote(keys) ? argv.slice(Number(argv[0]) + 4) : argv;
+    const transitionArgv = keys.length > 3 && isRecordVote(keys) ? argv.slice(2 * Number(argv[0]) + 4) : argv;
     return transitionArgv[2] === status;
   });
 }
