@@ -3,7 +3,9 @@
 // real roles and asserts one effect: one assignment with its run jobs, one counted vote per node,
 // one agreement, each seat once in its node's statistics, one ledger entry per request in a ledger that verifies, one outbox entry.
 import { expect } from 'chai';
+import { createSigner } from '../../lib/crypto/keys.ts';
 import { createId } from '../../lib/ids.ts';
+import { computeVoteBinding, createVote } from '../../lib/protocol/vote.ts';
 import { jobIds } from '../../lib/queues.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { scriptArgs } from '../support/fault-proxy.ts';
@@ -66,6 +68,35 @@ describe('faults: re-sent pipeline writes', function () {
     expect(await histogramCount(bench.faulty, 'acceptedToAgreed'), 'agreements consensus counted').to.equal(1);
     await bench.expectLedgerVerifies(1);
     await expectSeatsCountedOnce(bench, request);
+    await expectNoOpenRequests(bench);
+  });
+
+  it('vote record: a re-sent record of a deciding vote consensus did not foresee still decides, once', async () => {
+    // Two of two: the first member's vote is stored before consensus starts (as another consensus
+    // process would have), so the second's is not foreseen to decide and is recorded alone.
+    const project = await bench.putProject({ committee: { size: 2, quorum: 2 } });
+    await bench.start(bench.direct, 'receiver', 'sender');
+    const id = await bench.accept(project);
+    const request = await bench.waitForStatus(id, 'assigned');
+    const [first, second] = request.assignment!.committee.map((nodeId) => bench.nodes.find((n) => n.nodeId === nodeId)!);
+    const { requestId: _id, ...earlier } = createVote(createSigner(first.keys.signSecretKey), {
+      requestId: id, nodeId: first.nodeId, round: request.assignment!.round, ok: true, value: { sum: 5 },
+    }, computeVoteBinding(request, request.assignment!));
+    expect((await bench.direct.repository.recordVote(id, earlier)).outcome).to.equal('recorded');
+    const fault = bench.proxy.dropReplyOnce(recordVoteWrite);
+    await bench.start(bench.faulty, 'consensus');
+    await bench.startNodes([second]);
+    const faulted = scriptArgs((await injected(fault)).command)!;
+    expect(votingNodeOf(faulted.argv, faulted.keys)).to.equal(second.nodeId);
+    expect(await finishedJob(bench.direct, 'votes', jobIds.vote(id, second.nodeId), second.nodeId)).to.equal('agreed');
+    const published = await bench.waitForStatus(id, 'published');
+    expect(published.votes.map((v) => [v.nodeId, v.seq, v.late])).to.deep.equal([[first.nodeId, 0, undefined], [second.nodeId, 1, undefined]]);
+    expect(published.outcome).to.deep.include({ ok: true, value: { sum: 5 }, supporters: [first.nodeId, second.nodeId] });
+    expect(await handlerOutcomes(bench.faulty, 'consensus', 'agree')).to.deep.equal({ applied: 1 });
+    expect(await handlerOutcomes(bench.faulty, 'consensus', 'agree_with_record')).to.deep.equal({});
+    expect(await handlerOutcomes(bench.faulty, 'consensus', 'publish_job')).to.deep.equal({ added: 1 });
+    await bench.expectLedgerVerifies(1);
+    await expectSeatsCountedOnce(bench, published);
     await expectNoOpenRequests(bench);
   });
 
