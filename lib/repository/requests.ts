@@ -25,6 +25,8 @@ const HOUR_MS = 3_600_000;
 // The scripts spell the lifecycle's statuses as Lua literals (plain lowercase words, nothing to escape).
 const luaString = (status: RequestStatus): string => `'${status}'`;
 const luaList = (statuses: readonly RequestStatus[]): string => `{${statuses.map(luaString).join(', ')}}`;
+/** Scripts as local functions of (KEYS, ARGV), for one script that runs them in turn. */
+const luaSteps = (steps: Record<string, string>): string => Object.entries(steps).map(([name, body]) => `local function ${name}(KEYS, ARGV)\n${body}\nend`).join('\n');
 const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${luaString(to as TransitionTarget)}] = ${luaList(from)}`).join(', ')}}`;
 
 // Creation is two scripts, each on one slot. ADMIT runs on the control plane ({ctl}):
@@ -263,13 +265,7 @@ return result
 // call's move id: the transition runs to answer 'repeat', writing nothing, so the caller goes on as the
 // first run would have. Any other vote stored before (a redelivered job, with a move id of its own)
 // runs no transition: the caller finishes as for any redelivered vote.
-const RECORD_AND_AGREE_LUA = `
-local function record(KEYS, ARGV)
-${RECORD_VOTE_LUA}
-end
-local function transition(KEYS, ARGV)
-${TRANSITION_LUA}
-end
+const RECORD_AND_AGREE_LUA = `${luaSteps({ record: RECORD_VOTE_LUA, transition: TRANSITION_LUA })}
 local expected = tonumber(ARGV[1])
 local at = 2 * expected + 2
 local recorded = record({KEYS[1], KEYS[2], KEYS[3]}, {ARGV[at], ARGV[at + 1], ARGV[at + 2]})
@@ -300,13 +296,7 @@ export const REQUEST_SCRIPT_SOURCES = { admit: ADMIT_LUA, store: STORE_LUA, tran
 // ADMIT, then STORE when admitted. KEYS: ADMIT's, then STORE's. ARGV: how many of the keys and of the
 // arguments are ADMIT's, ADMIT's arguments, then STORE's. Returns ADMIT's answer; a request admitted
 // ({1, id}) is stored too. One round trip, and no crash can fall between the steps.
-const ACCEPT_LUA = `
-local function admit(KEYS, ARGV)
-${ADMIT_LUA}
-end
-local function store(KEYS, ARGV)
-${STORE_LUA}
-end
+const ACCEPT_LUA = `${luaSteps({ admit: ADMIT_LUA, store: STORE_LUA })}
 local admitKeys, admitArgs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local admitted = admit({unpack(KEYS, 1, admitKeys)}, {unpack(ARGV, 3, 2 + admitArgs)})
 if admitted[1] == 1 then store({unpack(KEYS, admitKeys + 1, #KEYS)}, {unpack(ARGV, 3 + admitArgs, #ARGV)}) end
