@@ -10,10 +10,10 @@ import { jobIds } from '../../lib/queues.ts';
 import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import { scriptArgs } from '../support/fault-proxy.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
-import { seedAgreedRequest, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { handlerOutcomes, seedAgreedRequest, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { SETTLE_MS, openFaultBench, type FaultBench } from './support/fault-bench.ts';
 import {
-  expectNoOpenRequests, expectSeatsCountedOnce, finishedJob, handlerOutcomes, histogramCount, injected, ledgerAppendWrite, nodeStatsWrite, outboxWrite, recordAndAgreeWrite,
+  expectNoOpenRequests, expectSeatsCountedOnce, finishedJob, histogramCount, injected, ledgerAppendWrite, nodeStatsWrite, outboxWrite, recordAndAgreeWrite,
   recordVoteWrite, transitionTo, votingNodeOf,
 } from './support/checks.ts';
 

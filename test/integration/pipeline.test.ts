@@ -18,7 +18,7 @@ import { startExecutor } from '../../lib/roles/executor/executor.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes, type TestNode } from '../support/builders.ts';
-import { TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { TEST_LIMITS, handlerOutcomes, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const CODE = 'export default (input, ctx) => ({ sum: input.a + input.b, round: ctx.round });';
@@ -97,8 +97,7 @@ describe('pipeline hand-offs', function () {
     return createCommitteeSelector(tickets.map((t) => ({ nodeId: t.nodeId, beta: fromHex(t.beta) }))).select(requestId, k);
   }
 
-  /** gateway_handler_outcomes_total{role="receiver",handler="incoming_hints"} by outcome. */
-  const hintOutcomes = async () => Object.fromEntries((await ctx.metrics.handlerOutcomes.get()).values.filter((v) => v.labels.handler === 'incoming_hints').map((v) => [v.labels.outcome, v.value]));
+  const hintOutcomes = () => handlerOutcomes(ctx, 'receiver', 'incoming_hints');
 
   const assigned = (id: string) => waitFor(async () => {
     const request = await ctx.repository.getRequest(id);

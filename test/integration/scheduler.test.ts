@@ -18,7 +18,7 @@ import { startExecutor } from '../../lib/roles/executor/executor.ts';
 import { createNodeRecord } from '../../lib/roles/node-record.ts';
 import { createSandboxRunner, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 import { buildNodes } from '../support/builders.ts';
-import { COUNTER_KEY, TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor, roundProofOf } from '../support/gateway.ts';
+import { COUNTER_KEY, TEST_LIMITS, handlerOutcomes, jobResult, openTestProcess, seedFrozenRound, waitFor, roundProofOf } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 describe('scheduler', function () {
@@ -215,7 +215,7 @@ describe('scheduler', function () {
       await closeRedis(connection);
     }
     handles.push(await startRole('scheduler', ctx));
-    const outcomes = async () => Object.fromEntries((await ctx.metrics.handlerOutcomes.get()).values.filter((v) => v.labels.handler === 'sweep').map((v) => [v.labels.outcome, v.value]));
+    const outcomes = () => handlerOutcomes(ctx, 'scheduler', 'sweep');
     expect(await waitFor(async () => ((await outcomes()).redispatched ? outcomes() : undefined), 15_000, 'the sweep')).to.deep.equal({ left_dispatched: 1, redispatched: 1 });
     expect(await ctx.queues.getJobState('incoming', jobIds.incoming(sent))).to.equal('completed');
     expect((await incoming.getJob(jobIds.incoming(unsent)))?.data).to.deep.equal({ kind: 'request', requestId: unsent });

@@ -13,7 +13,7 @@ import { acceptRequest } from '../../lib/roles/accept-request.ts';
 import type { RoleHandle } from '../../lib/runtime/common.ts';
 import { jobIds } from '../../lib/queues.ts';
 import { buildNodes, type TestNode } from '../support/builders.ts';
-import { TEST_LIMITS, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
+import { TEST_LIMITS, handlerOutcomes, jobResult, openTestProcess, seedFrozenRound, waitFor } from '../support/gateway.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 
 const CODE = 'export default (input) => input.n;';
@@ -82,10 +82,7 @@ describe('vote races: one agreement and one publication per request, whatever th
   async function outcomes(role: string, handler: string): Promise<Record<string, number>> {
     const sums: Record<string, number> = {};
     for (const process of [ctx, other]) {
-      for (const { labels, value } of (await process.metrics.handlerOutcomes.get()).values) {
-        if (labels.role !== role || labels.handler !== handler) continue;
-        sums[String(labels.outcome)] = (sums[String(labels.outcome)] ?? 0) + value;
-      }
+      for (const [outcome, value] of Object.entries(await handlerOutcomes(process, role, handler))) sums[outcome] = (sums[outcome] ?? 0) + value;
     }
     return sums;
   }
@@ -199,7 +196,7 @@ describe('vote races: one agreement and one publication per request, whatever th
       const results = await Promise.all(requests.flatMap((request, i) => ORDERS[i % ORDERS.length].map((seat) => sendVote(request, seat, valueOf(seat)))));
       await Promise.all(results.map((result) => result()));
       await expectOnceEach(requests);
-      const handledBy = async (process: ProcessContext) => (await process.metrics.handlerOutcomes.get()).values.filter((v) => v.labels.handler === 'vote').reduce((sum, v) => sum + v.value, 0);
+      const handledBy = async (process: ProcessContext) => Object.values(await handlerOutcomes(process, 'consensus', 'vote')).reduce((sum, value) => sum + value, 0);
       expect(await handledBy(ctx) + await handledBy(other), 'votes handled by both processes').to.equal(3 * requests.length);
     });
   }

@@ -83,6 +83,15 @@ export function roundProofOf(record: RoundRecord): RoundProof {
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+/** gateway_handler_outcomes_total of one role's handler in one process, by outcome (an outcome never raised is absent). */
+export async function handlerOutcomes(ctx: Pick<ProcessContext, 'metrics'>, role: string, handler: string): Promise<Record<string, number>> {
+  const sums: Record<string, number> = {};
+  for (const { labels, value } of (await ctx.metrics.handlerOutcomes.get()).values) {
+    if (labels.role === role && labels.handler === handler) sums[String(labels.outcome)] = value;
+  }
+  return sums;
+}
+
 export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

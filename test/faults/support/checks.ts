@@ -119,12 +119,3 @@ export async function counterValue(ctx: ProcessContext, name: 'admissionRefused'
   const { values } = await ctx.metrics[name].get();
   return values.find((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, unknown>)[k] === value))?.value ?? 0;
 }
-
-/** gateway_handler_outcomes_total of one role's handler, by outcome. */
-export async function handlerOutcomes(ctx: ProcessContext, role: string, handler: string): Promise<Record<string, number>> {
-  const sums: Record<string, number> = {};
-  for (const { labels, value } of (await ctx.metrics.handlerOutcomes.get()).values) {
-    if (labels.role === role && labels.handler === handler) sums[String(labels.outcome)] = value;
-  }
-  return sums;
-}
