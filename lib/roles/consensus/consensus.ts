@@ -6,7 +6,7 @@ import type { Vote } from '../../protocol/vote.ts';
 import type { JobPayloads, JobResults, QueueSet } from '../../queues.ts';
 import type { Repository } from '../../repository/index.ts';
 import type { ClosingResult, PredictedAgreement, VoteRecording } from '../../repository/requests.ts';
-import type { Outcome, StoredVote } from '../../repository/types.ts';
+import type { StoredVote } from '../../repository/types.ts';
 import { capLogs } from '../../sandbox/outcome.ts';
 import { decideVote, decideVoteEffect, type RefusalReason } from './decide-vote.ts';
 import { startDueSweep } from './due-sweep.ts';
@@ -23,8 +23,8 @@ export interface ConsensusDeps extends RoleBase {
 }
 
 type VoteResult = JobResults['votes'];
-/** An agreement foreseen: the votes the store will hold with this one, and the outcome they agree on. */
-type Prediction = { readonly votes: StoredVote[]; readonly outcome: Outcome; readonly agreement: PredictedAgreement };
+/** An agreement foreseen: the votes the store will hold with this one, and the agreement they bring (its outcome among it). */
+type Prediction = { readonly votes: StoredVote[]; readonly agreement: PredictedAgreement };
 
 /**
  * Voting requests whose votes a consensus process keeps in view, and their weight at most, as the
@@ -104,7 +104,7 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     const nowMs = clock.now();
     const effect = decideVoteEffect(frame.request.assignment, votes, nodeId, new Date(nowMs).toISOString());
     if (effect.kind !== 'agree') return undefined;
-    return { votes, outcome: effect.outcome, agreement: finality.agreementFor({ ...frame.request, votes }, effect.outcome, nowMs, effect.voteCount) };
+    return { votes, agreement: finality.agreementFor({ ...frame.request, votes }, effect.outcome, nowMs, effect.voteCount) };
   }
 
   /** The record ran the predicted agreement's transition: finish as agree would (or, not applied, decide as any vote does). */
@@ -112,7 +112,7 @@ export async function startConsensus(deps: ConsensusDeps): Promise<RoleHandle> {
     countPrediction(moved.applied ? 'applied' : 'not_applied');
     if (!moved.applied) return applyVote(frame, recording, nodeId);
     // Applied in one step with the record: the votes are the recording's (none can come between).
-    await finality.agreed({ ...frame.request, votes: predicted.votes }, predicted.outcome, { ...moved, votes: recording.votes });
+    await finality.agreed({ ...frame.request, votes: predicted.votes }, predicted.agreement.outcome, { ...moved, votes: recording.votes });
     return 'agreed';
   }
 
