@@ -2,7 +2,7 @@
 // every role as its own process logged in as its role's ACL user, three executor nodes onboarded over
 // POST /v1/nodes; any role process can be killed with SIGKILL and started again with the same settings.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex, utf8 } from '../lib/crypto/bytes.ts';
@@ -17,6 +17,8 @@ import { createRoleUsers } from '../test/support/redis-acl.ts';
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 const ROOT = join(import.meta.dirname, '..');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The last `count` lines of a role's log file, for a post-mortem. */
+const lastLines = (file: string, count: number) => readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-count).join('\n');
 
 /** One role process: its entrypoint and environment, so it can be started again after a kill. */
 interface RoleProcess {
@@ -24,8 +26,6 @@ interface RoleProcess {
   readonly entrypoint: string;
   readonly env: Record<string, string>;
   child: ChildProcess;
-  /** The last lines it wrote (warnings and errors), for a post-mortem. */
-  readonly tail: string[];
 }
 
 export interface Cluster {
@@ -62,14 +62,13 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
     writeFileSync(join(dir, `${name}.password`), password, { mode: 0o600 });
     return { REDIS_USERNAME: username, REDIS_PASSWORD_FILE: join(dir, `${name}.password`) };
   };
+  // Each role writes its output to a file of its own, appended across restarts, as the one-process
+  // gateway of the benches does: no bench process reads the lines while it measures.
+  const logFileOf = (name: string) => join(dir, `${name}.log`);
   const spawnRole = (p: Omit<RoleProcess, 'child'>): RoleProcess => {
-    const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${p.entrypoint}.ts`)], { env: { ...process.env, ...p.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => {
-      p.tail.push(...d.toString().split('\n').filter(Boolean));
-      p.tail.splice(0, Math.max(0, p.tail.length - 50));
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    const log = openSync(logFileOf(p.name), 'a', 0o600);
+    const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${p.entrypoint}.ts`)], { env: { ...process.env, ...p.env }, stdio: ['ignore', log, log] });
+    closeSync(log);
     const started = { ...p, child };
     processes.set(p.name, started);
     return started;
@@ -85,7 +84,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
   };
   const spawnService = (role: 'webserver' | 'receiver' | 'consensus' | 'sender' | 'scheduler') => {
     const { username, password } = users.credentials(role);
-    spawnRole({ name: role, entrypoint: role, tail: [], env: { ...base, ...login(role, username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) } });
+    spawnRole({ name: role, entrypoint: role, env: { ...base, ...login(role, username, password), ...(role === 'webserver' ? { REDIS_ADMIN_PASSWORD_FILE: join(dir, 'admin.password') } : {}) } });
   };
   // The webserver holds its port before the other roles start: their health servers take any free
   // port (HEALTH_PORT=0), which could otherwise be the one chosen for the webserver.
@@ -102,7 +101,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
       p.child.kill('SIGKILL');
       await exited;
       const killedAtMs = Date.now();
-      spawnRole({ name: p.name, entrypoint: p.entrypoint, env: p.env, tail: p.tail });
+      spawnRole({ name: p.name, entrypoint: p.entrypoint, env: p.env });
       return killedAtMs;
     },
     async stop() {
@@ -112,7 +111,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
         child.once('exit', () => { clearTimeout(timer); resolve(); });
         child.kill('SIGTERM');
       })));
-      for (const p of processes.values()) if (p.child.exitCode !== 0) console.error(`${p.name} exited ${p.child.exitCode ?? p.child.signalCode}: ${p.tail.slice(-5).join('\n')}`);
+      for (const p of processes.values()) if (p.child.exitCode !== 0) console.error(`${p.name} exited ${p.child.exitCode ?? p.child.signalCode}: ${lastLines(logFileOf(p.name), 5)}`);
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -129,7 +128,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
     const node = (await response.json()) as { id: string; redisUsername: string; redisPassword: string };
     if (response.status !== 201) throw new Error(`node onboarding answered ${response.status}`);
     nodeIds.push(node.id);
-    spawnRole({ name: `executor-${i}`, entrypoint: 'executor', tail: [], env: { ...base, ...login(`node-${i}`, node.redisUsername, node.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `bench-${i}` } });
+    spawnRole({ name: `executor-${i}`, entrypoint: 'executor', env: { ...base, ...login(`node-${i}`, node.redisUsername, node.redisPassword), NODE_KEY_FILE: keyFile, GATEWAY_NODE_NAME: `bench-${i}` } });
   }
   // Committees of 3 need a frozen round holding three tickets.
   for (;;) {
