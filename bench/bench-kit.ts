@@ -1,6 +1,7 @@
-// What the benchmarks share: the load client in a process of its own, medians, number cells and
-// markdown tables, so that every bench prints its figures the same way.
-import { spawn } from 'node:child_process';
+// What the benchmarks share: the load client in a process of its own, gateway processes that log to
+// files, medians, number cells and markdown tables, so that every bench prints its figures the same way.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadPlan, LoadReport } from './load-client.ts';
 
@@ -24,6 +25,25 @@ export function runLoadClient(plan: LoadPlan): Promise<LoadReport> {
     child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
     child.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadReport) : reject(new Error(`load client exited with ${code}`))));
   });
+}
+
+/**
+ * Starts `node <script>` with its output (stdout and stderr) appended to `logFile`, so that no process
+ * of the bench reads its lines while it measures (a pipe read line by line costs the bench CPU on
+ * the same cores).
+ */
+export function spawnLogged(script: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  const log = openSync(logFile, 'a', 0o600);
+  try {
+    return spawn(process.execPath, [script], { env, stdio: ['ignore', log, log] });
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** The last `count` lines of a log file (none when it is missing), for a post-mortem. */
+export function lastLines(file: string, count: number): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-count).join('\n') : '';
 }
 
 /** Prints a markdown table, every column as wide as its widest cell. */

@@ -2,7 +2,7 @@
 // no persistence), every role as its own process logged in as its role's ACL user from the nodes'
 // ACL file, three executor nodes onboarded over POST /v1/nodes (the webserver puts their users on
 // every master), request state in `buckets` hash tags, and one project whose requests the load client posts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { ACL_ROLES, createAclUser, renderAclFileLine, renderDefaultUserLine } fr
 import { generateRedisPassword } from '../lib/redis-users.ts';
 import { createNodeRegistration } from '../lib/roles/node-record.ts';
 import { startRedisCluster, type ClusterNode, type TestRedisCluster } from '../test/support/redis-cluster.ts';
+import { lastLines, spawnLogged } from './bench-kit.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const ADMIN_TOKEN = 'bench-admin-token-0123456789';
@@ -42,8 +43,8 @@ export interface ClusterGateway {
 interface RoleProcess {
   readonly name: string;
   readonly child: ChildProcess;
-  /** Its last lines (warnings and errors), for a post-mortem. */
-  readonly tail: string[];
+  /** Where its output goes (the last lines are a post-mortem). */
+  readonly logFile: string;
 }
 
 /** Starts everything; on any failure stops what it started and rethrows with the roles' last words. */
@@ -56,7 +57,7 @@ export async function startClusterGateway(options: { masters: number; buckets: n
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= (async () => {
     await Promise.all(processes.map(({ child }) => stopChild(child)));
-    for (const { name, child, tail } of processes) if (child.exitCode !== 0) console.error(`${name} exited ${child.exitCode ?? child.signalCode}: ${tail.slice(-5).join('\n')}`);
+    for (const { name, child, logFile } of processes) if (child.exitCode !== 0) console.error(`${name} exited ${child.exitCode ?? child.signalCode}: ${lastLines(logFile, 5)}`);
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   })());
@@ -80,15 +81,8 @@ export async function startClusterGateway(options: { masters: number; buckets: n
       return { REDIS_USERNAME: username, REDIS_PASSWORD_FILE: join(dir, `${name}.password`) };
     };
     const spawnRole = (name: string, entrypoint: string, env: Record<string, string>) => {
-      const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${entrypoint}.ts`)], { env: { ...process.env, ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      const tail: string[] = [];
-      const keep = (d: Buffer) => {
-        tail.push(...d.toString().split('\n').filter(Boolean));
-        tail.splice(0, Math.max(0, tail.length - 20));
-      };
-      child.stdout!.on('data', keep);
-      child.stderr!.on('data', keep);
-      processes.push({ name, child, tail });
+      const logFile = join(dir, `${name}.log`);
+      processes.push({ name, child: spawnLogged(join(ROOT, 'entrypoints', `${entrypoint}.ts`), { ...process.env, ...base, ...env }, logFile), logFile });
     };
     writeFileSync(join(dir, 'admin.password'), adminPassword, { mode: 0o600 });
     for (const role of ['webserver', 'receiver', 'consensus', 'sender', 'scheduler'] as const) {
@@ -124,7 +118,7 @@ export async function startClusterGateway(options: { masters: number; buckets: n
       masters: cluster.nodes, adminPassword, pids: () => processes.map(({ child }) => child.pid!), stop,
     };
   } catch (error) {
-    for (const { name, child, tail } of processes) if (tail.length) console.error(`--- ${name} (${child.exitCode ?? child.signalCode ?? 'running'})\n${tail.join('\n')}`);
+    for (const { name, child, logFile } of processes) console.error(`--- ${name} (${child.exitCode ?? child.signalCode ?? 'running'})\n${lastLines(logFile, 20)}`);
     await stop();
     throw error;
   }

@@ -1,8 +1,8 @@
 // The gateway as the recovery benchmark runs it: a private redis-server with the shipped persistence,
 // every role as its own process logged in as its role's ACL user, three executor nodes onboarded over
 // POST /v1/nodes; any role process can be killed with SIGKILL and started again with the same settings.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex, utf8 } from '../lib/crypto/bytes.ts';
@@ -13,12 +13,11 @@ import { loadOrCreateNodeSeed } from '../lib/node-key-file.ts';
 import { withoutCredentials } from '../lib/redis.ts';
 import { createNodeRegistration } from '../lib/roles/node-record.ts';
 import { createRoleUsers } from '../test/support/redis-acl.ts';
+import { lastLines, spawnLogged } from './bench-kit.ts';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 const ROOT = join(import.meta.dirname, '..');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** The last `count` lines of a role's log file, for a post-mortem. */
-const lastLines = (file: string, count: number) => readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-count).join('\n');
 
 /** One role process: its entrypoint and environment, so it can be started again after a kill. */
 interface RoleProcess {
@@ -66,9 +65,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
   // gateway of the benches does: no bench process reads the lines while it measures.
   const logFileOf = (name: string) => join(dir, `${name}.log`);
   const spawnRole = (p: Omit<RoleProcess, 'child'>): RoleProcess => {
-    const log = openSync(logFileOf(p.name), 'a', 0o600);
-    const child = spawn(process.execPath, [join(ROOT, 'entrypoints', `${p.entrypoint}.ts`)], { env: { ...process.env, ...p.env }, stdio: ['ignore', log, log] });
-    closeSync(log);
+    const child = spawnLogged(join(ROOT, 'entrypoints', `${p.entrypoint}.ts`), { ...process.env, ...p.env }, logFileOf(p.name));
     const started = { ...p, child };
     processes.set(p.name, started);
     return started;
