@@ -1,6 +1,8 @@
-// npm run bench:sandbox — CPU and throughput of one sandboxed run of a trivial function: the process
-// pool (what executors use), the in-process runner, and a fresh node:vm context per run (the floor's
-// baseline), alternated in one invocation and printed side by side as ratios to node:vm.
+// npm run bench:sandbox — CPU, throughput and latency of one sandboxed run of a trivial function: the
+// process pool (what executors use; runs back to back, 8 in flight, and one every 20 ms, as an
+// executor's sandbox processes see them at a gateway's usual rates), the in-process runner, and a fresh
+// node:vm context per run (the floor's baseline), alternated in one invocation and printed side by
+// side as ratios to node:vm.
 // BENCH_BASELINE_SANDBOX=<dir> adds the pool of another copy of lib/sandbox (e.g. an older commit's);
 // BENCH_CODE_KB=<n> puts about n KB of never-called helper functions in front of the function.
 import { execFileSync } from 'node:child_process';
@@ -19,10 +21,14 @@ const IN_FLIGHT = 8;
 const RUNS = Number(process.env.BENCH_RUNS) || 2000;
 const REPETITIONS = Number(process.env.BENCH_REPETITIONS) || 5;
 const POOL_SIZE = 2;
+/** Paced subjects: runs per repetition, and the time between one run's end and the next one's start (ms). */
+const PACED_RUNS = Number(process.env.BENCH_PACED_RUNS) || 100;
+const GAP_MS = 20;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 interface Sample { runsPerSec: number; p50Ms: number; p99Ms: number; cpuMsPerRun: number; processCpuMsPerRun: number }
-interface Subject { name: string; inFlight: number; run: () => Promise<unknown>; processIds: () => number[] }
+/** `gapMs`: one run at a time, each `gapMs` after the last one ended (PACED_RUNS of them): a process that was idle between runs. */
+interface Subject { name: string; inFlight: number; gapMs?: number; run: () => Promise<unknown>; processIds: () => number[] }
 
 const job: SandboxJob = {
   codeKey: 'bench-add-one',
@@ -53,14 +59,16 @@ function cpuMs(processIds: number[]): { own: number; children: number } {
   return { own: (own.user + own.system) / 1000, children };
 }
 
-/** Runs `subject` RUNS times with at most `inFlight` at once: throughput, latency and CPU per run (ours and its processes'). */
+/** Runs `subject` RUNS times (PACED_RUNS when paced) with at most `inFlight` at once: throughput, latency and CPU per run (ours and its processes'). */
 async function measure(subject: Subject): Promise<Sample> {
   const processIds = subject.processIds();
+  const runs = subject.gapMs === undefined ? RUNS : PACED_RUNS;
   const times: number[] = [];
   let started = 0;
   const worker = async (): Promise<void> => {
-    while (started < RUNS) {
+    while (started < runs) {
       started++;
+      if (subject.gapMs !== undefined) await new Promise((resolve) => setTimeout(resolve, subject.gapMs));
       const t0 = performance.now();
       const value = await subject.run();
       times.push(performance.now() - t0);
@@ -76,7 +84,9 @@ async function measure(subject: Subject): Promise<Sample> {
   const cpu = cpu1.own - cpu0.own + children;
   if (subject.processIds().join() !== processIds.join()) throw new Error(`${subject.name}: a sandbox process was replaced during the measurement`);
   times.sort((a, b) => a - b);
-  return { runsPerSec: (RUNS * 1000) / totalMs, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), cpuMsPerRun: cpu / RUNS, processCpuMsPerRun: children / RUNS };
+  // A paced subject's rate is its gap's: none is given.
+  const runsPerSec = subject.gapMs === undefined ? (runs * 1000) / totalMs : NaN;
+  return { runsPerSec, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), cpuMsPerRun: cpu / runs, processCpuMsPerRun: children / runs };
 }
 
 const viaRunner = (runner: SandboxRunner) => async (): Promise<unknown> => {
@@ -99,11 +109,13 @@ const none = (): number[] => [];
 const poolSubjects = (name: string, p: Pool): Subject[] => [
   { name: `${name} (${POOL_SIZE} processes), sequential`, inFlight: 1, run: viaRunner(p), processIds: p.processIds },
   { name: `${name} (${POOL_SIZE} processes), ${IN_FLIGHT} in flight`, inFlight: IN_FLIGHT, run: viaRunner(p), processIds: p.processIds },
+  { name: `${name} (${POOL_SIZE} processes), every ${GAP_MS} ms`, inFlight: 1, gapMs: GAP_MS, run: viaRunner(p), processIds: p.processIds },
 ];
 const baselineDir = process.env.BENCH_BASELINE_SANDBOX;
 const baseline = baselineDir ? ((await import(`${baselineDir}/pool.ts`)) as { createSandboxPool(o: { size: number }): Pool }).createSandboxPool({ size: POOL_SIZE }) : undefined;
 const subjects: Subject[] = [
   { name: 'node:vm fresh context, sequential', inFlight: 1, run: freshVmContext, processIds: none },
+  { name: `node:vm fresh context, every ${GAP_MS} ms`, inFlight: 1, gapMs: GAP_MS, run: freshVmContext, processIds: none },
   ...poolSubjects('pool', pool),
   ...(baseline ? poolSubjects('baseline pool', baseline) : []),
   { name: 'in-process runner, sequential', inFlight: 1, run: viaRunner(runner), processIds: none },
@@ -123,11 +135,12 @@ const summary = subjects.map((subject) => {
 });
 const vmSummary = summary[0];
 console.log(`node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log(`run of (input) => input.n + 1 (code of ${(CODE.length / 1024).toFixed(1)} KB); medians of ${REPETITIONS} alternating repetitions of ${RUNS} runs; CPU counts this process and the pool's processes (in pool: the processes' share)`);
+console.log(`run of (input) => input.n + 1 (code of ${(CODE.length / 1024).toFixed(1)} KB); medians of ${REPETITIONS} alternating repetitions of ${RUNS} runs (${PACED_RUNS}, one at a time, for the rows "every ${GAP_MS} ms": a run ${GAP_MS} ms after the last one ended); CPU counts this process and the pool's processes (in pool: the processes' share)`);
 console.log(`${''.padEnd(44)} ${'CPU ms/run'.padStart(10)} ${'in pool'.padStart(7)} ${'vs vm'.padStart(6)} ${'runs/s'.padStart(7)} ${'vs vm'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}   CPU vs vm per repetition`);
 for (const s of summary) {
   const cpuRatio = (s.cpuMsPerRun / vmSummary.cpuMsPerRun).toFixed(2);
   const rateRatio = (s.runsPerSec / vmSummary.runsPerSec).toFixed(2);
   const perRepetition = s.cpuRatios.map((r) => r.toFixed(2)).join(' ');
-  console.log(`${s.subject.name.padEnd(44)} ${s.cpuMsPerRun.toFixed(3).padStart(10)} ${s.processCpuMsPerRun.toFixed(3).padStart(7)} ${cpuRatio.padStart(6)} ${s.runsPerSec.toFixed(0).padStart(7)} ${rateRatio.padStart(6)} ${s.p50Ms.toFixed(3).padStart(7)} ${s.p99Ms.toFixed(3).padStart(7)}   ${perRepetition}`);
+  const rate = Number.isFinite(s.runsPerSec) ? [s.runsPerSec.toFixed(0), rateRatio] : ['-', '-'];
+  console.log(`${s.subject.name.padEnd(44)} ${s.cpuMsPerRun.toFixed(3).padStart(10)} ${s.processCpuMsPerRun.toFixed(3).padStart(7)} ${cpuRatio.padStart(6)} ${rate[0].padStart(7)} ${rate[1].padStart(6)} ${s.p50Ms.toFixed(3).padStart(7)} ${s.p99Ms.toFixed(3).padStart(7)}   ${perRepetition}`);
 }

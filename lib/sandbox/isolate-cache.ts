@@ -1,6 +1,6 @@
 // Warm isolates per code and memory limit, one run each at a time: recycled after a number of runs or
 // past a share of their heap, and at most 64 kept idle (least recently used go first). An idle
-// isolate gets its next run's context made once the run that left it has answered.
+// isolate gets its next run's context made a moment after the run that left it has answered.
 import ivm from 'isolated-vm';
 import { BOOTSTRAP_SCRIPT } from './bootstrap.ts';
 import type { IsolateCode } from './compile.ts';
@@ -59,6 +59,8 @@ interface CacheState {
 }
 
 const MAX_IDLE_ISOLATES = 64;
+/** How long after a release an idle isolate's next context is made (ms): see release(). */
+export const PREPARE_DELAY_MS = 1;
 
 /** An isolate is recycled after `maxRunsPerIsolate` runs (default 500) or once its used heap passes `heapRecycleRatio` (default 0.6) of its limit. */
 export function createIsolateCache(options: { maxRunsPerIsolate?: number; heapRecycleRatio?: number } = {}): IsolateCache {
@@ -108,12 +110,18 @@ function release(state: CacheState, entry: IsolateEntry, isReusable: boolean): v
   }
   state.idle.push(entry);
   if (state.idle.length > MAX_IDLE_ISOLATES) dispose(state.idle.shift()!);
-  // The next run's context is made once this turn of the event loop is over (the run that released
-  // the isolate has answered by then), so a run that takes it skips the largest part of its set-up
-  // (a V8 context costs about as much as the rest of a short run). It is made on this thread: the
-  // isolate is idle and no user code runs, and an isolate task (createContext) would cost two thread
-  // hand-offs more, which measured about a fifth of a short run's CPU on a busy machine.
-  setImmediate(() => prepareContext(state, entry));
+  // The next run's context is made once the run that released the isolate has answered, so a run that
+  // takes it skips the largest part of its set-up (a V8 context costs about as much as the rest of a
+  // short run). When no other run is in progress here, a moment later rather than in the next turn of
+  // the event loop: the process the answer wakes (the executor) is often put on this process's CPU,
+  // and waited there for the context to be made, about 0.4 ms of each run's round trip through a
+  // sandbox process at one run every 20 ms. Runs in progress mean runs back to back: then at once,
+  // so the context is ready before the next run arrives.
+  // It is made on this thread: the isolate is idle and no user code runs, and an isolate task
+  // (createContext) would cost two thread hand-offs more, which measured about a fifth of a short
+  // run's CPU on a busy machine.
+  if (state.busy.size > 0) setImmediate(() => prepareContext(state, entry));
+  else setTimeout(() => prepareContext(state, entry), PREPARE_DELAY_MS).unref();
 }
 
 // Skipped when the isolate was taken meanwhile (its run makes its own) or is gone.

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { GatewayError } from '../../lib/errors.ts';
 import { checkCode, NO_ENTRY_MESSAGE } from '../../lib/sandbox/compile.ts';
 import ivm from 'isolated-vm';
-import { createIsolateCache, takeContext } from '../../lib/sandbox/isolate-cache.ts';
+import { createIsolateCache, PREPARE_DELAY_MS, takeContext } from '../../lib/sandbox/isolate-cache.ts';
 import { createSandboxRunner, type SandboxJob, type SandboxOutcome, type SandboxRunner } from '../../lib/sandbox/runner.ts';
 
 const SEED_A = 'a1'.repeat(32);
@@ -303,18 +303,20 @@ describe('sandbox runner', () => {
     expect(runner.stats().recycled).to.be.at.least(3);
   });
 
-  it('makes an idle isolate\'s next context once the releasing turn is over, untouched, and a run takes it', async () => {
+  it('makes an idle isolate\'s next context a moment after its release, untouched, and a run takes it', async () => {
     const cache = createIsolateCache();
-    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    // A timer of the same duration set after the release's fires after it (Node keeps timers of one
+    // duration in the order they were set): by then the context was made, or left unmade.
+    const afterPreparation = () => new Promise((resolve) => setTimeout(resolve, PREPARE_DELAY_MS));
     try {
       const entry = cache.acquire(32, 'k', 'code');
       expect(entry.nextContext).to.equal(undefined);
       const first = takeContext(entry);
       await first.global.set('leftover', 1);
       cache.release(entry, true);
-      // Not in the releasing turn (the run answers first), in the next one.
+      // Not in the releasing turn (the run answers, and the process it woke runs first), a moment later.
       expect(entry.nextContext).to.equal(undefined);
-      await nextTurn();
+      await afterPreparation();
       const made = entry.nextContext;
       expect(made).to.be.instanceOf(ivm.Context);
       expect(cache.acquire(32, 'k', 'code')).to.equal(entry);
@@ -327,13 +329,22 @@ describe('sandbox runner', () => {
       // Taken again before its next turn: no context is made for a busy isolate.
       cache.release(entry, true);
       expect(cache.acquire(32, 'k', 'code')).to.equal(entry);
-      await nextTurn();
+      await afterPreparation();
       expect(entry.nextContext).to.equal(undefined);
-      // Disposed while idle (the cache closed): nothing is made and nothing throws.
+      // Released while another run is in progress (runs back to back): made in the next turn, so it is
+      // ready for the next run. (An immediate set after the release's runs after it.)
+      const other = cache.acquire(32, 'k', 'code');
+      expect(other).to.not.equal(entry);
       cache.release(entry, true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(entry.nextContext).to.be.instanceOf(ivm.Context);
+      cache.release(other, true);
+      // Disposed while idle (the cache closed): nothing is made and nothing throws.
+      expect(cache.acquire(32, 'k', 'code')).to.equal(other);
+      cache.release(other, true);
       cache.close();
-      await nextTurn();
-      expect(entry.nextContext).to.equal(undefined);
+      await afterPreparation();
+      expect(other.nextContext).to.equal(undefined);
       expect(entry.isolate.isDisposed).to.equal(true);
     } finally {
       cache.close();
