@@ -22,7 +22,7 @@ const RUNS = Number(process.env.BENCH_RUNS) || 2000;
 const REPETITIONS = Number(process.env.BENCH_REPETITIONS) || 5;
 const POOL_SIZE = 2;
 /** Paced subjects: runs per repetition, and the time between one run's end and the next one's start (ms). */
-const PACED_RUNS = Number(process.env.BENCH_PACED_RUNS) || 100;
+const PACED_RUNS = Number(process.env.BENCH_PACED_RUNS) || 200;
 const GAP_MS = 20;
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
@@ -128,16 +128,18 @@ try {
   await Promise.all([pool.close(), runner.close(), baseline?.close()]);
 }
 
+// Each row's ratios are to node:vm run the same way: a paced row's to node:vm paced (subjects[1]), any other's to node:vm back to back.
+const vmOf = (subject: Subject) => subjects[subject.gapMs === undefined ? 0 : 1];
 const summary = subjects.map((subject) => {
   const all = samples.get(subject)!;
   const pick = (field: keyof Sample) => median(all.map((s) => s[field]));
-  return { subject, cpuMsPerRun: pick('cpuMsPerRun'), processCpuMsPerRun: pick('processCpuMsPerRun'), runsPerSec: pick('runsPerSec'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms'), cpuRatios: all.map((s, i) => s.cpuMsPerRun / samples.get(subjects[0])![i].cpuMsPerRun) };
+  return { subject, cpuMsPerRun: pick('cpuMsPerRun'), processCpuMsPerRun: pick('processCpuMsPerRun'), runsPerSec: pick('runsPerSec'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms'), cpuRatios: all.map((s, i) => s.cpuMsPerRun / samples.get(vmOf(subject))![i].cpuMsPerRun) };
 });
-const vmSummary = summary[0];
 console.log(`node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log(`run of (input) => input.n + 1 (code of ${(CODE.length / 1024).toFixed(1)} KB); medians of ${REPETITIONS} alternating repetitions of ${RUNS} runs (${PACED_RUNS}, one at a time, for the rows "every ${GAP_MS} ms": a run ${GAP_MS} ms after the last one ended); CPU counts this process and the pool's processes (in pool: the processes' share)`);
+console.log(`run of (input) => input.n + 1 (code of ${(CODE.length / 1024).toFixed(1)} KB); medians of ${REPETITIONS} alternating repetitions of ${RUNS} runs (${PACED_RUNS}, one at a time, for the rows "every ${GAP_MS} ms": a run ${GAP_MS} ms after the last one ended, their CPU the idle time's too, compared with node:vm paced the same way); CPU counts this process and the pool's processes (in pool: the processes' share, in clock ticks of ${TICK_MS} ms)`);
 console.log(`${''.padEnd(44)} ${'CPU ms/run'.padStart(10)} ${'in pool'.padStart(7)} ${'vs vm'.padStart(6)} ${'runs/s'.padStart(7)} ${'vs vm'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}   CPU vs vm per repetition`);
 for (const s of summary) {
+  const vmSummary = summary[subjects.indexOf(vmOf(s.subject))];
   const cpuRatio = (s.cpuMsPerRun / vmSummary.cpuMsPerRun).toFixed(2);
   const rateRatio = (s.runsPerSec / vmSummary.runsPerSec).toFixed(2);
   const perRepetition = s.cpuRatios.map((r) => r.toFixed(2)).join(' ');

@@ -115,8 +115,8 @@ function release(state: CacheState, entry: IsolateEntry, isReusable: boolean): v
   // short run). When no other run is in progress here, a moment later rather than in the next turn of
   // the event loop: the process the answer wakes (the executor) is often put on this process's CPU,
   // and waited there for the context to be made, about 0.4 ms of each run's round trip through a
-  // sandbox process at one run every 20 ms. Runs in progress mean runs back to back: then at once,
-  // so the context is ready before the next run arrives.
+  // sandbox process at one run every 20 ms. While other runs are in progress in this process (runs
+  // in flight together), in the next turn, so the context is ready for the next run that arrives.
   // It is made on this thread: the isolate is idle and no user code runs, and an isolate task
   // (createContext) would cost two thread hand-offs more, which measured about a fifth of a short
   // run's CPU on a busy machine.

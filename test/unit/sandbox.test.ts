@@ -314,7 +314,9 @@ describe('sandbox runner', () => {
       const first = takeContext(entry);
       await first.global.set('leftover', 1);
       cache.release(entry, true);
-      // Not in the releasing turn (the run answers, and the process it woke runs first), a moment later.
+      // Not in the releasing turn nor the next one (the run answers, and the process it woke runs first), a moment later.
+      expect(entry.nextContext).to.equal(undefined);
+      await new Promise((resolve) => setImmediate(resolve));
       expect(entry.nextContext).to.equal(undefined);
       await afterPreparation();
       const made = entry.nextContext;
