@@ -1,10 +1,12 @@
 // npm run bench:commands — where a request's Redis commands and CPU go: the gateway and the floor
-// (floor.ts), in one layout (BENCH_LAYOUT: `one process` by default, or `processes`), each take a warm-up and then BENCH_REQUESTS requests from BENCH_CONCURRENCY
-// closed-loop clients; prints Redis commands per request by name (INFO commandstats: commands run
-// inside scripts counted by their own names, so an EVALSHA line counts the script calls) side by
-// side, and the CPU per request of each measured process (the gateway, its sandbox processes, the
-// floor) and of redis-server. A diagnostic beside bench:pipeline: one run, no repetitions.
-import { readFileSync } from 'node:fs';
+// (floor.ts), in one layout (BENCH_LAYOUT: `one process` by default, or `processes`), each take a
+// warm-up and then BENCH_REQUESTS requests from BENCH_CONCURRENCY closed-loop clients; prints Redis
+// commands per request by name (INFO commandstats: commands run inside scripts counted by their own
+// names, so an EVALSHA line counts the script calls) side by side, and the CPU and the context
+// switches (every thread's, each a hand-off to or from another thread or process) per request of
+// each measured process (the gateway, its sandbox processes, the floor) and of redis-server. A
+// diagnostic beside bench:pipeline: one run, no repetitions.
+import { readdirSync, readFileSync } from 'node:fs';
 import { format, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
 import { startFloorSystem, startGatewaySystem, type BenchSystem, type Layout } from './pipeline-systems.ts';
 import { readAllStats, readLoadAverage, ticksToMs } from './process-cpu.ts';
@@ -17,9 +19,34 @@ const GATEWAY_ENV = JSON.parse(process.env.BENCH_GATEWAY_ENV ?? '{}') as Record<
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WARMUP = 100;
 
-/** CPU ms so far of each of `roots` and their direct children, by a short name (redis-server included). */
-function readProcessCpu(roots: readonly number[]): Map<string, number> {
-  const cpu = new Map<string, number>();
+/** What a process has used so far: CPU ms, and context switches of all its threads (each a hand-off to or from another thread or process). */
+interface Usage {
+  cpuMs: number;
+  switches: number;
+}
+
+/** Context switches so far of every thread of `pid` (voluntary and not); 0 once it is gone. */
+function readSwitches(pid: number): number {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let switches = 0;
+  for (const task of tasks) {
+    try {
+      for (const match of readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8').matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(match[1]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return switches;
+}
+
+/** What each of `roots` and their direct children used so far, by a short name (redis-server included). */
+function readProcessUsage(roots: readonly number[]): Map<string, Usage> {
+  const usage = new Map<string, Usage>();
   for (const { pid, ppid, comm, ticks } of readAllStats()) {
     const isRoot = roots.includes(pid);
     if (!isRoot && !roots.includes(ppid)) continue;
@@ -32,12 +59,13 @@ function readProcessCpu(roots: readonly number[]): Map<string, number> {
     const at = args.findIndex((arg) => arg.endsWith('.ts'));
     const script = at < 0 ? undefined : [args[at]!.split('/').pop(), ...args.slice(at + 1, at + 2).filter((a) => /^[a-z]/.test(a))].join(' ');
     const label = isRoot ? `${script ?? comm} (main)` : (script ?? comm);
-    cpu.set(label, (cpu.get(label) ?? 0) + ticksToMs(ticks));
+    const sum = usage.get(label) ?? { cpuMs: 0, switches: 0 };
+    usage.set(label, { cpuMs: sum.cpuMs + ticksToMs(ticks), switches: sum.switches + readSwitches(pid) });
   }
-  return cpu;
+  return usage;
 }
 
-async function measure(system: BenchSystem): Promise<{ commands: Map<string, number>; cpu: Map<string, number>; throughput: number }> {
+async function measure(system: BenchSystem): Promise<{ commands: Map<string, number>; usage: Map<string, Usage>; throughput: number }> {
   const published = async (target: number) => {
     while ((await system.countPublished()) < target) await sleep(50);
   };
@@ -45,17 +73,20 @@ async function measure(system: BenchSystem): Promise<{ commands: Map<string, num
   await published(WARMUP);
   await system.redis.config('RESETSTAT');
   const roots = system.pids();
-  const before = readProcessCpu(roots);
+  const before = readProcessUsage(roots);
   const startedAt = Date.now();
   await runLoadClient({ url: system.url, ...(system.token ? { token: system.token } : {}), requests: REQUESTS, concurrency: CONCURRENCY, firstN: WARMUP });
   await published(WARMUP + REQUESTS);
   const throughput = (REQUESTS * 1000) / (Date.now() - startedAt);
-  const after = readProcessCpu(roots);
+  const after = readProcessUsage(roots);
   const stats = await system.redis.info('commandstats');
   const commands = new Map<string, number>();
   for (const match of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== 'config|resetstat' && match[1] !== 'info') commands.set(match[1]!, Number(match[2]) / REQUESTS);
-  const cpu = new Map([...after].map(([label, ms]) => [label, (ms - (before.get(label) ?? 0)) / REQUESTS]));
-  return { commands, cpu, throughput };
+  const usage = new Map([...after].map(([label, used]) => {
+    const earlier = before.get(label) ?? { cpuMs: 0, switches: 0 };
+    return [label, { cpuMs: (used.cpuMs - earlier.cpuMs) / REQUESTS, switches: (used.switches - earlier.switches) / REQUESTS }];
+  }));
+  return { commands, usage, throughput };
 }
 
 console.log(`bench:commands — ${LAYOUT}, ${REQUESTS} requests from ${CONCURRENCY} clients, load average at start ${readLoadAverage()}`);
@@ -77,7 +108,11 @@ printMarkdownTable(['command', 'gateway', 'floor', 'gateway − floor'], [
   ...names.map((n) => [n, format(gateway.commands.get(n) ?? 0, 2), format(floor.commands.get(n) ?? 0, 2), format((gateway.commands.get(n) ?? 0) - (floor.commands.get(n) ?? 0), 2)]),
   ['all', format(total(gateway.commands), 1), format(total(floor.commands), 1), format(total(gateway.commands) - total(floor.commands), 1)],
 ]);
-console.log('\nCPU ms per request, by process:');
-printMarkdownTable(['system', 'process', 'CPU ms / request'], (['gateway', 'floor'] as const).flatMap((name) =>
-  [...results[name].cpu].sort((a, b) => b[1] - a[1]).map(([label, ms]) => [name, label, format(ms, 2)])));
+console.log('\nCPU ms and context switches (all threads) per request, by process:');
+// Redis is a child of the one-process gateway only: the sums leave it out on both sides.
+const sumOf = (usage: Map<string, Usage>, field: keyof Usage) => [...usage].filter(([label]) => label !== 'redis-server').reduce((sum, [, used]) => sum + used[field], 0);
+printMarkdownTable(['system', 'process', 'CPU ms / request', 'switches / request'], (['gateway', 'floor'] as const).flatMap((name) => [
+  ...[...results[name].usage].sort((a, b) => b[1].cpuMs - a[1].cpuMs).map(([label, used]) => [name, label, format(used.cpuMs, 2), format(used.switches, 1)]),
+  [name, 'all but redis-server', format(sumOf(results[name].usage, 'cpuMs'), 2), format(sumOf(results[name].usage, 'switches'), 1)],
+]));
 console.log(`\nload average at end ${readLoadAverage()}`);
