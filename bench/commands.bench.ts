@@ -25,7 +25,11 @@ interface Usage {
   switches: number;
 }
 
-/** Context switches so far of every thread of `pid` (voluntary and not); 0 once it is gone. */
+/**
+ * Context switches so far of every live thread of `pid` (voluntary and not); 0 once it is gone.
+ * Linux keeps them per thread, so a thread that ends within the window takes its count with it (the
+ * roles' threads live as long as their process: V8's, libuv's, isolated-vm's pool).
+ */
 function readSwitches(pid: number): number {
   let tasks: string[];
   try {
