@@ -6,10 +6,10 @@
 // switches (every thread's, each a hand-off to or from another thread or process) per request of
 // each measured process (the gateway, its sandbox processes, the floor) and of redis-server. A
 // diagnostic beside bench:pipeline: one run, no repetitions.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { format, printMarkdownTable, runLoadClient, sleep } from './bench-kit.ts';
 import { startFloorSystem, startGatewaySystem, type BenchSystem, type Layout } from './pipeline-systems.ts';
-import { readAllStats, readLoadAverage, ticksToMs } from './process-cpu.ts';
+import { readAllStats, readLoadAverage, readSwitches, ticksToMs } from './process-cpu.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
 /** `one process` (npm start and the floor in one process) or `processes` (a process per role, per hop). */
@@ -23,29 +23,6 @@ const WARMUP = 100;
 interface Usage {
   cpuMs: number;
   switches: number;
-}
-
-/**
- * Context switches so far of every live thread of `pid` (voluntary and not); 0 once it is gone.
- * Linux keeps them per thread, so a thread that ends within the window takes its count with it (the
- * roles' threads live as long as their process: V8's, libuv's, isolated-vm's pool).
- */
-function readSwitches(pid: number): number {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  let switches = 0;
-  for (const task of tasks) {
-    try {
-      for (const match of readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8').matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(match[1]);
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return switches;
 }
 
 /** What each of `roots` and their direct children used so far, by a short name (redis-server included). */

@@ -1,4 +1,4 @@
-// CPU time of process trees, read from /proc from the outside: the measured programs need no hook.
+// CPU time and context switches of processes, read from /proc from the outside: the measured programs need no hook.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -30,6 +30,29 @@ function readStat(pid: number): Stat | null {
 /** Every process's stat (`ticks`: user + system CPU, with reaped children, in clock ticks). */
 export function readAllStats(): Stat[] {
   return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))).filter((s) => s !== null);
+}
+
+/**
+ * Context switches so far of every live thread of `pid` (voluntary and not); 0 once it is gone.
+ * Linux keeps them per thread, so a thread that ends between two reads takes its count with it (the
+ * roles' threads live as long as their process: V8's, libuv's, isolated-vm's pool).
+ */
+export function readSwitches(pid: number): number {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let switches = 0;
+  for (const task of tasks) {
+    try {
+      for (const match of readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8').matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(match[1]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return switches;
 }
 
 /** Clock ticks as CPU ms. */
