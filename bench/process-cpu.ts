@@ -10,9 +10,9 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-export interface Stat { pid: number; ppid: number; comm: string; ticks: number }
+export interface Stat { pid: number; ppid: number; comm: string; ticks: number; minorFaults: number }
 
-/** `/proc/<pid>/stat`: comm in parentheses (may hold spaces), then state, ppid, …, utime (14), stime, cutime, cstime (17). */
+/** `/proc/<pid>/stat`: comm in parentheses (may hold spaces), then state, ppid, …, minflt (10), cminflt, …, utime (14), stime, cutime, cstime (17). */
 function readStat(pid: number): Stat | null {
   let text: string;
   try {
@@ -24,10 +24,11 @@ function readStat(pid: number): Stat | null {
   const fields = text.slice(close + 2).split(' ');
   // fields[0] is field 3 (state); field n is fields[n - 3]. Children reaped by a member count through cutime/cstime.
   const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-  return { pid, ppid: Number(fields[1]), comm: text.slice(text.indexOf('(') + 1, close), ticks };
+  const minorFaults = Number(fields[7]) + Number(fields[8]);
+  return { pid, ppid: Number(fields[1]), comm: text.slice(text.indexOf('(') + 1, close), ticks, minorFaults };
 }
 
-/** Every process's stat (`ticks`: user + system CPU, with reaped children, in clock ticks). */
+/** Every process's stat (`ticks`: user + system CPU, `minorFaults`: page faults served without I/O; both with reaped children, CPU in clock ticks). */
 export function readAllStats(): Stat[] {
   return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))).filter((s) => s !== null);
 }
