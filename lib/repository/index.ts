@@ -61,8 +61,9 @@ const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 export function createRepository(redis: Redis, options: RepositoryOptions): Repository {
   const keys = createKeys(options.prefix, { buckets: options.buckets });
   const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
+  const { publication, ...requests } = createRequestStore(redis, keys, { idempotencyTtlMs });
   return {
-    ...createRequestStore(redis, keys, { idempotencyTtlMs }),
+    ...requests,
     ...createProjectStore(redis, keys),
     ...createCodeStore(redis, keys),
     ...createSecretStore(redis, keys, options.masterKey),
@@ -71,7 +72,7 @@ export function createRepository(redis: Redis, options: RepositoryOptions): Repo
     ...createNodeStatsStore(redis, keys),
     ...createDueStore(redis, keys),
     ...createRoundStore(redis, keys),
-    ...createLedgerStore(redis, keys),
+    ...createLedgerStore(redis, keys, publication),
     ...createReceiptStore(redis, keys),
     ...createRetentionStore(redis, keys),
     ...createExportStore(redis, keys),

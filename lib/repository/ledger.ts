@@ -4,12 +4,15 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { computeLedgerHash, GENESIS_PREV_HASH, type LedgerFields } from '../protocol/ledger.ts';
 import { createBatchedWriter } from './batched-writer.ts';
 import type { Keys } from './keys.ts';
-import { createScript } from './script.ts';
+import { REQUEST_SCRIPT_SOURCES, type PublicationSteps, type TransitionResult } from './requests.ts';
+import { createScript, luaSteps } from './script.ts';
 import type { LedgerEntry, Page } from './types.ts';
 
 const MAX_APPEND_ATTEMPTS = 50;
 /** Entries per script call at most: a batch keeps Redis busy for one script only. */
 const MAX_BATCH = 500;
+/** Publications per script call at most (each also runs its request's transition). */
+const MAX_PUBLISH_BATCH = 100;
 
 // KEYS: ledger list, request → seq hash, head, base. ARGV: expected head text ('' = empty ledger), new
 // head text, then (request id, seq, entry JSON) per entry, hashed by the caller from the expected head.
@@ -17,7 +20,7 @@ const MAX_BATCH = 500;
 // Appends the whole batch, or nothing: when the head moved or a request of the batch already has an
 // entry, it returns {'conflict', head, then (request id, stored entry JSON) per such request}, and the
 // caller chains the rest again from that head. The hashes stay in TypeScript (computeLedgerHash).
-const APPEND = createScript(`
+const APPEND_LUA = `
 local head = redis.call('GET', KEYS[3]) or ''
 local base = tonumber(string.match(redis.call('GET', KEYS[4]) or '0', '^%d+')) or 0
 local reply = {'conflict', head}
@@ -35,6 +38,33 @@ for i = 3, #ARGV, 3 do
 end
 redis.call('SET', KEYS[3], ARGV[2])
 return {'appended'}
+`;
+const APPEND = createScript(APPEND_LUA);
+
+// On one Redis (on a cluster the ledger and the requests are on different slots) a batch's append and
+// the publications it records are one script: APPEND, then, when it appended, each request's
+// TRANSITION to published (requests.ts). KEYS: APPEND's four, then each request's TRANSITION keys.
+// ARGV: the number of requests n, then per request how many keys and arguments its TRANSITION takes,
+// then APPEND's arguments, then each request's TRANSITION arguments. Returns APPEND's conflict reply
+// unchanged (nothing written), or {'appended', then per request the length of its TRANSITION answer
+// and the answer}. Re-sent after a lost reply, the append finds the entries stored and answers with a
+// conflict: the caller then runs each request's TRANSITION alone, with the same move id, which answers
+// 'repeat' for a request this very call published.
+const APPEND_AND_PUBLISH = createScript(`${luaSteps({ append: APPEND_LUA, publish: REQUEST_SCRIPT_SOURCES.transition })}
+local n = tonumber(ARGV[1])
+local at = 2 + 2 * n
+local appended = append({KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {unpack(ARGV, at, at + 1 + 3 * n)})
+if appended[1] ~= 'appended' then return appended end
+local reply = {'appended'}
+local k, a = 5, at + 2 + 3 * n
+for i = 1, n do
+  local keyCount, argCount = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local answer = publish({unpack(KEYS, k, k + keyCount - 1)}, {unpack(ARGV, a, a + argCount - 1)})
+  reply[#reply + 1] = #answer
+  for _, v in ipairs(answer) do reply[#reply + 1] = v end
+  k, a = k + keyCount, a + argCount
+end
+return reply
 `);
 
 /** The fields of a new entry; the ledger sets `seq` and `prevHash`. */
@@ -44,6 +74,13 @@ export type AppendFields = Omit<LedgerFields, 'seq' | 'prevHash'>;
 export interface LedgerStore {
   /** Appends the request's entry, or returns the entry it already has. */
   appendLedger(fields: AppendFields): Promise<LedgerEntry>;
+  /**
+   * Appends the request's entry (or finds the one it has), then moves the request `agreed →
+   * published` with it, finished at `nowMs` (publishRequest's answer). On one Redis both are one
+   * script call per batch; on a cluster, where the ledger and the request are on different slots,
+   * the append and then the transition.
+   */
+  publishToLedger(fields: AppendFields, nowMs: number): Promise<{ entry: LedgerEntry } & TransitionResult>;
   /**
    * Entries with seq > `after`, oldest first; entries retention removed are skipped (the page then
    * starts right after the base).
@@ -65,11 +102,27 @@ export interface LedgerStore {
   getLedgerEntryOf(requestId: string): Promise<LedgerEntry | null>;
 }
 
-/** The ledger store over the shared connection (no connection of its own: the append is one script). */
-export function createLedgerStore(redis: Redis, keys: Keys): LedgerStore {
+/**
+ * The ledger store over the shared connection (no connection of its own: the append is one script);
+ * `publication` is the request store's publish transition, which publishToLedger runs with the append.
+ */
+export function createLedgerStore(redis: Redis, keys: Keys, publication: PublicationSteps): LedgerStore {
+  // The head this process's appends last saw: right unless another process appended since (then one conflict tells).
+  const known: KnownHead = { head: '' };
+  const appendLedger = createLedgerAppender(redis, keys, known);
+  return {
+    ...createLedgerReads(redis, keys),
+    appendLedger,
+    publishToLedger: redis.isCluster ? publishAfterAppend(appendLedger, publication) : createLedgerPublisher(redis, keys, known, publication),
+  };
+}
+
+/** What the ledger store reads (the receipt store's reads use these alone). */
+export type LedgerReads = Omit<LedgerStore, 'appendLedger' | 'publishToLedger'>;
+
+export function createLedgerReads(redis: Redis, keys: Keys): LedgerReads {
   const atBase = createBaseReader(redis, keys);
   return {
-    appendLedger: createLedgerAppender(redis, keys),
     async listLedger(after, limit) {
       const { base, reply } = await atBase((tx, baseSeq) => {
         const start = Math.max(after, baseSeq) - baseSeq;
@@ -139,14 +192,99 @@ function createBaseReader(redis: Redis, keys: Keys): (build: BaseRead) => Promis
 }
 
 /** Group commit: one batch is written at a time; appends that arrive meanwhile wait for the next. */
-function createLedgerAppender(redis: Redis, keys: Keys): (fields: AppendFields) => Promise<LedgerEntry> {
-  // The head this appender last saw: right unless another process appended since (then one conflict tells).
-  let knownHead = '';
+type KnownHead = { head: string };
+type Publication = { entry: LedgerEntry } & TransitionResult;
+const ledgerKeysOf = (keys: Keys) => [keys.ledger, keys.ledgerByRequest, keys.ledgerHead, keys.ledgerBase];
+
+function createLedgerAppender(redis: Redis, keys: Keys, known: KnownHead): (fields: AppendFields) => Promise<LedgerEntry> {
   return createBatchedWriter(async (batch: readonly AppendFields[]) => {
-    const written = await writeBatch(redis, keys, batch, knownHead);
-    knownHead = written.head;
+    const written = await writeBatch(redis, keys, batch, known.head);
+    known.head = written.head;
     return batch.map((fields) => written.entries.get(fields.requestId)!);
   }, MAX_BATCH);
+}
+
+/** On a cluster: the append (its own slot), then the transition (the request's slot). */
+function publishAfterAppend(appendLedger: (fields: AppendFields) => Promise<LedgerEntry>, publication: PublicationSteps): LedgerStore['publishToLedger'] {
+  return async (fields, nowMs) => {
+    const entry = await appendLedger(fields);
+    const call = publication.callOf(fields.requestId, { seq: entry.seq, hash: entry.hash }, nowMs, publication.nextMoveId());
+    return { entry, ...(await publication.run(fields.requestId, call)) };
+  };
+}
+
+/**
+ * On one Redis: publications that arrive while one batch is written go together in the next, each
+ * batch one APPEND_AND_PUBLISH call (more only when another process appended meanwhile). A request
+ * that is twice in a batch (a redelivered job beside the first) is published by the first; the
+ * second gets the transition's answer alone, as a second publishRequest would.
+ */
+function createLedgerPublisher(redis: Redis, keys: Keys, known: KnownHead, publication: PublicationSteps): LedgerStore['publishToLedger'] {
+  const publish = createBatchedWriter(async (batch: readonly { fields: AppendFields; nowMs: number }[]) => {
+    const seen = new Set<string>();
+    const firsts = batch.filter(({ fields }) => !seen.has(fields.requestId) && seen.add(fields.requestId));
+    const published = await publishBatch(redis, keys, firsts, known, publication);
+    const answered = new Set<string>();
+    return Promise.all(batch.map(async ({ fields, nowMs }): Promise<Publication> => {
+      const first = published.get(fields.requestId)!;
+      if (!answered.has(fields.requestId)) {
+        answered.add(fields.requestId);
+        return first;
+      }
+      const { entry } = first;
+      return { entry, ...(await publication.run(fields.requestId, publication.callOf(fields.requestId, { seq: entry.seq, hash: entry.hash }, nowMs, publication.nextMoveId()))) };
+    }));
+  }, MAX_PUBLISH_BATCH);
+  return (fields, nowMs) => publish({ fields, nowMs });
+}
+
+/** Appends and publishes a batch of distinct requests; gives every request its entry (stored or new) and its transition's answer. */
+async function publishBatch(
+  redis: Redis, keys: Keys, batch: readonly { fields: AppendFields; nowMs: number }[], known: KnownHead, publication: PublicationSteps,
+): Promise<Map<string, Publication>> {
+  // One move id per request for all its attempts: a call re-sent after a lost reply is then a repeat.
+  const moves = new Map(batch.map(({ fields, nowMs }) => [fields.requestId, { nowMs, moveId: publication.nextMoveId() }]));
+  const callOf = (entry: LedgerEntry) => publication.callOf(entry.requestId, { seq: entry.seq, hash: entry.hash }, moves.get(entry.requestId)!.nowMs, moves.get(entry.requestId)!.moveId);
+  const entries = new Map<string, LedgerEntry>();
+  const published = new Map<string, Publication>();
+  let head = known.head;
+  for (let attempt = 0; ; attempt++) {
+    const fresh = chainEntries(parseHead(head), batch.map(({ fields }) => fields).filter((fields) => !entries.has(fields.requestId)));
+    if (fresh.length === 0) break;
+    if (attempt === MAX_APPEND_ATTEMPTS) throw new Error('ledger append kept conflicting');
+    const last = fresh[fresh.length - 1];
+    const newHead = `${last.seq} ${last.hash}`;
+    const calls = fresh.map(callOf);
+    const reply = (await APPEND_AND_PUBLISH(redis, [...ledgerKeysOf(keys), ...calls.flatMap((call) => call.keys)], [
+      fresh.length, ...calls.flatMap((call) => [call.keys.length, call.args.length]),
+      head, newHead, ...fresh.flatMap((e) => [e.requestId, e.seq, JSON.stringify(e)]), ...calls.flatMap((call) => call.args),
+    ])) as unknown[];
+    if (reply[0] === 'appended') {
+      let at = 1;
+      const answers = fresh.map((entry) => {
+        const length = Number(reply[at]);
+        const answer = reply.slice(at + 1, at + 1 + length);
+        at += 1 + length;
+        return { entry, answer };
+      });
+      await Promise.all(answers.map(async ({ entry, answer }) => {
+        entries.set(entry.requestId, entry);
+        published.set(entry.requestId, { entry, ...(await publication.finish(entry.requestId, answer)) });
+      }));
+      head = newHead;
+      break;
+    }
+    const [, current, ...stored] = reply as string[];
+    head = current;
+    for (let i = 0; i < stored.length; i += 2) entries.set(stored[i], JSON.parse(stored[i + 1]) as LedgerEntry);
+  }
+  known.head = head;
+  // Requests whose entry was there before this call (a redelivery, or this call re-sent after a lost
+  // reply): the transition alone, with the request's move id.
+  await Promise.all([...entries.values()].filter((entry) => !published.has(entry.requestId)).map(async (entry) => {
+    published.set(entry.requestId, { entry, ...(await publication.run(entry.requestId, callOf(entry))) });
+  }));
+  return published;
 }
 
 /** Writes the entries of a batch that are new, chained from `head`; gives every request's entry, stored or new. */
@@ -158,7 +296,7 @@ async function writeBatch(redis: Redis, keys: Keys, batch: readonly AppendFields
     const last = fresh[fresh.length - 1];
     const newHead = `${last.seq} ${last.hash}`;
     const args = fresh.flatMap((e) => [e.requestId, e.seq, JSON.stringify(e)]);
-    const [outcome, current, ...stored] = (await APPEND(redis, [keys.ledger, keys.ledgerByRequest, keys.ledgerHead, keys.ledgerBase], [head, newHead, ...args])) as string[];
+    const [outcome, current, ...stored] = (await APPEND(redis, ledgerKeysOf(keys), [head, newHead, ...args])) as string[];
     if (outcome === 'appended') {
       for (const entry of fresh) entries.set(entry.requestId, entry);
       return { entries, head: newHead };

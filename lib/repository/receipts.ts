@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { GENESIS_PREV_HASH } from '../protocol/ledger.ts';
 import type { ReceiptSources } from '../protocol/receipt.ts';
 import type { Keys } from './keys.ts';
-import { createLedgerStore } from './ledger.ts';
+import { createLedgerReads } from './ledger.ts';
 import { createRequestReads } from './request-reads.ts';
 import { createRoundStore } from './rounds.ts';
 import type { NodeRecord, RequestRecord, RequestStatus, RoundRecord } from './types.ts';
@@ -33,7 +33,7 @@ type PublishedRequest = RequestRecord & Required<Pick<RequestRecord, 'assignment
 export function createReceiptStore(redis: Redis, keys: Keys): ReceiptStore {
   const requests = createRequestReads(redis, keys);
   const rounds = createRoundStore(redis, keys);
-  const ledger = createLedgerStore(redis, keys);
+  const ledger = createLedgerReads(redis, keys);
 
   async function getRound(n: number): Promise<RoundRecord> {
     const round = await rounds.getRound(n);

@@ -14,7 +14,7 @@ import { DUE_KINDS, dueMemberOf, type DueEntry } from './due.ts';
 import type { Keys } from './keys.ts';
 import { ADD_NODE_COUNTS_LUA, COUNTED_MARK, type RequestNodeStats } from './node-stats.ts';
 import { createRequestReads, parseVotes, type RequestReads } from './request-reads.ts';
-import { createScript } from './script.ts';
+import { createScript, luaSteps } from './script.ts';
 import type { Assignment, Failure, Outcome, RequestRecord, StoredVote } from './types.ts';
 
 const RECENT_KEPT = 200;
@@ -25,8 +25,6 @@ const HOUR_MS = 3_600_000;
 // The scripts spell the lifecycle's statuses as Lua literals (plain lowercase words, nothing to escape).
 const luaString = (status: RequestStatus): string => `'${status}'`;
 const luaList = (statuses: readonly RequestStatus[]): string => `{${statuses.map(luaString).join(', ')}}`;
-/** Scripts as local functions of (KEYS, ARGV), for one script that runs them in turn. */
-const luaSteps = (steps: Record<string, string>): string => Object.entries(steps).map(([name, body]) => `local function ${name}(KEYS, ARGV)\n${body}\nend`).join('\n');
 const luaTransitions = `{${Object.entries(TRANSITIONS).map(([to, from]) => `[${luaString(to as TransitionTarget)}] = ${luaList(from)}`).join(', ')}}`;
 
 // Creation is two scripts, each on one slot. ADMIT runs on the control plane ({ctl}):
@@ -431,12 +429,31 @@ export interface RequestStore extends RequestReads {
 
 export type { RequestReads } from './request-reads.ts';
 
+/**
+ * The publish transition as a step of another script: on one Redis the ledger's append and the
+ * publication it records are one script call (ledger.ts), each request's step built here.
+ */
+export interface PublicationSteps {
+  /**
+   * TRANSITION's keys and arguments for `agreed → published` with the ledger entry. The caller keeps
+   * `moveId` for the request across its attempts: a call re-sent after a lost reply then finds its own
+   * move on the request and answers 'repeat'.
+   */
+  callOf(id: string, ledger: { seq: number; hash: string }, nowMs: number, moveId: string): { keys: string[]; args: (string | number)[] };
+  /** A fresh move id (one per request published). */
+  nextMoveId(): string;
+  /** Runs a step alone (TRANSITION), then finishes it. */
+  run(id: string, call: { keys: string[]; args: (string | number)[] }): Promise<TransitionResult>;
+  /** What TRANSITION answered, as publishRequest gives it, after giving back the admission slot of a request the step made final. */
+  finish(id: string, reply: unknown): Promise<TransitionResult>;
+}
+
 /** The request store over the shared connection; non-chain idempotency keys live `idempotencyTtlMs`. */
-export function createRequestStore(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): RequestStore {
+export function createRequestStore(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): RequestStore & { publication: PublicationSteps } {
   return { ...createRequestWrites(redis, keys, options), ...createRequestReads(redis, keys) };
 }
 
-function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> {
+function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> & { publication: PublicationSteps } {
   const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: Partial<MoveOptions> = {}) => {
     const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
     // The request is final (now, or by this very call before its reply was lost): give back its
@@ -453,6 +470,12 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
   const releaseOpen = async (id: string, open: string) => {
     const match = /^(\S+) (\S+)$/.exec(open);
     if (match) await release({ id, projectId: match[1], version: match[2] });
+  };
+  // A publication's answer, as move() gives it: the slot of a request it made final is given back first.
+  const finishPublication = async (id: string, reply: unknown): Promise<TransitionResult> => {
+    const { open, ...result } = transitionResultOf(reply as TransitionReply, false);
+    if (open) await releaseOpen(id, open);
+    return result;
   };
   // Storing the request in its bucket: the second step of an acceptance (ADMIT came first). Only an
   // earlier acceptance's id (found under an idempotency key) can have been removed by retention: the
@@ -514,7 +537,13 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     failRequest: (id, from, failure, nowMs, options = {}) =>
       move(id, 'failed', nowMs, { failure: JSON.stringify(failure), finishedAt: new Date(nowMs).toISOString() }, { ...options, from }),
     publishRequest: (id, ledger, nowMs) =>
-      move(id, 'published', nowMs, { ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() }),
+      move(id, 'published', nowMs, publishedFields(ledger, nowMs)),
+    publication: {
+      callOf: (id, ledger, nowMs, moveId) => transitionCall(keys, { id, to: 'published', nowMs, fields: publishedFields(ledger, nowMs), from: allowedFrom('published'), moveId }),
+      nextMoveId,
+      run: async (id, call) => finishPublication(id, await TRANSITION(redis, call.keys, call.args)),
+      finish: (id, reply) => finishPublication(id, reply),
+    },
     async recordVote(requestId, vote, agreement) {
       // The vote's head first (the node id leading), so the scripts find the node's stored vote by its opening and RECORD_AND_AGREE compares heads.
       const { nodeId, round, ok, resultHash, ...fields } = vote;
@@ -588,7 +617,10 @@ function recordingOf(outcome: string, status: string, again: string, votes: stri
   return { outcome: outcome as VoteRecording['outcome'], status, isAgain: again === '1', votes: parseVotes(votes), votesLength };
 }
 
-type Move = MoveOptions & { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string> };
+/** `moveId`: given by a caller that may send the same move again (a publication); a fresh one otherwise. */
+type Move = MoveOptions & { id: string; to: TransitionTarget; nowMs: number; fields: Record<string, string>; moveId?: string };
+/** The fields a publication writes: the ledger entry's seq and hash, and the time it finished. */
+const publishedFields = (ledger: { seq: number; hash: string }, nowMs: number) => ({ ledger: JSON.stringify(ledger), finishedAt: new Date(nowMs).toISOString() });
 /** TRANSITION's answer: applied, the status before, 'repeat', what a final move gives back, settled, then the votes when asked. */
 type TransitionReply = [number, string, string?, string?, string?, ...string[]];
 
@@ -598,9 +630,9 @@ async function transition(redis: Redis, keys: Keys, move: Move): Promise<Closing
   return transitionResultOf((await TRANSITION(redis, call.keys, call.args)) as TransitionReply, move.withVotes === true);
 }
 
-/** TRANSITION's keys and arguments for a move (each call a fresh move id). */
+/** TRANSITION's keys and arguments for a move (a fresh move id per call, unless the move names its own). */
 function transitionCall(keys: Keys, move: Move): { keys: string[]; args: (string | number)[] } {
-  const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle, expected } = move;
+  const { id, to, nowMs, fields, from, voteCount, withVotes, due, settle, expected, moveId = nextMoveId() } = move;
   // A status the lifecycle never leaves for `to` is a caller's bug, not a race: refuse it loudly.
   const disallowed = from.filter((status) => !canTransition(status, to));
   if (disallowed.length > 0) throw new Error(`a request cannot move from ${disallowed.join(', ')} to ${to}; allowed from: ${allowedFrom(to).join(', ')}`);
@@ -611,8 +643,7 @@ function transitionCall(keys: Keys, move: Move): { keys: string[]; args: (string
     keys.request(id), keys.finishedRequests(b), ...OPEN_STATUSES.map((status) => keys.stateIndex(b, status)), keys.requestVotes(id),
     ...(due || settle ? [keys.due(b)] : []), ...countedNodeIds.map((nodeId) => keys.nodeStats(b, nodeId)),
   ];
-  // A fresh id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
-  const moveId = nextMoveId();
+  // An id per call: what tells this call's own effect (re-sent after a lost reply) from another's.
   const dueArg = due ? `${due.dueAtMs} ${dueMemberOf(due.kind, due.requestId)}` : '';
   const settleArg = settle
     ? JSON.stringify({ votes: settle.voteCount, due: DUE_KINDS.map((kind) => dueMemberOf(kind, id)), counts: countedNodeIds.map((nodeId) => settle.counts[nodeId]) })

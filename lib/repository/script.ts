@@ -15,3 +15,6 @@ export function createScript(lua: string): Script {
     }
   };
 }
+
+/** Scripts as local functions of (KEYS, ARGV), for one script that runs them in turn. */
+export const luaSteps = (steps: Record<string, string>): string => Object.entries(steps).map(([name, body]) => `local function ${name}(KEYS, ARGV)\n${body}\nend`).join('\n');

@@ -369,6 +369,99 @@ describe('repository', function () {
     });
   });
 
+  describe('ledger publication', () => {
+    /** A request moved to `agreed`, as consensus leaves it for the sender. */
+    async function createAgreed(): Promise<string> {
+      const id = nextId();
+      await createRequest(id);
+      await repository.assignRequest(id, ASSIGNMENT, T0 + 1);
+      await repository.agreeRequest(id, OUTCOME, T0 + 2);
+      return id;
+    }
+    /** The script calls Redis runs while `run` runs, by what their keys show they are. */
+    async function scriptCallsDuring(run: () => Promise<unknown>): Promise<Record<string, number>> {
+      const connection = createRedis(redis.url, 'repository-monitor');
+      connections.push(connection);
+      const monitor = await connection.monitor();
+      const calls: Record<string, number> = {};
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (!/^eval/i.test(args[0] ?? '')) return;
+        const keys = args.slice(3, 3 + Number(args[2]));
+        const kind = keys.some((k) => k.endsWith(':ledger:by-request'))
+          ? (keys.some((k) => k.endsWith(':finished')) ? 'append and publish' : 'append')
+          : keys.some((k) => k.endsWith(':finished')) ? 'transition' : 'other';
+        calls[kind] = (calls[kind] ?? 0) + 1;
+      });
+      try {
+        await run();
+        // The feed is in execution order: once it shows a command sent after the run's, it showed them all.
+        const marker = `end-of-run-${nextId()}`;
+        const isPast = new Promise<void>((resolve) => monitor.on('monitor', (_time: string, args: string[]) => args[1] === marker && resolve()));
+        await connections[0]!.echo(marker);
+        await isPast;
+        return calls;
+      } finally {
+        monitor.disconnect();
+      }
+    }
+
+    it('appends and publishes in one script call per batch, each request once, whether it comes twice in one batch or later again', async () => {
+      const [a, b, c] = [await createAgreed(), await createAgreed(), await createAgreed()];
+      await repository.publishToLedger(ledgerFields(await createAgreed()), T0 + 5);
+      let published: Awaited<ReturnType<Repository['publishToLedger']>>[] = [];
+      // The first publication is written alone; the four behind it go together in the next batch.
+      const calls = await scriptCallsDuring(async () => {
+        published = await Promise.all([a, a, b, b, c].map((id, i) => repository.publishToLedger(ledgerFields(id), T0 + 10 + i)));
+      });
+      expect(published.map(({ entry, ...result }) => [entry.seq, result])).to.deep.equal([
+        [2, { applied: true, statusBefore: 'agreed' }],
+        [2, { applied: false, statusBefore: 'published' }],
+        [3, { applied: true, statusBefore: 'agreed' }],
+        [3, { applied: false, statusBefore: 'published' }],
+        [4, { applied: true, statusBefore: 'agreed' }],
+      ]);
+      // One append-and-publish call for the first batch, two for the second (a was appended already:
+      // a conflict, then b and c), and two transitions alone: a's in the second batch, and the second
+      // b's. The rest are releases of admission slots; no append alone.
+      expect(calls).to.deep.include({ 'append and publish': 3, transition: 2 });
+      expect(calls).not.to.have.property('append');
+      expect(published[1]!.entry).to.deep.equal(published[0]!.entry);
+      const ledger = await readLedger();
+      expect(ledger.slice(1).map((e) => e.requestId)).to.deep.equal([a, b, c]);
+      for (const [id, at] of [[a, 0], [b, 2], [c, 4]] as const) {
+        expect(await repository.getRequest(id)).to.deep.include({ status: 'published', ledger: { seq: published[at]!.entry.seq, hash: published[at]!.entry.hash }, finishedAt: new Date(T0 + 10 + at).toISOString() });
+      }
+      // Every publication gave back its admission slot.
+      expect(await repository.countOpenRequests(PROJECT.id)).to.equal(0);
+      // A publication of a request published before finds its entry and changes nothing.
+      expect(await repository.publishToLedger({ ...ledgerFields(b), ok: false }, T0 + 99)).to.deep.equal({ entry: published[2]!.entry, applied: false, statusBefore: 'published' });
+      expect(await readLedger()).to.have.length(4);
+    });
+
+    it('rechains a publication whose head another writer moved', async () => {
+      const other = openRepository();
+      const [a, b, c] = [await createAgreed(), await createAgreed(), await createAgreed()];
+      await repository.publishToLedger(ledgerFields(a), T0 + 5);
+      // The other writer appends after this one last saw the head: the next publication conflicts once.
+      const second = await other.publishToLedger(ledgerFields(b), T0 + 6);
+      const third = await repository.publishToLedger(ledgerFields(c), T0 + 7);
+      expect([second.entry.seq, third.entry.seq, third.entry.prevHash]).to.deep.equal([2, 3, second.entry.hash]);
+      expect(third).to.deep.include({ applied: true, statusBefore: 'agreed' });
+      expect((await readLedger()).map((e) => e.requestId)).to.deep.equal([a, b, c]);
+      expect((await repository.getRequest(c))!.ledger).to.deep.equal({ seq: 3, hash: third.entry.hash });
+    });
+
+    it('appends the entry of a request that is not agreed, and leaves its status as the transition guard finds it', async () => {
+      const id = nextId();
+      await createRequest(id);
+      await repository.assignRequest(id, ASSIGNMENT, T0 + 1);
+      const { entry, ...result } = await repository.publishToLedger(ledgerFields(id), T0 + 5);
+      expect(result).to.deep.equal({ applied: false, statusBefore: 'assigned' });
+      expect(entry.seq).to.equal(1);
+      expect(await repository.getRequest(id)).to.deep.include({ status: 'assigned', ledger: undefined });
+    });
+  });
+
   describe('leases', () => {
     it('lets no second owner take a held lease until its TTL ran out', async () => {
       const a = repository.openLease('scheduler', 'owner-a', 300);

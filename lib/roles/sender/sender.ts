@@ -11,7 +11,7 @@ import { decidePublication } from './decide-publication.ts';
 import { createPublicationCheck } from './publication-check.ts';
 
 export interface SenderDeps extends RoleBase {
-  readonly repository: Pick<Repository, 'getRequest' | 'appendLedger' | 'publishRequest' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease' | 'failRequest' | 'getNode' | 'getRound' | 'listTickets' | 'getLedgerEntryOf'>;
+  readonly repository: Pick<Repository, 'getRequest' | 'publishToLedger' | 'putChainOutbox' | 'listChainOutbox' | 'getRequests' | 'putChainPublication' | 'openLease' | 'failRequest' | 'getNode' | 'getRound' | 'listTickets' | 'getLedgerEntryOf'>;
 }
 
 export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
@@ -19,8 +19,9 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
   const check = createPublicationCheck(repository, logger);
   const count = (outcome: string) => metrics.handlerOutcomes.inc({ role: 'sender', handler: 'publish', outcome });
 
-  // Redis calls per publish job: one read of the request (its votes are what the check verifies),
-  // the ledger append (batched with the appends of concurrent jobs) and the transition.
+  // Redis calls per publish job: one read of the request (its votes are what the check verifies), and
+  // the ledger append with the transition to published (one script, batched with those of concurrent
+  // jobs; on a cluster the append, then the transition).
   async function publish({ requestId }: JobPayloads['publish']): Promise<JobResults['publish']> {
     const request = await repository.getRequest(requestId);
     if (!request) throw new UnrecoverableError(`request ${requestId} does not exist`);
@@ -45,9 +46,8 @@ export async function startSender(deps: SenderDeps): Promise<RoleHandle> {
           count('unverified');
           return 'unverified';
         }
-        // appendLedger returns the existing entry on a redelivery, so the ledger never holds a request twice.
-        const entry = await repository.appendLedger(decision.entry);
-        const { applied, isRepeat } = await repository.publishRequest(requestId, { seq: entry.seq, hash: entry.hash }, clock.now());
+        // A redelivery finds the entry the request has, so the ledger never holds a request twice.
+        const { entry, applied, isRepeat } = await repository.publishToLedger(decision.entry, clock.now());
         count(isRepeat ? 'repeat' : applied ? 'appended' : 'already');
         if (applied) {
           metrics.acceptedToPublished.observe((clock.now() - Date.parse(request.createdAt)) / 1000);

@@ -24,15 +24,21 @@ export function votingNodeOf(argv: readonly string[], keys: readonly string[]): 
   return keys.length === 3 ? argv[0] : argv[2 * Number(argv[0]) + 1];
 }
 
+/** APPEND_AND_PUBLISH's ARGV (ledger.ts): n, two counts per request, APPEND's 2 + 3n arguments, then the first request's TRANSITION arguments. */
+const firstPublicationArgv = (argv: readonly string[]) => argv.slice(3 + 5 * Number(argv[0]));
+
 /**
  * A guarded transition (TRANSITION in requests.ts) to `status`: ARGV[3] is the target. An agreement
  * may also be written by the deciding vote's record (RECORD_AND_AGREE), whose TRANSITION arguments
- * follow the record's.
+ * follow the record's, and a publication by the ledger append on one Redis (APPEND_AND_PUBLISH), whose
+ * TRANSITION arguments follow the append's.
  */
 export function transitionTo(status: RequestRecord['status']): CommandMatcher {
   return scriptCall((keys, argv) => {
     if (!keys.some((key) => key.endsWith(':finished'))) return false;
-    const transitionArgv = keys.length > 3 && isRecordVote(keys) ? argv.slice(2 * Number(argv[0]) + 4) : argv;
+    const transitionArgv = keys.some((key) => key.endsWith(':ledger:by-request'))
+      ? firstPublicationArgv(argv)
+      : keys.length > 3 && isRecordVote(keys) ? argv.slice(2 * Number(argv[0]) + 4) : argv;
     return transitionArgv[2] === status;
   });
 }
@@ -40,7 +46,7 @@ export function transitionTo(status: RequestRecord['status']): CommandMatcher {
 /** SETTLE_REQUEST (node-stats.ts): the request, the due-time index, then the statistics of each committee member. */
 export const nodeStatsWrite: CommandMatcher = scriptCall((keys) => keys.length >= 3 && keys[1].endsWith(':due') && keys.slice(2).every((key) => key.includes(':node-stats:')));
 
-/** The ledger append (APPEND in ledger.ts). */
+/** The ledger append (APPEND in ledger.ts, or APPEND_AND_PUBLISH, with the publications, on one Redis). */
 export const ledgerAppendWrite: CommandMatcher = scriptWithKey(':ledger:by-request');
 
 /** PUT_TICKET (rounds.ts): the only script that writes each node's last ticket round. */
