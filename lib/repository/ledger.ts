@@ -191,15 +191,15 @@ function createBaseReader(redis: Redis, keys: Keys): (build: BaseRead) => Promis
   };
 }
 
-/** Group commit: one batch is written at a time; appends that arrive meanwhile wait for the next. */
 type KnownHead = { head: string };
 type Publication = { entry: LedgerEntry } & TransitionResult;
 const ledgerKeysOf = (keys: Keys) => [keys.ledger, keys.ledgerByRequest, keys.ledgerHead, keys.ledgerBase];
 
+/** Group commit: one batch is written at a time; appends that arrive meanwhile wait for the next. */
 function createLedgerAppender(redis: Redis, keys: Keys, known: KnownHead): (fields: AppendFields) => Promise<LedgerEntry> {
   return createBatchedWriter(async (batch: readonly AppendFields[]) => {
-    const written = await writeBatch(redis, keys, batch, known.head);
-    known.head = written.head;
+    const written = await writeBatch(batch, known, (fresh, head, newHead) =>
+      APPEND(redis, ledgerKeysOf(keys), [head, newHead, ...appendArgsOf(fresh)]) as Promise<unknown[]>);
     return batch.map((fields) => written.entries.get(fields.requestId)!);
   }, MAX_BATCH);
 }
@@ -208,8 +208,7 @@ function createLedgerAppender(redis: Redis, keys: Keys, known: KnownHead): (fiel
 function publishAfterAppend(appendLedger: (fields: AppendFields) => Promise<LedgerEntry>, publication: PublicationSteps): LedgerStore['publishToLedger'] {
   return async (fields, nowMs) => {
     const entry = await appendLedger(fields);
-    const call = publication.callOf(fields.requestId, { seq: entry.seq, hash: entry.hash }, nowMs, publication.nextMoveId());
-    return { entry, ...(await publication.run(fields.requestId, call)) };
+    return { entry, ...(await publication.run(fields.requestId, publication.callOf(fields.requestId, entry, nowMs))) };
   };
 }
 
@@ -231,8 +230,7 @@ function createLedgerPublisher(redis: Redis, keys: Keys, known: KnownHead, publi
         answered.add(fields.requestId);
         return first;
       }
-      const { entry } = first;
-      return { entry, ...(await publication.run(fields.requestId, publication.callOf(fields.requestId, { seq: entry.seq, hash: entry.hash }, nowMs, publication.nextMoveId()))) };
+      return { entry: first.entry, ...(await publication.run(fields.requestId, publication.callOf(fields.requestId, first.entry, nowMs))) };
     }));
   }, MAX_PUBLISH_BATCH);
   return (fields, nowMs) => publish({ fields, nowMs });
@@ -244,41 +242,26 @@ async function publishBatch(
 ): Promise<Map<string, Publication>> {
   // One move id per request for all its attempts: a call re-sent after a lost reply is then a repeat.
   const moves = new Map(batch.map(({ fields, nowMs }) => [fields.requestId, { nowMs, moveId: publication.nextMoveId() }]));
-  const callOf = (entry: LedgerEntry) => publication.callOf(entry.requestId, { seq: entry.seq, hash: entry.hash }, moves.get(entry.requestId)!.nowMs, moves.get(entry.requestId)!.moveId);
-  const entries = new Map<string, LedgerEntry>();
-  const published = new Map<string, Publication>();
-  let head = known.head;
-  for (let attempt = 0; ; attempt++) {
-    const fresh = chainEntries(parseHead(head), batch.map(({ fields }) => fields).filter((fields) => !entries.has(fields.requestId)));
-    if (fresh.length === 0) break;
-    if (attempt === MAX_APPEND_ATTEMPTS) throw new Error('ledger append kept conflicting');
-    const last = fresh[fresh.length - 1];
-    const newHead = `${last.seq} ${last.hash}`;
+  const callOf = (entry: LedgerEntry) => publication.callOf(entry.requestId, entry, moves.get(entry.requestId)!.nowMs, moves.get(entry.requestId)!.moveId);
+  const { entries, appended } = await writeBatch(batch.map(({ fields }) => fields), known, (fresh, head, newHead) => {
     const calls = fresh.map(callOf);
-    const reply = (await APPEND_AND_PUBLISH(redis, [...ledgerKeysOf(keys), ...calls.flatMap((call) => call.keys)], [
+    return APPEND_AND_PUBLISH(redis, [...ledgerKeysOf(keys), ...calls.flatMap((call) => call.keys)], [
       fresh.length, ...calls.flatMap((call) => [call.keys.length, call.args.length]),
-      head, newHead, ...fresh.flatMap((e) => [e.requestId, e.seq, JSON.stringify(e)]), ...calls.flatMap((call) => call.args),
-    ])) as unknown[];
-    if (reply[0] === 'appended') {
-      let at = 1;
-      const answers = fresh.map((entry) => {
-        const length = Number(reply[at]);
-        const answer = reply.slice(at + 1, at + 1 + length);
-        at += 1 + length;
-        return { entry, answer };
-      });
-      await Promise.all(answers.map(async ({ entry, answer }) => {
-        entries.set(entry.requestId, entry);
-        published.set(entry.requestId, { entry, ...(await publication.finish(entry.requestId, answer)) });
-      }));
-      head = newHead;
-      break;
-    }
-    const [, current, ...stored] = reply as string[];
-    head = current;
-    for (let i = 0; i < stored.length; i += 2) entries.set(stored[i], JSON.parse(stored[i + 1]) as LedgerEntry);
-  }
-  known.head = head;
+      head, newHead, ...appendArgsOf(fresh), ...calls.flatMap((call) => call.args),
+    ]) as Promise<unknown[]>;
+  });
+  const published = new Map<string, Publication>();
+  // The appended ones: each request's TRANSITION answer follows its length in the reply.
+  let at = 1;
+  const answers = (appended?.fresh ?? []).map((entry) => {
+    const length = Number(appended!.reply[at]);
+    const answer = appended!.reply.slice(at + 1, at + 1 + length);
+    at += 1 + length;
+    return { entry, answer };
+  });
+  await Promise.all(answers.map(async ({ entry, answer }) => {
+    published.set(entry.requestId, { entry, ...(await publication.finish(entry.requestId, answer)) });
+  }));
   // Requests whose entry was there before this call (a redelivery, or this call re-sent after a lost
   // reply): the transition alone, with the request's move id.
   await Promise.all([...entries.values()].filter((entry) => !published.has(entry.requestId)).map(async (entry) => {
@@ -287,21 +270,32 @@ async function publishBatch(
   return published;
 }
 
-/** Writes the entries of a batch that are new, chained from `head`; gives every request's entry, stored or new. */
-async function writeBatch(redis: Redis, keys: Keys, batch: readonly AppendFields[], head: string): Promise<{ entries: Map<string, LedgerEntry>; head: string }> {
+/** APPEND's arguments for the entries: (request id, seq, entry JSON) each. */
+const appendArgsOf = (fresh: readonly LedgerEntry[]) => fresh.flatMap((e) => [e.requestId, e.seq, JSON.stringify(e)]);
+
+/**
+ * Writes the entries of a batch that are new, chained from the head last seen, with `write` (APPEND,
+ * or APPEND_AND_PUBLISH: either answers {'appended', …} or APPEND's conflict reply); chains the rest
+ * again from the head a conflict gives. Gives every request's entry, stored or new, and the entries
+ * the call that appended wrote, with its reply; moves `known` to the new head.
+ */
+async function writeBatch(
+  batch: readonly AppendFields[], known: KnownHead, write: (fresh: LedgerEntry[], head: string, newHead: string) => Promise<unknown[]>,
+): Promise<{ entries: Map<string, LedgerEntry>; appended?: { fresh: LedgerEntry[]; reply: unknown[] } }> {
   const entries = new Map<string, LedgerEntry>();
   for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
-    const fresh = chainEntries(parseHead(head), batch.filter((fields) => !entries.has(fields.requestId)));
-    if (fresh.length === 0) return { entries, head };
+    const fresh = chainEntries(parseHead(known.head), batch.filter((fields) => !entries.has(fields.requestId)));
+    if (fresh.length === 0) return { entries };
     const last = fresh[fresh.length - 1];
     const newHead = `${last.seq} ${last.hash}`;
-    const args = fresh.flatMap((e) => [e.requestId, e.seq, JSON.stringify(e)]);
-    const [outcome, current, ...stored] = (await APPEND(redis, ledgerKeysOf(keys), [head, newHead, ...args])) as string[];
-    if (outcome === 'appended') {
+    const reply = await write(fresh, known.head, newHead);
+    if (reply[0] === 'appended') {
       for (const entry of fresh) entries.set(entry.requestId, entry);
-      return { entries, head: newHead };
+      known.head = newHead;
+      return { entries, appended: { fresh, reply } };
     }
-    head = current;
+    const [, current, ...stored] = reply as string[];
+    known.head = current;
     for (let i = 0; i < stored.length; i += 2) entries.set(stored[i], JSON.parse(stored[i + 1]) as LedgerEntry);
   }
   throw new Error('ledger append kept conflicting');

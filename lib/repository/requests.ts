@@ -435,11 +435,12 @@ export type { RequestReads } from './request-reads.ts';
  */
 export interface PublicationSteps {
   /**
-   * TRANSITION's keys and arguments for `agreed → published` with the ledger entry. The caller keeps
-   * `moveId` for the request across its attempts: a call re-sent after a lost reply then finds its own
-   * move on the request and answers 'repeat'.
+   * TRANSITION's keys and arguments for `agreed → published` with the ledger entry's seq and hash. A
+   * caller that may send the call again keeps `moveId` for the request across its attempts: a call
+   * re-sent after a lost reply then finds its own move on the request and answers 'repeat' (a fresh
+   * move id when none is given).
    */
-  callOf(id: string, ledger: { seq: number; hash: string }, nowMs: number, moveId: string): { keys: string[]; args: (string | number)[] };
+  callOf(id: string, ledger: { seq: number; hash: string }, nowMs: number, moveId?: string): { keys: string[]; args: (string | number)[] };
   /** A fresh move id (one per request published). */
   nextMoveId(): string;
   /** Runs a step alone (TRANSITION), then finishes it. */
@@ -539,7 +540,8 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     publishRequest: (id, ledger, nowMs) =>
       move(id, 'published', nowMs, publishedFields(ledger, nowMs)),
     publication: {
-      callOf: (id, ledger, nowMs, moveId) => transitionCall(keys, { id, to: 'published', nowMs, fields: publishedFields(ledger, nowMs), from: allowedFrom('published'), moveId }),
+      callOf: (id, { seq, hash }, nowMs, moveId) =>
+        transitionCall(keys, { id, to: 'published', nowMs, fields: publishedFields({ seq, hash }, nowMs), from: allowedFrom('published'), moveId }),
       nextMoveId,
       run: async (id, call) => finishPublication(id, await TRANSITION(redis, call.keys, call.args)),
       finish: (id, reply) => finishPublication(id, reply),
