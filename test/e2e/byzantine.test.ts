@@ -83,13 +83,27 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
     });
     expect(created.status, JSON.stringify(created.body)).to.equal(201);
     const { id: projectId, apiKey } = created.body;
-    const sent = await Promise.all(Array.from({ length: REQUESTS }, (_, n) => call('POST', `/v1/projects/${projectId}/requests`, { token: apiKey, body: { input: { n } } })));
-    expect(sent.map((r) => r.status)).to.deep.equal(Array(REQUESTS).fill(202));
-
-    const finished = await Promise.all(sent.map((r) => waitFor(async () => {
-      const reply = await call('GET', `/v1/requests/${r.body.id}?wait=20000`, { token: apiKey });
+    const send = (n: number) => call('POST', `/v1/projects/${projectId}/requests`, { token: apiKey, body: { input: { n } } });
+    const finish = (id: string) => waitFor(async () => {
+      const reply = await call('GET', `/v1/requests/${id}?wait=20000`, { token: apiKey });
       return ['published', 'failed'].includes(reply.body.status) ? reply.body : undefined;
-    }, 180_000, `request ${r.body.id}`)));
+    }, 180_000, `request ${id}`);
+    const sent = await Promise.all(Array.from({ length: REQUESTS }, (_, n) => send(n)));
+    expect(sent.map((r) => r.status)).to.deep.equal(Array(REQUESTS).fill(202));
+    const finished = await Promise.all(sent.map((r) => finish(r.body.id)));
+    const readStats = async () => new Map(((await call('GET', '/v1/nodes')).body.items as { id: string; stats: Record<string, number> }[]).map((n) => [n.id, n.stats]));
+    const liarsDisagreed = (stats: Map<string, Record<string, number>>) => [...byzantine].reduce((sum, id) => sum + stats.get(id)!.disagreed, 0);
+    // Whether a liar's vote comes before finality is the scheduler's choice on busy cores: a liar's
+    // process kept off the CPU for the whole burst votes late on every request of it. Requests go on,
+    // one at a time, until a liar's vote has been counted before finality.
+    await waitFor(async () => {
+      if (liarsDisagreed(await readStats()) > 0) return true;
+      const reply = await send(finished.length);
+      expect(reply.status).to.equal(202);
+      finished.push(await finish(reply.body.id));
+      return undefined;
+    }, 120_000, 'a liar\'s vote counted before finality');
+    const total = finished.length;
     for (const [n, request] of finished.entries()) {
       expect(request.status, JSON.stringify(request.failure)).to.equal('published');
       expect(request.result).to.deep.equal({ square: n * n });
@@ -103,14 +117,14 @@ describe('a committee of 5 with 2 Byzantine nodes, on a busy machine', function 
     }
 
     // Dissent is visible per node: the liars disagree (or vote late), the honest never disagree.
-    const stats = new Map(((await call('GET', '/v1/nodes')).body.items as { id: string; stats: Record<string, number> }[]).map((n) => [n.id, n.stats]));
+    const stats = await readStats();
     for (const id of nodeIds) {
       const s = stats.get(id)!;
       // Each seat ends agreed, disagreed or missed (a late vote missed its seat).
-      if (byzantine.has(id)) expect([s.agreed, s.disagreed + s.missed], id).to.deep.equal([0, REQUESTS]);
-      else expect([s.disagreed, s.agreed + s.missed], id).to.deep.equal([0, REQUESTS]);
+      if (byzantine.has(id)) expect([s.agreed, s.disagreed + s.missed], id).to.deep.equal([0, total]);
+      else expect([s.disagreed, s.agreed + s.missed], id).to.deep.equal([0, total]);
     }
-    expect([...byzantine].reduce((sum, id) => sum + stats.get(id)!.disagreed, 0), 'liars counted before finality').to.be.greaterThan(0);
+    expect(liarsDisagreed(stats), 'liars counted before finality').to.be.greaterThan(0);
 
     // Every receipt verifies offline, with the counter key the operator publishes.
     const receipts = await Promise.all(finished.map((request) => waitFor(async () => {
