@@ -455,10 +455,12 @@ export function createRequestStore(redis: Redis, keys: Keys, options: { idempote
 }
 
 function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtlMs: number }): Omit<RequestStore, keyof RequestReads> & { publication: PublicationSteps } {
-  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: Partial<MoveOptions> = {}) => {
-    const { open, ...result } = await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) });
-    // The request is final (now, or by this very call before its reply was lost): give back its
-    // admission slot. A crash before this line leaves the slot taken until admission reconciles it.
+  const move = async (id: string, to: TransitionTarget, nowMs: number, fields: Record<string, string>, options: Partial<MoveOptions> = {}) =>
+    giveBackSlot(id, await transition(redis, keys, { id, to, nowMs, fields, ...options, from: options.from ?? allowedFrom(to) }));
+  // A transition's answer without its `open`: when the request is final (now, or by this very call
+  // before its reply was lost), its admission slot is given back first. A crash before that leaves the
+  // slot taken until admission reconciles it.
+  const giveBackSlot = async <T extends { open?: string }>(id: string, { open, ...result }: T): Promise<Omit<T, 'open'>> => {
     if (open) await releaseOpen(id, open);
     return result;
   };
@@ -472,12 +474,8 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
     const match = /^(\S+) (\S+)$/.exec(open);
     if (match) await release({ id, projectId: match[1], version: match[2] });
   };
-  // A publication's answer, as move() gives it: the slot of a request it made final is given back first.
-  const finishPublication = async (id: string, reply: unknown): Promise<TransitionResult> => {
-    const { open, ...result } = transitionResultOf(reply as TransitionReply, false);
-    if (open) await releaseOpen(id, open);
-    return result;
-  };
+  // A publication's answer, as move() gives it.
+  const finishPublication = (id: string, reply: unknown): Promise<TransitionResult> => giveBackSlot(id, transitionResultOf(reply as TransitionReply, false));
   // Storing the request in its bucket: the second step of an acceptance (ADMIT came first). Only an
   // earlier acceptance's id (found under an idempotency key) can have been removed by retention: the
   // tombstones are read for that one only.
@@ -544,7 +542,7 @@ function createRequestWrites(redis: Redis, keys: Keys, options: { idempotencyTtl
         transitionCall(keys, { id, to: 'published', nowMs, fields: publishedFields({ seq, hash }, nowMs), from: allowedFrom('published'), moveId }),
       nextMoveId,
       run: async (id, call) => finishPublication(id, await TRANSITION(redis, call.keys, call.args)),
-      finish: (id, reply) => finishPublication(id, reply),
+      finish: finishPublication,
     },
     async recordVote(requestId, vote, agreement) {
       // The vote's head first (the node id leading), so the scripts find the node's stored vote by its opening and RECORD_AND_AGREE compares heads.
